@@ -1,0 +1,3 @@
+"""Contraction certificates, Lipschitz estimates and spectral error analysis."""
+
+__all__: list[str] = []

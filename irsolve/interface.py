@@ -1,0 +1,109 @@
+"""The fixed-point solver interface shared by classical and learned steps.
+
+A solver is a map ``G`` applied as ``h_{k+1} = G(h_k)``; :func:`irsolve.solve`
+drives it. Everything a solver needs per input (a multigrid hierarchy, an
+Anderson history) lives in the *context* returned by :meth:`prepare`, never
+on the solver object, so one solver can serve several solves at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["FixedPointSolver", "Problem", "restrict"]
+
+
+class Problem(ABC):
+    """A batched discrete problem ``A u = f`` that carries its own operator.
+
+    Subclasses (``Poisson2D``, ``Darcy2D``) hold batched tensors with the
+    batch along dim 0 and implement the four methods below, which the engine
+    uses to start a solve, judge it and drop finished samples.
+    """
+
+    @property
+    @abstractmethod
+    def batch_size(self) -> int:
+        """Number of samples in the batch."""
+
+    @abstractmethod
+    def zeros(self) -> Tensor:
+        """A zero solution of the right shape, dtype and device: ``(B, C, *space)``."""
+
+    @abstractmethod
+    def residual(self, u: Tensor) -> Tensor:
+        """Physical residual ``f - A u``, shaped like ``u``."""
+
+    @abstractmethod
+    def restrict(self, index: Tensor) -> Problem:
+        """The same problem restricted to the samples ``index`` (a 1-D long tensor)."""
+
+
+def restrict(obj: Any, index: Tensor) -> Any:
+    """Restrict a solver context to the batch rows ``index``.
+
+    Tensors are sliced along dim 0 (every tensor in a context is batched);
+    objects with a ``restrict(index)`` method (problems, contexts of their
+    own kind) use it; dataclasses, tuples, lists and dicts are restricted
+    field by field; anything else (numbers, strings, ``None``, modules) is
+    shared by all samples and passed through unchanged.
+    """
+    if isinstance(obj, Tensor):
+        return obj.index_select(0, index) if obj.dim() > 0 else obj
+    if hasattr(obj, "restrict") and callable(obj.restrict):
+        return obj.restrict(index)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {f.name: restrict(getattr(obj, f.name), index) for f in dataclasses.fields(obj)}
+        return dataclasses.replace(obj, **changes)
+    if isinstance(obj, (tuple, list)):
+        items = [restrict(o, index) for o in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    if isinstance(obj, dict):
+        return {key: restrict(value, index) for key, value in obj.items()}
+    return obj
+
+
+class FixedPointSolver(ABC):
+    """One step ``h_{k+1} = G(x, h_k)`` of a fixed-point iteration.
+
+    Subclasses implement :meth:`step`; :meth:`prepare` and :meth:`residual`
+    have defaults. A solver keeps no per-solve state on ``self``: what must
+    survive between steps goes in the context.
+    """
+
+    #: dtype the solver computes in by default (classical: float64, learned: float32).
+    default_dtype: torch.dtype = torch.float64
+
+    def prepare(self, x: Any) -> Any:
+        """Per-input set-up, done once per solve; returns the context (default: ``x``)."""
+        return x
+
+    @abstractmethod
+    def step(self, ctx: Any, h: Tensor, k: int) -> Tensor:
+        """Apply the map once: return ``h_{k+1}`` from ``h_k`` (``k`` is the iteration index)."""
+
+    def residual(self, ctx: Any, h: Tensor) -> Tensor | None:
+        """Physical residual ``f - A h`` where the problem defines one, else ``None``.
+
+        The default returns the problem's residual when the context is a
+        :class:`Problem`, and ``None`` for plain tensor inputs.
+        """
+        if isinstance(ctx, Problem):
+            return ctx.residual(h)
+        return None
+
+    def restrict(self, ctx: Any, index: Tensor) -> Any:
+        """Context for the samples ``index`` only; default: :func:`restrict`."""
+        return restrict(ctx, index)
+
+    def step_name(self, k: int) -> str:
+        """Name of the solver that performs step ``k`` (composites report a child)."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
