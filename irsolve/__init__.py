@@ -1,7 +1,29 @@
-"""irsolve: learned and classical fixed-point solvers behind one ``solve`` call."""
+"""irsolve: learned and classical fixed-point solvers behind one ``solve`` call.
+
+>>> from irsolve import solve
+>>> from irsolve.solvers import Multigrid, Darcy2D
+>>> sol = solve(None, Multigrid(), Darcy2D(a), tol=1e-8)     # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
 
+from irsolve.anderson import Anderson  # noqa: E402
+from irsolve.composition import Interleave  # noqa: E402
 from irsolve.interface import FixedPointSolver, Problem, restrict  # noqa: E402
+from irsolve.solution import ReturnCode, Solution  # noqa: E402
+from irsolve.solve import SolveState, init, sample_norm, solve  # noqa: E402
 
-__all__ = ["FixedPointSolver", "Problem", "restrict", "__version__"]
+__all__ = [
+    "Anderson",
+    "FixedPointSolver",
+    "Interleave",
+    "Problem",
+    "ReturnCode",
+    "Solution",
+    "SolveState",
+    "__version__",
+    "init",
+    "restrict",
+    "sample_norm",
+    "solve",
+]

@@ -1,0 +1,120 @@
+"""What a solve returns: per-sample return codes and the :class:`Solution` record."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["ReturnCode", "Solution"]
+
+
+class ReturnCode(enum.IntEnum):
+    """Why a sample stopped (after SciMLBase's ``ReturnCode``).
+
+    ``DEFAULT`` marks a sample still being iterated (seen only through
+    :func:`irsolve.init`).
+    """
+
+    DEFAULT = 0
+    SUCCESS = 1
+    MAX_ITERS = 2
+    STALLED = 3
+    DIVERGED = 4
+    UNSTABLE = 5
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass
+class Solution:
+    """The result of :func:`irsolve.solve`.
+
+    Attributes
+    ----------
+    u : Tensor
+        ``(B, C, *space)``: the final iterate of each converged sample; for a
+        sample that failed, the iterate with the lowest convergence measure.
+    retcodes : list[ReturnCode]
+        Why each sample stopped.
+    iterations : Tensor
+        ``(B,)`` long: steps applied to each sample.
+    residuals : Tensor
+        ``(steps + 1, B)``: the convergence measure per step (row 0 at ``h0``),
+        NaN once a sample has stopped. The measure is the RMS (or ``norm``)
+        of the physical residual ``f - A h`` when the solver defines one
+        (``criterion == "residual"``), else of the update ``h_{k+1} - h_k``,
+        attributed to ``h_{k+1}`` (``criterion == "update"``; row 0 is NaN).
+    updates : Tensor
+        ``(steps, B)``: norm of ``h_{k+1} - h_k``, NaN once a sample stopped.
+    criterion : str
+        ``"residual"`` or ``"update"``: what ``residuals`` measures.
+    trajectory : Tensor or None
+        ``(steps + 1, B, C, *space)`` iterates when ``save_trajectory=True``
+        (a stopped sample repeats its returned iterate).
+    stats : dict
+        ``steps`` (iterations of the loop), ``sample_steps`` (steps summed
+        over samples), ``steps_per_solver`` (sample steps by solver name, for
+        composites), ``wall_time`` (seconds).
+    """
+
+    u: Tensor
+    retcodes: list[ReturnCode]
+    iterations: Tensor
+    residuals: Tensor
+    updates: Tensor
+    criterion: str
+    trajectory: Tensor | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def retcode(self) -> ReturnCode:
+        """``SUCCESS`` if every sample succeeded, else the most frequent failure."""
+        failures = [code for code in self.retcodes if code != ReturnCode.SUCCESS]
+        if not failures:
+            return ReturnCode.SUCCESS
+        return Counter(failures).most_common(1)[0][0]
+
+    @property
+    def success(self) -> bool:
+        """True when every sample converged."""
+        return self.retcode == ReturnCode.SUCCESS
+
+    @property
+    def final_residuals(self) -> Tensor:
+        """``(B,)``: the convergence measure of the returned iterate of each sample."""
+        if self.residuals.shape[1] == 0:
+            return self.residuals.new_zeros(0)
+        filled = torch.where(torch.isnan(self.residuals), torch.inf, self.residuals)
+        if self.criterion == "update":
+            filled[0] = torch.inf
+        return filled.min(dim=0).values
+
+    def __repr__(self) -> str:
+        batch = len(self.retcodes)
+        counts = Counter(str(code) for code in self.retcodes)
+        codes = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
+        if batch:
+            its = self.iterations.float()
+            iters = f"{int(its.min())}..{int(its.max())} (mean {its.mean():.1f})"
+            final = self.final_residuals
+            measure = f"{final.max().item():.3e} (worst), {final.min().item():.3e} (best)"
+        else:
+            iters, measure = "-", "-"
+        lines = [
+            f"Solution(retcode={self.retcode}, batch={batch}, shape={tuple(self.u.shape)})",
+            f"  retcodes:   {codes or '-'}",
+            f"  iterations: {iters}",
+            f"  {self.criterion + ':':<11} {measure}",
+        ]
+        if self.stats.get("steps_per_solver"):
+            per = ", ".join(f"{k}: {v}" for k, v in self.stats["steps_per_solver"].items())
+            lines.append(f"  steps:      {per}")
+        if "wall_time" in self.stats:
+            lines.append(f"  wall time:  {self.stats['wall_time']:.3g} s")
+        return "\n".join(lines)

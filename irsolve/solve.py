@@ -1,0 +1,478 @@
+"""The solve loop: ``h0 = base(x)``, then ``h_{k+1} = G(h_k)`` per sample until converged.
+
+``solve`` is ``init(...).solve()``; ``init`` returns a :class:`SolveState`
+that can be stepped by hand (Julia's ``init`` / ``step!`` / ``solve!``).
+
+Convergence is judged per sample on the physical residual ``f - A h`` when
+the solver defines one, else on the update ``h_{k+1} - h_k``. For a
+contraction with factor ``q`` the update bounds the error of the *new*
+iterate, ``||h_{k+1} - h*|| <= q / (1 - q) ||h_{k+1} - h_k||``, so the update
+norm is attributed to ``h_{k+1}``. A sample that converges stops being
+stepped: its rows are dropped from the iterate and the solver's context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from irsolve.interface import FixedPointSolver, Problem
+from irsolve.solution import ReturnCode, Solution
+
+__all__ = ["SolveState", "init", "sample_norm", "solve"]
+
+logger = logging.getLogger(__name__)
+
+NormSpec = str | Callable[[Tensor], Tensor]
+
+
+def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
+    """Norm of each sample of ``t`` (shape ``(B, ...)``), over all non-batch dims.
+
+    ``"rms"``: ``sqrt(mean(t**2))``, independent of the resolution;
+    ``"l2"``: ``sqrt(sum(t**2))``; ``"max"``: ``max |t|``; or a callable
+    returning a ``(B,)`` tensor.
+    """
+    if callable(norm):
+        return norm(t)
+    flat = t.reshape(t.shape[0], -1)
+    if norm == "rms":
+        return torch.linalg.vector_norm(flat, dim=1) / math.sqrt(max(flat.shape[1], 1))
+    if norm == "l2":
+        return torch.linalg.vector_norm(flat, dim=1)
+    if norm == "max":
+        return torch.linalg.vector_norm(flat, ord=math.inf, dim=1)
+    raise ValueError(f"expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
+
+
+def _check_finite(name: str, t: Tensor) -> None:
+    """Raise ``ValueError`` naming the samples of ``t`` that hold NaN or Inf."""
+    bad = (~torch.isfinite(t.detach())).reshape(t.shape[0], -1).any(dim=1)
+    if bool(bad.any()):
+        samples = bad.nonzero().flatten().tolist()
+        shown = ", ".join(map(str, samples[:10])) + (", ..." if len(samples) > 10 else "")
+        raise ValueError(
+            f"{name} holds NaN or Inf in {len(samples)} of {t.shape[0]} samples "
+            f"(sample indices {shown}); expected finite values"
+        )
+
+
+def _put_rows(dst: Tensor, index: Tensor, src: Tensor, inplace: bool) -> Tensor:
+    """``dst[index] = src`` along dim 0, out of place when the graph must be kept."""
+    if inplace:
+        dst.index_copy_(0, index, src)
+        return dst
+    return dst.index_copy(0, index, src)
+
+
+class SolveState:
+    """A solve in progress: step it with :meth:`step` or iterate over it.
+
+    Created by :func:`init` (same arguments as :func:`solve`). Public
+    read-only attributes: ``k`` (steps taken), ``active`` (original indices of
+    the samples still iterated), ``h`` (their current iterates), ``retcodes``,
+    ``solver``, ``x``. :meth:`solution` assembles the :class:`Solution` at any
+    time; samples still active then are reported as ``MAX_ITERS``.
+    """
+
+    def __init__(
+        self,
+        base: Any,
+        refiner: FixedPointSolver,
+        x: Any,
+        *,
+        tol: float = 1e-6,
+        rtol: float = 0.0,
+        maxiter: int = 100,
+        norm: NormSpec = "rms",
+        divergence: float | None = 1e4,
+        patience: int | None = None,
+        callback: Callable[[SolveState], bool | None] | None = None,
+        save_trajectory: bool = False,
+        grad: bool = False,
+    ) -> None:
+        if not isinstance(refiner, FixedPointSolver):
+            raise TypeError(
+                f"expected refiner to be a FixedPointSolver, got {type(refiner).__name__}"
+            )
+        if not (tol >= 0 and math.isfinite(tol)):
+            raise ValueError(f"expected tol >= 0, got {tol}")
+        if not (rtol >= 0 and math.isfinite(rtol)):
+            raise ValueError(f"expected rtol >= 0, got {rtol}")
+        if int(maxiter) != maxiter or maxiter < 0:
+            raise ValueError(f"expected an integer maxiter >= 0, got {maxiter}")
+        if divergence is not None and not divergence > 1:
+            raise ValueError(f"expected divergence > 1 or None, got {divergence}")
+        if patience is not None and (int(patience) != patience or patience < 1):
+            raise ValueError(f"expected patience >= 1 or None, got {patience}")
+        if not (isinstance(norm, str) or callable(norm)):
+            raise ValueError(f"expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
+
+        self.solver = refiner
+        self.x = x
+        self.tol, self.rtol, self.maxiter = float(tol), float(rtol), int(maxiter)
+        self.norm, self.divergence, self.patience = norm, divergence, patience
+        self.callback = callback
+        self.grad = grad
+        self._start_time = time.perf_counter()
+
+        with self._grad_mode():
+            if isinstance(x, Tensor):
+                if x.dim() < 1:
+                    raise ValueError(f"expected x of shape (B, C, *space), got {tuple(x.shape)}")
+                _check_finite("x", x)
+            h0 = self._initial_iterate(base, x)
+            _check_finite("h0", h0)
+            self.ctx = refiner.prepare(x) if h0.shape[0] else None
+
+        batch = h0.shape[0]
+        self.k = 0
+        self.active = torch.arange(batch, device=h0.device)
+        self.h = h0
+        self.retcodes = [ReturnCode.DEFAULT] * batch
+        self._u = h0.detach().clone() if not grad else h0
+        self._best = torch.full((batch,), math.inf, dtype=torch.float64)
+        self._best_is_current = torch.ones(batch, dtype=torch.bool)
+        self._since_best = torch.zeros(batch, dtype=torch.long)
+        self._start = torch.full((batch,), math.nan, dtype=torch.float64)
+        self._iterations = torch.zeros(batch, dtype=torch.long)
+        self._residual_rows: list[Tensor] = []
+        self._update_rows: list[Tensor] = []
+        self._trajectory: list[Tensor] | None = [h0.detach().clone()] if save_trajectory else None
+        self._steps_per_solver: Counter[str] = Counter()
+        self._terminated = False
+
+        with self._grad_mode():
+            r0 = refiner.residual(self.ctx, h0) if batch else None
+        self.criterion = "residual" if r0 is not None or isinstance(x, Problem) else "update"
+        row = torch.full((batch,), math.nan, dtype=torch.float64)
+        if r0 is not None:
+            measure = sample_norm(r0.detach(), norm).to("cpu", torch.float64)
+            row.copy_(measure)
+            self._start.copy_(measure)
+            self._best.copy_(torch.where(torch.isfinite(measure), measure, math.inf))
+            self._residual_rows.append(row)
+            self._finish(self._classify(measure))
+        else:
+            self._residual_rows.append(row)
+            if self.maxiter == 0:
+                self._finish(torch.full((batch,), int(ReturnCode.MAX_ITERS)))
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _grad_mode(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self.grad else torch.no_grad()
+
+    @staticmethod
+    def _initial_iterate(base: Any, x: Any) -> Tensor:
+        """``h0`` from ``base``: a callable of ``x``, a tensor, or ``None`` (zeros)."""
+        expected = x.zeros() if isinstance(x, Problem) else None
+        if base is None:
+            if expected is None:
+                raise ValueError(
+                    "base=None gives a zero start only when x is a Problem (Poisson2D, Darcy2D) "
+                    "that knows the solution's shape; for a tensor x pass h0 as a tensor or a "
+                    "callable base(x)"
+                )
+            return expected
+        h0 = base if isinstance(base, Tensor) else base(x)
+        if not isinstance(h0, Tensor):
+            raise TypeError(f"expected base(x) to return a Tensor, got {type(h0).__name__}")
+        if expected is not None:
+            if h0.shape != expected.shape:
+                raise ValueError(
+                    f"base output has shape {tuple(h0.shape)} but the problem's solution has "
+                    f"shape {tuple(expected.shape)}"
+                )
+            h0 = h0.to(dtype=expected.dtype, device=expected.device)
+        elif h0.dim() < 1 or h0.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"base output has shape {tuple(h0.shape)} but x has shape {tuple(x.shape)}: "
+                "expected the same batch size along dim 0"
+            )
+        return h0
+
+    # -- stepping -------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once every sample has stopped."""
+        return self.active.numel() == 0
+
+    def step(self) -> bool:
+        """Apply one step of the solver to the active samples; False once all have stopped."""
+        if self.done:
+            return False
+        with self._grad_mode():
+            h_prev = self.h
+            h_next = self.solver.step(self.ctx, h_prev, self.k)
+            if h_next.shape != h_prev.shape or h_next.dtype != h_prev.dtype:
+                raise ValueError(
+                    f"step {self.k} of {self.solver!r} returned {tuple(h_next.shape)} "
+                    f"{h_next.dtype} for iterates of {tuple(h_prev.shape)} {h_prev.dtype} "
+                    "(the base output's); expected the same shape and dtype"
+                )
+            update = sample_norm((h_next - h_prev).detach(), self.norm)
+            residual = (
+                self.solver.residual(self.ctx, h_next) if self.criterion == "residual" else None
+            )
+            measure = update if residual is None else sample_norm(residual.detach(), self.norm)
+            update, measure = torch.stack([update, measure]).to("cpu", torch.float64).unbind(0)
+
+        self._steps_per_solver[self.solver.step_name(self.k)] += int(self.active.numel())
+        self.k += 1
+        active_cpu = self.active.cpu()
+        self._iterations[active_cpu] += 1
+        self._record_row(self._update_rows, active_cpu, update)
+        if self.criterion == "update" and self.k == 1:
+            self._start[active_cpu] = update
+        self._record_row(self._residual_rows, active_cpu, measure)
+
+        # Keep the best iterate: save the previous one the first time a sample gets worse.
+        position = torch.arange(active_cpu.numel())
+        improved = measure < self._best[active_cpu]
+        lost_best = ~improved & self._best_is_current[active_cpu]
+        if bool(lost_best.any()):
+            rows = position[lost_best].to(h_prev.device)
+            self._u = _put_rows(
+                self._u, self.active[rows], h_prev.index_select(0, rows), not self.grad
+            )
+        self._best[active_cpu] = torch.where(improved, measure, self._best[active_cpu])
+        self._best_is_current[active_cpu] = improved
+        self._since_best[active_cpu] = torch.where(improved, 0, self._since_best[active_cpu] + 1)
+        self.h = h_next
+
+        codes = self._classify(measure)
+        if self.callback is not None and self.callback(self):
+            self._terminated = True
+            codes[codes == int(ReturnCode.DEFAULT)] = int(ReturnCode.MAX_ITERS)
+        self._finish(codes)
+        if self._trajectory is not None:
+            self._trajectory.append(self.current_iterates().detach().clone())
+        return not self.done
+
+    def _record_row(self, rows: list[Tensor], active_cpu: Tensor, values: Tensor) -> None:
+        row = torch.full((len(self.retcodes),), math.nan, dtype=torch.float64)
+        row[active_cpu] = values
+        rows.append(row)
+
+    def _classify(self, measure: Tensor) -> Tensor:
+        """Return code of each active sample (``DEFAULT``: keep going), by priority:
+        UNSTABLE, SUCCESS, DIVERGED, STALLED, MAX_ITERS."""
+        active_cpu = self.active.cpu()
+        start = self._start[active_cpu]
+        threshold = torch.clamp(self.rtol * torch.nan_to_num(start, nan=0.0), min=self.tol)
+        codes = torch.full_like(active_cpu, int(ReturnCode.DEFAULT))
+        if self.k >= self.maxiter:
+            codes.fill_(int(ReturnCode.MAX_ITERS))
+        if self.patience is not None:
+            codes[self._since_best[active_cpu] >= self.patience] = int(ReturnCode.STALLED)
+        if self.divergence is not None:
+            codes[measure > self.divergence * start] = int(ReturnCode.DIVERGED)
+        codes[measure <= threshold] = int(ReturnCode.SUCCESS)
+        codes[~torch.isfinite(measure)] = int(ReturnCode.UNSTABLE)
+        return codes
+
+    def _finish(self, codes: Tensor) -> None:
+        """Store the result of samples whose code is set and drop them from the batch."""
+        stopped = codes != int(ReturnCode.DEFAULT)
+        if not bool(stopped.any()):
+            return
+        active_cpu = self.active.cpu()
+        for i in stopped.nonzero().flatten().tolist():
+            self.retcodes[int(active_cpu[i])] = ReturnCode(int(codes[i]))
+        current = stopped & self._best_is_current[active_cpu]
+        if bool(current.any()):
+            rows = current.nonzero().flatten().to(self.h.device)
+            self._u = _put_rows(
+                self._u, self.active[rows], self.h.index_select(0, rows), not self.grad
+            )
+        keep = (~stopped).nonzero().flatten().to(self.h.device)
+        self.active = self.active.index_select(0, keep)
+        self.h = self.h.index_select(0, keep)
+        if self.active.numel():
+            self.ctx = self.solver.restrict(self.ctx, keep)
+
+    def current_iterates(self) -> Tensor:
+        """``(B, C, *space)``: returned iterates of stopped samples, current ones of the rest."""
+        if self.done:
+            return self._u
+        return self._u.index_copy(0, self.active, self.h)
+
+    def __iter__(self) -> Iterator[SolveState]:
+        """Step until every sample has stopped, yielding the state after each step."""
+        while self.step():
+            yield self
+
+    def solve(self) -> Solution:
+        """Step to the end and return the :class:`Solution` (Julia's ``solve!``)."""
+        while self.step():
+            pass
+        return self.solution()
+
+    def solution(self) -> Solution:
+        """The :class:`Solution` so far; samples still active are reported as ``MAX_ITERS``."""
+        retcodes = [ReturnCode.MAX_ITERS if c == ReturnCode.DEFAULT else c for c in self.retcodes]
+        u = self.current_iterates()
+        batch = len(retcodes)
+        residuals = (
+            torch.stack(self._residual_rows) if self._residual_rows else torch.empty(1, batch)
+        )
+        updates = (
+            torch.stack(self._update_rows)
+            if self._update_rows
+            else torch.empty(0, batch, dtype=torch.float64)
+        )
+        trajectory = torch.stack(self._trajectory) if self._trajectory is not None else None
+        stats = {
+            "steps": self.k,
+            "sample_steps": int(self._iterations.sum()),
+            "steps_per_solver": dict(self._steps_per_solver),
+            "wall_time": time.perf_counter() - self._start_time,
+            "terminated": self._terminated,
+        }
+        return Solution(
+            u=u,
+            retcodes=retcodes,
+            iterations=self._iterations.clone(),
+            residuals=residuals,
+            updates=updates,
+            criterion=self.criterion,
+            trajectory=trajectory,
+            stats=stats,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"SolveState(k={self.k}, active={int(self.active.numel())}/{len(self.retcodes)}, "
+            f"solver={self.solver!r}, criterion={self.criterion!r})"
+        )
+
+
+def init(
+    base: Any,
+    refiner: FixedPointSolver,
+    x: Any,
+    *,
+    tol: float = 1e-6,
+    rtol: float = 0.0,
+    maxiter: int = 100,
+    norm: NormSpec = "rms",
+    divergence: float | None = 1e4,
+    patience: int | None = None,
+    callback: Callable[[SolveState], bool | None] | None = None,
+    save_trajectory: bool = False,
+    grad: bool = False,
+) -> SolveState:
+    """Set up a solve without stepping it; see :func:`solve` for the arguments.
+
+    Examples
+    --------
+    >>> state = init(None, Jacobi(), problem, tol=1e-8)   # doctest: +SKIP
+    >>> for s in state:
+    ...     print(s.k, s.active.numel())
+    >>> sol = state.solution()
+    """
+    return SolveState(
+        base,
+        refiner,
+        x,
+        tol=tol,
+        rtol=rtol,
+        maxiter=maxiter,
+        norm=norm,
+        divergence=divergence,
+        patience=patience,
+        callback=callback,
+        save_trajectory=save_trajectory,
+        grad=grad,
+    )
+
+
+def solve(
+    base: Any,
+    refiner: FixedPointSolver,
+    x: Any,
+    *,
+    tol: float = 1e-6,
+    rtol: float = 0.0,
+    maxiter: int = 100,
+    norm: NormSpec = "rms",
+    divergence: float | None = 1e4,
+    patience: int | None = None,
+    callback: Callable[[SolveState], bool | None] | None = None,
+    save_trajectory: bool = False,
+    grad: bool = False,
+) -> Solution:
+    """Iterate ``h_{k+1} = refiner.step(ctx, h_k, k)`` from ``h_0 = base(x)`` until converged.
+
+    Parameters
+    ----------
+    base : callable, Tensor or None
+        The initial guess: a callable ``x -> h0`` (a frozen neural operator),
+        the tensor ``h0`` itself, or ``None`` for zeros (only when ``x`` is a
+        :class:`~irsolve.Problem`, which knows the solution's shape).
+    refiner : FixedPointSolver
+        The step: classical (Jacobi, multigrid), learned (Refiner) or a
+        composite (Interleave, Anderson).
+    x : Tensor or Problem
+        The input ``(B, C, *space)``, or a problem carrying ``A`` and ``f``.
+    tol, rtol : float
+        A sample has converged when its measure is ``<= max(tol, rtol * start)``,
+        where the measure is ``norm(f - A h)`` if the solver defines a physical
+        residual (start: at ``h0``), else ``norm(h_{k+1} - h_k)`` (start: the
+        first update).
+    maxiter : int
+        Steps at most per sample.
+    norm : {"rms", "l2", "max"} or callable
+        Per-sample norm over all non-batch dims; RMS is resolution independent.
+    divergence : float or None
+        A sample whose measure exceeds ``divergence`` times its start ends
+        ``DIVERGED``; ``None`` disables the check.
+    patience : int or None
+        A sample with no new lowest measure in ``patience`` steps ends ``STALLED``.
+    callback : callable or None
+        ``callback(state)`` after each step; returning True stops the solve
+        (the remaining samples end ``MAX_ITERS`` and ``stats["terminated"]`` is set).
+    save_trajectory : bool
+        Keep every iterate in ``Solution.trajectory``.
+    grad : bool
+        Keep the autograd graph (for training through the unroll); by default
+        the solve runs under ``torch.no_grad``.
+
+    Returns
+    -------
+    Solution
+        ``u`` holds each sample's final iterate, or its lowest-measure iterate
+        if it failed (``DIVERGED``, ``UNSTABLE``, ``STALLED``, ``MAX_ITERS``).
+
+    Raises
+    ------
+    ValueError
+        Non-finite ``x`` or ``h0`` (naming the samples), a base output or a
+        step output of the wrong shape, negative ``tol``/``rtol``/``maxiter``.
+    TypeError
+        An unknown keyword argument, or a refiner that is not a FixedPointSolver.
+    """
+    return init(
+        base,
+        refiner,
+        x,
+        tol=tol,
+        rtol=rtol,
+        maxiter=maxiter,
+        norm=norm,
+        divergence=divergence,
+        patience=patience,
+        callback=callback,
+        save_trajectory=save_trajectory,
+        grad=grad,
+    ).solve()
