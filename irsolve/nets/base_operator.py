@@ -1,0 +1,100 @@
+"""Base operators ``T_base``: FNO and TFNO from ``neuraloperator``.
+
+The base operator gives the first iterate ``h0 = T_base(x)`` of a refinement
+solve. Any ``nn.Module`` or callable works as a base; this module only builds
+the two reference models of the IRNO paper with our defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Literal
+
+from neuralop.models import FNO, TFNO
+from torch import Tensor, nn
+
+__all__ = ["base_operator", "warn_if_odd_resolution"]
+
+logger = logging.getLogger(__name__)
+
+_MODELS: dict[str, type[nn.Module]] = {"fno": FNO, "tfno": TFNO}
+
+
+def warn_if_odd_resolution(shape: tuple[int, ...] | list[int]) -> bool:
+    """Warn when a spatial size is odd; return whether it was.
+
+    neuraloperator 2.0.0's spectral convolution shifts the retained Fourier
+    modes by one on odd grid sizes, so FNO/TFNO outputs are slightly wrong
+    there; even resolutions are recommended.
+    """
+    odd = [n for n in shape if n % 2]
+    if odd:
+        warnings.warn(
+            f"expected even spatial sizes for FNO/TFNO (neuraloperator's odd-size "
+            f"spectral shift), got {tuple(shape)}",
+            stacklevel=3,
+        )
+    return bool(odd)
+
+
+def _check_input(module: nn.Module, args: tuple[Any, ...]) -> None:
+    x = args[0]
+    if isinstance(x, Tensor) and x.dim() >= 3:
+        if x.shape[1] != module.in_channels:
+            raise ValueError(
+                f"expected base operator input of shape (B, {module.in_channels}, *space), "
+                f"got {tuple(x.shape)}"
+            )
+        warn_if_odd_resolution(tuple(x.shape[2:]))
+
+
+def base_operator(
+    kind: Literal["fno", "tfno"],
+    in_channels: int,
+    out_channels: int,
+    *,
+    n_modes: tuple[int, ...] = (16, 16),
+    hidden_channels: int = 32,
+    n_layers: int = 4,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build ``neuralop.models.FNO`` or ``TFNO`` (Li et al. 2021; Kossaifi et al. 2023).
+
+    Parameters
+    ----------
+    kind
+        ``"fno"`` (dense spectral weights) or ``"tfno"`` (Tucker-factorised,
+        rank 0.1 by default).
+    in_channels, out_channels
+        Channels of ``x`` and of the solution.
+    n_modes
+        Fourier modes kept per spatial dimension.
+    hidden_channels, n_layers
+        Width and number of Fourier layers.
+    **kwargs
+        Passed to the neuraloperator constructor (e.g. ``rank``, ``norm``).
+
+    Returns
+    -------
+    nn.Module
+        The model, with a forward pre-hook that checks the input channels and
+        warns on odd spatial sizes.
+    """
+    try:
+        cls = _MODELS[kind]
+    except KeyError:
+        raise ValueError(f"expected kind 'fno' or 'tfno', got {kind!r}") from None
+    model = cls(
+        n_modes=tuple(n_modes),
+        in_channels=in_channels,
+        out_channels=out_channels,
+        hidden_channels=hidden_channels,
+        n_layers=n_layers,
+        **kwargs,
+    )
+    model.register_forward_pre_hook(_check_input)
+    logger.info(
+        "built %s with %d parameters", cls.__name__, sum(p.numel() for p in model.parameters())
+    )
+    return model
