@@ -1,0 +1,374 @@
+"""Contraction certificates (Theorem 3.1 / Corollary 3.3 of the IRNO paper) on real inputs.
+
+For a step map ``G`` (one application of a fixed-point solver) and the true
+solution ``y``, write ``e = h - y`` and expand ``G`` around ``y``:
+
+``G(y + e) - y = (G(y) - y) + J e + R(e)``,  ``J = dG/dh (y)``.
+
+With ``q = ||J||_2``, ``c`` a bound on ``||R(e)|| / ||e||^2`` for
+``||e|| <= delta`` and the bias ``beta = ||G(y) - y||``, every step obeys
+
+``||e_{k+1}|| <= q ||e_k|| + c ||e_k||^2 + beta``   (while ``||e_k|| <= delta``).
+
+For the learned step ``G(h) = h + alpha Phi(x, h)`` this is the paper's
+Theorem 3.1: ``J = I - alpha A`` with ``A`` the Jacobian of ``-Phi`` at ``y``
+and ``beta = alpha ||b||``, ``b = Phi(x, y)``. For a classical step (Jacobi,
+Gauss-Seidel, multigrid) the exact discrete solution is a fixed point, so
+``beta = 0`` and ``y`` should be that solution; an affine step has ``c = 0``.
+
+Corollary 3.3: the ball ``B_r(y)`` is invariant when ``q r + c r^2 + beta <= r``.
+With ``q < 1`` this holds for ``r`` in ``[r_-, r_+]``, the roots of
+``c r^2 - (1 - q) r + beta = 0``,
+
+``r_± = ((1 - q) ± sqrt((1 - q)^2 - 4 c beta)) / (2 c)``,
+
+which exist iff ``beta <= (1 - q)^2 / (4 c)``; for ``c = 0``,
+``r_- = beta / (1 - q)`` and ``r_+ = inf``. The certificate *holds* when such
+an ``r <= delta`` exists, i.e. ``q < 1``, the discriminant is non-negative and
+``r_- <= delta``. Iterates started in ``B_r(y)`` then stay there and their
+error bound decreases to ``r_-``; to first order in ``beta`` this is the error
+floor ``beta / (1 - q)`` (``alpha ||b|| / (1 - q)`` in the paper's notation).
+
+Beside ``q`` (the Jacobian at ``y``) the certificate reports ``lipschitz``,
+the largest ``||J_G(p)||_2`` found on the ball and along the trajectory: if
+it is below one, ``G`` contracts on the whole ball (mean-value theorem), a
+stronger statement that needs no ``c``.
+
+Reference: the IRNO paper, Sec. 3 and App. (proof of Corollary 3.3); the
+Banach fixed-point theorem for the contraction argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from irsolve.interface import FixedPointSolver, Problem
+
+from .lipschitz import Linearisation, spectral_norm
+from .stepmap import StepMap, ball_points, sample_norm
+
+__all__ = ["Certificate", "contraction_certificate", "invariant_radii", "iterate"]
+
+logger = logging.getLogger(__name__)
+
+#: Second-order probes closer to ``y`` than this fraction of ``delta`` are skipped:
+#: there ``||R(e)|| / ||e||^2`` measures round-off, not curvature.
+MIN_PROBE_FRACTION = 1e-2
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    """Estimated constants of Theorem 3.1 and what the iteration really did, per sample.
+
+    Attributes
+    ----------
+    q : Tensor
+        ``(B,)`` spectral norm of the step's Jacobian at ``y``.
+    c : Tensor
+        ``(B,)`` largest second-order ratio ``||G(y+e) - G(y) - J e|| / ||e||^2``
+        found on ``B_delta(y)`` (round-off removed).
+    lipschitz : Tensor
+        ``(B,)`` largest ``||J_G(p)||_2`` found at ``y``, at the trajectory
+        points inside ``B_delta(y)`` and at random points of it.
+    bias : Tensor
+        ``(B,)`` ``beta = ||G(y) - y||`` (``alpha ||Phi(x, y)||`` for the
+        learned step, zero for a classical step at its exact solution).
+    r_minus, r_plus : Tensor
+        ``(B,)`` bounds of the invariant radii (``r_plus = inf`` when
+        ``c = 0``); NaN where no invariant ball exists.
+    floor : Tensor
+        ``(B,)`` predicted error floor ``beta / (1 - q)`` (``inf`` if ``q >= 1``).
+    holds : Tensor
+        ``(B,)`` bool: an invariant ball ``B_r(y)`` with ``r <= delta`` exists.
+    delta : Tensor
+        ``(B,)`` radius of the ball on which ``q`` and ``c`` were estimated.
+    observed : Tensor
+        ``(steps + 1, B)`` error ``||h_k - y||`` of the actual iteration
+        (row 0: the initial iterate ``h0``).
+    bound : Tensor
+        ``(steps + 1, B)`` the predicted bound ``t_0 = ||h_0 - y||``,
+        ``t_{k+1} = q t_k + c t_k^2 + beta``; ``inf`` once it leaves the ball.
+    within : Tensor
+        ``(B,)`` bool: ``observed <= bound`` at every step (up to round-off).
+    """
+
+    q: Tensor
+    c: Tensor
+    lipschitz: Tensor
+    bias: Tensor
+    r_minus: Tensor
+    r_plus: Tensor
+    floor: Tensor
+    holds: Tensor
+    delta: Tensor
+    observed: Tensor
+    bound: Tensor
+    within: Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.q.shape[0]
+
+    def __repr__(self) -> str:
+        steps = self.observed.shape[0] - 1
+        header = (
+            f"Certificate(batch={self.batch_size}, steps={steps}, "
+            f"holds={int(self.holds.sum())}/{self.batch_size}, "
+            f"within={int(self.within.sum())}/{self.batch_size})\n"
+        )
+        columns = (
+            "q",
+            "c",
+            "lipschitz",
+            "bias",
+            "r_minus",
+            "r_plus",
+            "floor",
+            "delta",
+            "err0",
+            "errK",
+        )
+        lines = [f"{'sample':>6} " + " ".join(f"{n:>9}" for n in columns) + "  holds within"]
+        for b in range(self.batch_size):
+            values = (
+                self.q[b],
+                self.c[b],
+                self.lipschitz[b],
+                self.bias[b],
+                self.r_minus[b],
+                self.r_plus[b],
+                self.floor[b],
+                self.delta[b],
+                self.observed[0, b],
+                self.observed[-1, b],
+            )
+            cells = " ".join(f"{float(v):9.3g}" for v in values)
+            lines.append(f"{b:>6} {cells}  {bool(self.holds[b])!s:>5} {bool(self.within[b])!s:>6}")
+        return header + "\n".join(lines)
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists (JSON-ready): per-sample fields, and ``observed``/``bound`` per step."""
+        return {f.name: getattr(self, f.name).tolist() for f in dataclasses.fields(self)}
+
+
+def invariant_radii(q: Tensor, c: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """Roots ``r_- <= r_+`` of ``c r^2 - (1 - q) r + bias = 0`` (Corollary 3.3).
+
+    ``r_- = 2 bias / ((1 - q) + sqrt(D))`` (the cancellation-free form of
+    ``((1 - q) - sqrt(D)) / (2c)``) and ``r_+ = ((1 - q) + sqrt(D)) / (2c)``,
+    with ``D = (1 - q)^2 - 4 c bias``; ``r_- = bias / (1 - q)`` and
+    ``r_+ = inf`` when ``c = 0``. NaN where ``q >= 1`` or ``D < 0`` (no
+    invariant ball).
+    """
+    gap = 1.0 - q
+    disc = gap**2 - 4.0 * c * bias
+    valid = (gap > 0) & (disc >= 0)
+    root = torch.sqrt(disc.clamp_min(0.0))
+    r_minus = 2.0 * bias / (gap + root)
+    tiny = torch.finfo(c.dtype).tiny
+    r_plus = torch.where(c > 0, (gap + root) / (2.0 * c.clamp_min(tiny)), torch.inf)
+    nan = torch.full_like(q, torch.nan)
+    return torch.where(valid, r_minus, nan), torch.where(valid, r_plus, nan)
+
+
+@torch.no_grad()
+def iterate(step: StepMap, h0: Tensor, steps: int) -> Tensor:
+    """``(steps + 1, B, ...)`` iterates ``h_0 .. h_steps`` of ``solver.step(ctx, h, k)``, k = 0.."""
+    iterates = [h0]
+    for k in range(steps):
+        iterates.append(step.solver.step(step.ctx, iterates[-1], k))
+    return torch.stack(iterates)
+
+
+def contraction_certificate(
+    solver: FixedPointSolver,
+    x: Any,
+    y: Tensor,
+    *,
+    h0: Tensor | None = None,
+    steps: int = 12,
+    delta: float | Tensor | None = None,
+    n_probe: int = 8,
+    k: int = 0,
+    iters: int = 20,
+    tol: float = 1e-3,
+    generator: torch.Generator | None = None,
+) -> Certificate:
+    """Estimate the constants of Theorem 3.1 around ``y`` and check them on the trajectory.
+
+    Assumptions (each one is what the estimate relies on, not something it proves):
+
+    1. ``G = solver.step(ctx, ., k)`` is one fixed map, differentiable on
+       ``B_delta(y)`` and built from torch operations; it acts on each sample
+       independently (a learned step in ``eval()`` mode). A step-size schedule
+       or composite solver is certified at step ``k`` only, while the observed
+       trajectory uses the real indices ``0, 1, ...``.
+    2. Norms are Euclidean over all non-batch entries of a sample.
+    3. ``q = ||J_G(y)||_2`` comes from power iteration (a lower bound that
+       converges from below). ``c`` and ``lipschitz`` are suprema over the
+       ball, estimated as maxima over finitely many points: the trajectory
+       points inside the ball and ``n_probe`` uniform random points (and
+       ``y`` for ``lipschitz``). All are lower bounds of the true values, so
+       ``holds`` is a diagnosis on these probes, not a proof; ``within``
+       checks the prediction against the actual iteration.
+    4. ``c`` uses ``J = dG/dh(y)``; probes nearer to ``y`` than
+       ``MIN_PROBE_FRACTION * delta`` are skipped (round-off dominates there)
+       and a round-off allowance of a few ulps of ``||G||`` is subtracted, so
+       an affine map gives ``c = 0``.
+    5. ``y`` is the target the error is measured against (the reference
+       solution); for a classical solver, the exact discrete solution.
+
+    Parameters
+    ----------
+    solver
+        Any fixed-point solver (see :func:`~irsolve.analysis.lipschitz`).
+    x
+        Its input: a tensor ``(B, C, *space)`` or a problem object.
+    y
+        Reference solution ``(B, C, *space)``.
+    h0
+        Initial iterate (e.g. the base operator's prediction); default zeros
+        (``x.zeros()`` for a problem).
+    steps
+        Steps of the observed trajectory (default 12: twice the paper's K = 6).
+    delta
+        Radius of the ball around ``y`` (scalar or ``(B,)``); default: the
+        largest observed error, so the ball contains the whole trajectory.
+    n_probe
+        Random points in the ball, for ``q`` and for ``c`` each.
+    k
+        Step index at which the map is certified.
+    iters, tol
+        Power-iteration settings (:func:`~irsolve.analysis.lipschitz.spectral_norm`).
+    generator
+        Optional ``torch.Generator`` for the probes and start vectors.
+
+    Returns
+    -------
+    Certificate
+        Per-sample tensors; ``print`` it for a table.
+    """
+    if steps < 0 or n_probe < 0:
+        raise ValueError(f"expected steps >= 0 and n_probe >= 0, got {steps} and {n_probe}")
+    step = StepMap(solver, x, k=k)
+    y = y.to(step.dtype)
+    if h0 is None:
+        h0 = x.zeros() if isinstance(x, Problem) else torch.zeros_like(y)
+    h0 = h0.to(step.dtype)
+    if h0.shape != y.shape:
+        raise ValueError(f"expected h0 of the shape of y {tuple(y.shape)}, got {tuple(h0.shape)}")
+    batch = y.shape[0]
+    eps = torch.finfo(step.dtype).eps
+
+    trajectory = iterate(step, h0, steps)
+    errors = trajectory - y
+    observed = torch.stack([sample_norm(e) for e in errors])
+    if delta is None:
+        delta_t = observed.amax(dim=0)
+    else:
+        delta_t = torch.as_tensor(delta, dtype=step.dtype, device=y.device).expand(batch).clone()
+
+    with torch.no_grad():
+        g_y = step(y)
+    bias = sample_norm(g_y - y)
+
+    random_errors = ball_points(
+        y.repeat((n_probe,) + (1,) * (y.dim() - 1)), delta_t.repeat(n_probe), generator=generator
+    ).view((n_probe,) + tuple(y.shape))
+    inside = observed <= delta_t
+    q, lipschitz = _jacobian_norms(step, y, errors, inside, random_errors, iters, tol, generator)
+    far = inside & (observed >= MIN_PROBE_FRACTION * delta_t)
+    c = _largest_curvature(step, y, g_y, errors, far, random_errors, eps)
+
+    r_minus, r_plus = invariant_radii(q, c, bias)
+    holds = r_minus <= delta_t
+    floor = torch.where(q < 1, bias / (1.0 - q).clamp_min(eps), torch.inf)
+    bound = _error_bound(observed[0], q, c, bias, delta_t, steps)
+    slack = 8 * eps * (sample_norm(y) + bound.nan_to_num(posinf=0.0))
+    within = (observed <= bound + slack).all(dim=0)
+    logger.info("certificate holds for %d of %d samples", int(holds.sum()), batch)
+    return Certificate(
+        q=q,
+        c=c,
+        lipschitz=lipschitz,
+        bias=bias,
+        r_minus=r_minus,
+        r_plus=r_plus,
+        floor=floor,
+        holds=holds,
+        delta=delta_t,
+        observed=observed,
+        bound=bound,
+        within=within,
+    )
+
+
+def _jacobian_norms(
+    step: StepMap,
+    y: Tensor,
+    errors: Tensor,
+    inside: Tensor,
+    random_errors: Tensor,
+    iters: int,
+    tol: float,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    """``||J_G(y)||_2`` and the max of ``||J_G(p)||_2`` over ``y``, trajectory and random points."""
+    offsets = torch.cat([torch.zeros_like(y)[None], errors, random_errors])
+    points = offsets.shape[0]
+    sigma = spectral_norm(
+        step.tile(points, y),
+        (y[None] + offsets).flatten(0, 1),
+        iters=iters,
+        tol=tol,
+        generator=generator,
+    ).view(points, -1)
+    always = torch.ones_like(inside[:1])
+    keep = torch.cat([always, inside, always.expand(len(random_errors), -1)])
+    return sigma[0], torch.where(keep, sigma, torch.zeros_like(sigma)).amax(dim=0)
+
+
+def _largest_curvature(
+    step: StepMap,
+    y: Tensor,
+    g_y: Tensor,
+    errors: Tensor,
+    far: Tensor,
+    random_errors: Tensor,
+    eps: float,
+) -> Tensor:
+    """Max of ``(||G(y+e) - G(y) - J e|| - roundoff) / ||e||^2`` over the probes ``e``."""
+    probes = torch.cat([errors, random_errors])
+    keep = torch.cat([far, torch.ones_like(far[:1]).expand(len(random_errors), -1)])
+    points = probes.shape[0]
+    if points == 0:
+        return torch.zeros_like(g_y[:, 0].flatten(1)[:, 0])
+    tiled = step.tile(points, y)
+    centre = y.repeat((points,) + (1,) * (y.dim() - 1))
+    flat = probes.flatten(0, 1)
+    j_e = Linearisation(tiled, centre).forward(flat).detach()
+    with torch.no_grad():
+        g_shift = tiled(centre + flat)
+    g_centre = g_y.repeat((points,) + (1,) * (y.dim() - 1))
+    remainder = sample_norm(g_shift - g_centre - j_e)
+    roundoff = 16 * eps * (sample_norm(g_shift) + sample_norm(g_centre) + sample_norm(j_e))
+    size = sample_norm(flat)
+    ratio = (remainder - roundoff).clamp_min(0.0) / size.clamp_min(torch.finfo(y.dtype).tiny) ** 2
+    ratio = torch.where(keep.flatten() & (size > 0), ratio, torch.zeros_like(ratio))
+    return ratio.view(points, -1).amax(dim=0)
+
+
+def _error_bound(
+    start: Tensor, q: Tensor, c: Tensor, bias: Tensor, delta: Tensor, steps: int
+) -> Tensor:
+    """``t_0 = start``, ``t_{k+1} = q t_k + c t_k^2 + bias``; ``inf`` once ``t_k > delta``."""
+    bounds = [start]
+    for _ in range(steps):
+        t = bounds[-1]
+        bounds.append(torch.where(t <= delta, q * t + c * t**2 + bias, torch.inf))
+    return torch.stack(bounds)
