@@ -79,7 +79,8 @@ def base_operator(
     -------
     nn.Module
         The model, with a forward pre-hook that checks the input channels and
-        warns on odd spatial sizes.
+        warns on odd spatial sizes, and its arguments in ``irsolve_config``
+        (for :func:`irsolve.nets.build_net`).
     """
     try:
         cls = _MODELS[kind]
@@ -94,6 +95,15 @@ def base_operator(
         **kwargs,
     )
     model.register_forward_pre_hook(_check_input)
+    model.irsolve_config = {
+        "type": kind,
+        "in_channels": in_channels,
+        "out_channels": out_channels,
+        "n_modes": list(n_modes),
+        "hidden_channels": hidden_channels,
+        "n_layers": n_layers,
+        **kwargs,
+    }
     logger.info(
         "built %s with %d parameters", cls.__name__, sum(p.numel() for p in model.parameters())
     )

@@ -1,0 +1,445 @@
+"""Training of base operators and learned refiners: one loop, two objectives.
+
+:func:`fit` is the only training loop (AdamW, cosine learning rate, gradient
+clipping, non-finite batches skipped and counted, validation each epoch,
+best/last checkpoints, exact resume). What is optimised is an *objective*:
+
+- :class:`BaseObjective` (used by :func:`train_base`): relative L2 of an
+  FNO/TFNO against the target;
+- :class:`RefinerObjective` (used by :func:`train_refiner`): Algorithm 1 of
+  the IRNO paper. With the base frozen, ``h_0 = T_base(x)`` without grad,
+  ``h_{k+1} = Refiner.step(h_k)`` for ``k < K`` (the solver's own step),
+  ``l_k = mse(h_{k+1}, y) + beta_s * L_spec(h_{k+1}, y; lambda_k)``, and
+  ``loss = mean_k l_k + w_fp(t) * beta_fp * mean(Phi([x; y])^2)
+  + beta_jac * J(G)``, ``w_fp`` a linear warm-up, ``J`` an optional
+  Jacobian-norm penalty of the step map ``G`` (Bai et al. 2021). Unroll
+  lengths may be sampled past ``K`` to train stability beyond the horizon.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from irsolve.checkpoint import load_checkpoint, load_model_state, model_state, save_checkpoint
+from irsolve.losses import (
+    fixed_point_loss,
+    jacobian_penalty,
+    mse,
+    progressive_spectral_loss,
+    relative_l2_loss,
+)
+from irsolve.metrics import vrmse
+from irsolve.nets.factory import net_config
+from irsolve.solvers.refiner import GeometricAlpha, Refiner
+
+__all__ = [
+    "BaseObjective",
+    "Objective",
+    "RefinerConfig",
+    "RefinerObjective",
+    "TrainConfig",
+    "TrainResult",
+    "fit",
+    "load_weights",
+    "make_refiner",
+    "train_base",
+    "train_refiner",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation settings shared by every objective (IRNO paper defaults).
+
+    AdamW with ``lr`` and ``weight_decay``, cosine decay per batch to
+    ``lr_min`` over all ``epochs``, gradient-norm clip ``clip``.
+    """
+
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-5
+    lr_min: float = 1e-6
+    clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not self.clip > 0:
+            raise ValueError(
+                f"expected epochs, batch_size >= 1 and lr, clip > 0, got epochs={self.epochs}, "
+                f"batch_size={self.batch_size}, lr={self.lr}, clip={self.clip}"
+            )
+
+
+@dataclasses.dataclass
+class RefinerConfig:
+    """Algorithm 1 settings and the stability levers of the refiner objective.
+
+    Attributes
+    ----------
+    K, alpha, beta_s, beta_fp, lam_start, lam_end
+        Trained horizon, step size, spectral and fixed-point weights, and the
+        progressive spectral exponent range (paper: 6, 0.2, 1, 0.01, 1, 2).
+    fp_warmup_epochs
+        The fixed-point weight rises linearly from 0 to ``beta_fp`` over
+        this many epochs (0: full weight from the start).
+    alpha_decay
+        ``gamma`` of :class:`~irsolve.solvers.refiner.GeometricAlpha` with
+        ``start = K``: ``alpha`` over the trained horizon, then
+        ``alpha * gamma^(k-K+1)``; 1 keeps ``alpha`` constant.
+    stop_threshold
+        Adaptive stop of the built :class:`Refiner` on ``rms(Phi)``.
+    beta_jac, jac_method, jac_iters
+        Weight, estimator (``"hutchinson"`` or ``"power"``) and probes or
+        power iterations of the Jacobian-norm penalty on the step map at the
+        last unrolled iterate; 0 disables it.
+    unroll_max
+        When set (``>= K``), each batch unrolls a length drawn uniformly from
+        ``K..unroll_max`` (all steps enter the loss); ``None``: always ``K``.
+    """
+
+    K: int = 6
+    alpha: float = 0.2
+    beta_s: float = 1.0
+    beta_fp: float = 0.01
+    fp_warmup_epochs: float = 1.0
+    lam_start: float = 1.0
+    lam_end: float = 2.0
+    alpha_decay: float = 1.0
+    stop_threshold: float | None = None
+    beta_jac: float = 0.0
+    jac_method: Literal["hutchinson", "power"] = "hutchinson"
+    jac_iters: int = 1
+    unroll_max: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.K < 1 or not self.alpha > 0:
+            raise ValueError(f"expected K >= 1 and alpha > 0, got K={self.K}, alpha={self.alpha}")
+        if self.unroll_max is not None and self.unroll_max < self.K:
+            raise ValueError(f"expected unroll_max >= K={self.K} or None, got {self.unroll_max}")
+
+    def levers(self) -> dict[str, Any]:
+        """The stability levers that differ from the paper's plain recipe."""
+        plain = RefinerConfig(K=self.K)
+        names = ("beta_fp", "alpha_decay", "stop_threshold", "beta_jac", "unroll_max")
+        return {n: getattr(self, n) for n in names if getattr(self, n) != getattr(plain, n)}
+
+
+def make_refiner(net: nn.Module, config: RefinerConfig) -> Refiner:
+    """The :class:`Refiner` that ``config`` describes (alpha schedule, adaptive stop)."""
+    alpha: float | GeometricAlpha = config.alpha
+    if config.alpha_decay != 1.0:
+        alpha = GeometricAlpha(config.alpha, config.alpha_decay, start=config.K)
+    return Refiner(net, alpha, stop_threshold=config.stop_threshold)
+
+
+class Objective(Protocol):
+    """What :func:`fit` optimises: a trainable ``model``, a loss and a validation metric."""
+
+    model: nn.Module
+
+    def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
+        """Scalar training loss of a batch and its named parts (floats, for logs)."""
+
+    def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """Per-sample validation metrics; the key ``"vrmse"`` selects the best checkpoint."""
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able description (model config and objective settings) for checkpoints."""
+
+
+class BaseObjective:
+    """Relative L2 loss ``mean_b ||T(x_b) - y_b|| / ||y_b||`` of a base operator ``T``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
+        loss = relative_l2_loss(self.model(x), y)
+        return loss, {"rel_l2": loss.item()}
+
+    def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        return {"vrmse": vrmse(self.model(x), y)}
+
+    def config(self) -> dict[str, Any]:
+        return {"objective": "base", "model": net_config(self.model)}
+
+
+class RefinerObjective:
+    """Algorithm 1 of the IRNO paper plus the stability levers of :class:`RefinerConfig`."""
+
+    def __init__(
+        self, base: nn.Module | Callable[[Tensor], Tensor], net: nn.Module, config: RefinerConfig
+    ) -> None:
+        self.base = base
+        self.model = net
+        self.settings = config
+        self.refiner = make_refiner(net, config)
+        if isinstance(base, nn.Module):
+            base.eval().requires_grad_(False)
+
+    def initial(self, x: Tensor) -> Tensor:
+        """``h_0 = T_base(x)`` without grad, in the net's dtype."""
+        with torch.no_grad():
+            h0 = self.base(x)
+        return h0.to(x.dtype)
+
+    def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
+        cfg = self.settings
+        steps = cfg.K
+        if cfg.unroll_max is not None and cfg.unroll_max > cfg.K:
+            steps = int(torch.randint(cfg.K, cfg.unroll_max + 1, ()).item())
+        ctx = self.refiner.prepare(x)
+        h = self.initial(x)
+        step_losses = []
+        for k in range(steps):
+            h = self.refiner.step(ctx, h, k)
+            spec = progressive_spectral_loss(h, y, k, cfg.K, cfg.lam_start, cfg.lam_end)
+            step_losses.append(mse(h, y) + cfg.beta_s * spec)
+        loss = torch.stack(step_losses).mean()
+        parts = {"unroll": loss.item(), "steps": float(steps)}
+        if cfg.beta_fp > 0:
+            warm = 1.0
+            if cfg.fp_warmup_epochs > 0:
+                warm = min(1.0, epoch_progress / cfg.fp_warmup_epochs)
+            fp = fixed_point_loss(self.model, ctx.x, y.to(x.dtype))
+            loss = loss + warm * cfg.beta_fp * fp
+            parts["fixed_point"] = fp.item()
+        if cfg.beta_jac > 0:
+            last = steps - 1
+            jac = jacobian_penalty(
+                lambda z: self.refiner.step(ctx, z, last),
+                h,
+                method=cfg.jac_method,
+                n_iter=cfg.jac_iters,
+            )
+            loss = loss + cfg.beta_jac * jac
+            parts["jacobian"] = jac.item()
+        return loss, parts
+
+    def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        ctx = self.refiner.prepare(x)
+        h = self.initial(x)
+        base = vrmse(h, y)
+        for k in range(self.settings.K):
+            h = self.refiner.step(ctx, h, k)
+        return {"vrmse": vrmse(h, y), "vrmse_base": base}
+
+    def config(self) -> dict[str, Any]:
+        base = net_config(self.base) if isinstance(self.base, nn.Module) else None
+        return {
+            "objective": "refiner",
+            "model": net_config(self.model),
+            "base": base,
+            "refiner": dataclasses.asdict(self.settings),
+        }
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`fit` returns.
+
+    ``history`` has one record per epoch (train loss and its parts, learning
+    rate, skipped batches, mean validation metrics, seconds); ``best_metric``
+    is the lowest mean validation VRMSE and ``best_epoch`` its epoch (1-based);
+    ``skipped_batches`` counts non-finite batches over the whole run.
+    """
+
+    history: list[dict[str, float]]
+    best_metric: float
+    best_epoch: int
+    skipped_batches: int
+    checkpoint_dir: Path | None
+
+
+def _loader(data: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None):
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def _validate(
+    objective: Objective, data: Dataset, cfg: TrainConfig, device: torch.device
+) -> dict[str, float]:
+    objective.model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    with torch.no_grad():
+        for x, y in _loader(data, cfg.batch_size, False, None):
+            metrics = objective.validate(x.to(device), y.to(device))
+            for key, values in metrics.items():
+                sums[key] = sums.get(key, 0.0) + values.sum().item()
+            count += len(x)
+    return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
+
+
+def fit(
+    objective: Objective,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    config: TrainConfig,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    callback: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """The training loop behind :func:`train_base` and :func:`train_refiner`.
+
+    Parameters
+    ----------
+    objective
+        Gives the trainable ``model``, the batch loss and the validation metrics.
+    train_data, val_data
+        Datasets of ``(x, y)`` pairs; ``val_data=None`` skips validation (the
+        best checkpoint then follows the training loss).
+    config
+        Optimisation settings.
+    checkpoint_dir
+        Where ``last.pt`` (each epoch) and ``best.pt`` (lowest validation
+        VRMSE) go, each with a ``.json`` summary; ``None`` writes nothing.
+    resume
+        Continue from ``checkpoint_dir/last.pt`` when it exists: model,
+        optimiser, scheduler, epoch, history and RNG states are restored, so
+        the run continues exactly as an uninterrupted one would (on CPU).
+    callback
+        Called with each epoch's record after its checkpoint is written.
+    """
+    device = torch.device(config.device)
+    model = objective.model.to(device)
+    torch.manual_seed(config.seed)
+    shuffle_rng = torch.Generator().manual_seed(config.seed)
+    loader = _loader(train_data, config.batch_size, True, shuffle_rng)
+    if len(loader) == 0:
+        raise ValueError("expected a non-empty training dataset, got 0 samples")
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.epochs * len(loader), eta_min=config.lr_min
+    )
+    summary_config = {"train": dataclasses.asdict(config), **objective.config()}
+    history: list[dict[str, float]] = []
+    best, best_epoch, skipped_total, start_epoch = math.inf, 0, 0, 0
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    if resume and ckpt_dir is not None and (ckpt_dir / "last.pt").is_file():
+        state = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
+        load_model_state(model, state["model"], source=str(ckpt_dir / "last.pt"))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"])
+        shuffle_rng.set_state(state["rng_shuffle"])
+        history = list(state["history"])
+        best, best_epoch = float(state["best"]), int(state["best_epoch"])
+        skipped_total, start_epoch = int(state["skipped"]), int(state["epoch"])
+        logger.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
+
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        tic = time.perf_counter()
+        totals: dict[str, float] = {}
+        done = skipped = 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress)
+        for i, (x, y) in enumerate(bar):
+            x, y = x.to(device), y.to(device)
+            loss, parts = objective.loss(x, y, epoch + i / len(loader))
+            optimizer.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):
+                skipped += 1
+                logger.warning("epoch %d batch %d: non-finite loss %s, skipped", epoch + 1, i, loss)
+                continue
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
+            if not torch.isfinite(grad_norm):
+                skipped += 1
+                logger.warning("epoch %d batch %d: non-finite gradient, skipped", epoch + 1, i)
+                optimizer.zero_grad(set_to_none=True)
+                continue
+            optimizer.step()
+            scheduler.step()
+            done += 1
+            for key, value in {"loss": loss.item(), **parts}.items():
+                totals[key] = totals.get(key, 0.0) + value
+            bar.set_postfix(loss=f"{totals['loss'] / done:.4g}")
+        skipped_total += skipped
+        record = {"epoch": float(epoch + 1), "lr": optimizer.param_groups[0]["lr"]}
+        record.update({f"train_{k}": v / max(done, 1) for k, v in totals.items()})
+        record["skipped"] = float(skipped)
+        if val_data is not None:
+            record.update(_validate(objective, val_data, config, device))
+        record["seconds"] = time.perf_counter() - tic
+        metric = record.get("val_vrmse", record.get("train_loss", math.inf))
+        improved = metric < best
+        if improved:
+            best, best_epoch = metric, epoch + 1
+        history.append(record)
+        logger.info(
+            "epoch %d/%d: %s",
+            epoch + 1,
+            config.epochs,
+            ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"),
+        )
+        if ckpt_dir is not None:
+            payload = {
+                "model": model_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "best": best,
+                "best_epoch": best_epoch,
+                "skipped": skipped_total,
+                "rng_torch": torch.get_rng_state(),
+                "rng_shuffle": shuffle_rng.get_state(),
+                "config": summary_config,
+            }
+            summary = {"config": summary_config, "epoch": epoch + 1, "record": record}
+            save_checkpoint(ckpt_dir / "last.pt", payload, summary)
+            if improved:
+                save_checkpoint(ckpt_dir / "best.pt", payload, summary)
+        if callback is not None:
+            callback(record)
+    return TrainResult(history, best, best_epoch, skipped_total, ckpt_dir)
+
+
+def train_base(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    config: TrainConfig | None = None,
+    **fit_kwargs: Any,
+) -> TrainResult:
+    """Train a base operator (FNO/TFNO or any module) on relative L2; see :func:`fit`."""
+    return fit(BaseObjective(model), train_data, val_data, config or TrainConfig(), **fit_kwargs)
+
+
+def train_refiner(
+    base: nn.Module | Callable[[Tensor], Tensor],
+    net: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    config: TrainConfig | None = None,
+    refiner_config: RefinerConfig | None = None,
+    **fit_kwargs: Any,
+) -> TrainResult:
+    """Train the refinement network ``net`` on a frozen ``base`` (Algorithm 1); see :func:`fit`."""
+    objective = RefinerObjective(base, net, refiner_config or RefinerConfig())
+    return fit(objective, train_data, val_data, config or TrainConfig(), **fit_kwargs)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load the model weights of a training checkpoint into ``model`` (checked key by key)."""
+    load_model_state(model, load_checkpoint(path)["model"], source=str(path))
+    return model
