@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 NormSpec = str | Callable[[Tensor], Tensor]
 
 
+def _per_sample(t: Tensor) -> Tensor:
+    """``t`` as ``(B, N)``: one row per sample (also for an empty batch)."""
+    return t.flatten(1) if t.dim() > 1 else t.unsqueeze(1)
+
+
 def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
     """Norm of each sample of ``t`` (shape ``(B, ...)``), over all non-batch dims.
 
@@ -43,7 +48,7 @@ def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
     """
     if callable(norm):
         return norm(t)
-    flat = t.reshape(t.shape[0], -1)
+    flat = _per_sample(t)
     if norm == "rms":
         return torch.linalg.vector_norm(flat, dim=1) / math.sqrt(max(flat.shape[1], 1))
     if norm == "l2":
@@ -55,7 +60,7 @@ def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
 
 def _check_finite(name: str, t: Tensor) -> None:
     """Raise ``ValueError`` naming the samples of ``t`` that hold NaN or Inf."""
-    bad = (~torch.isfinite(t.detach())).reshape(t.shape[0], -1).any(dim=1)
+    bad = _per_sample(~torch.isfinite(t.detach())).any(dim=1)
     if bool(bad.any()):
         samples = bad.nonzero().flatten().tolist()
         shown = ", ".join(map(str, samples[:10])) + (", ..." if len(samples) > 10 else "")
@@ -309,7 +314,8 @@ class SolveState:
 
     def __iter__(self) -> Iterator[SolveState]:
         """Step until every sample has stopped, yielding the state after each step."""
-        while self.step():
+        while not self.done:
+            self.step()
             yield self
 
     def solve(self) -> Solution:
