@@ -1,0 +1,229 @@
+"""Operator-dependent interpolation and Galerkin coarsening on 9-point stencils.
+
+Full coarsening by two: on a fine grid of ``n`` nodes per side the coarse
+nodes are the fine nodes with odd index ``i = 2I + 1``, ``I = 0..m-1``,
+``m = n // 2``. The other fine nodes are interpolated from their coarse
+neighbours with Dendy's black-box weights (J. E. Dendy, "Black box multigrid",
+J. Comput. Phys. 48 (1982) 366–386), computed from the fine stencil ``S``
+collapsed across the direction of interpolation:
+
+* a node between two coarse nodes along ``j`` (odd ``i``, even ``j``) takes
+  ``w_W = -sum_di S(di, -1) / sum_di S(di, 0)`` and
+  ``w_E = -sum_di S(di, +1) / sum_di S(di, 0)``; along ``i`` likewise;
+* a node in the middle of four coarse nodes (even ``i``, even ``j``) solves its
+  own equation with the values already interpolated on the edges, e.g.
+  ``w_NW = -(S(-1,-1) + S(-1,0) w_W(north edge) + S(0,-1) w_N(west edge)) / S(0,0)``.
+
+Restriction is the transpose ``R = P^T`` and the coarse operator the Galerkin
+product ``A_c = R A P`` (a 9-point stencil again). Jumps in the coefficient
+are followed by the weights, which is what keeps the cycle robust for
+Darcy problems with contrast (Alcouffe, Brandt, Dendy and Painter, SIAM J.
+Sci. Stat. Comput. 2 (1981) 430–454).
+
+Grids that do not halve cleanly are embedded: a Dirichlet grid with even
+``n = 2m`` gets one extra row and column of decoupled nodes (identity rows,
+zero right-hand side) so the transfer operates on ``2m + 1`` nodes; their
+interpolation weights vanish, so nothing leaks through them. Periodic grids
+need even ``n`` (the wrap closes the pattern).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from irsolve.solvers._stencil import apply_stencil, pad, to_nine_point
+from torch import Tensor
+
+# Index of offset (di, dj) in the 9-point layout: 3 (di + 1) + (dj + 1).
+NW, N, NE, W, C, E, SW, S, SE = range(9)
+
+
+@dataclass
+class Transfer:
+    """Interpolation weights from a coarse grid of ``m x m`` to a fine grid of ``n x n``.
+
+    Attributes
+    ----------
+    along_j
+        ``(B, 2, m, e)``: weights of the west and east coarse neighbours of the
+        fine nodes ``(2I + 1, 2J)``.
+    along_i
+        ``(B, 2, e, m)``: weights of the north and south coarse neighbours of
+        the fine nodes ``(2I, 2J + 1)``.
+    centre
+        ``(B, 4, e, e)``: weights of the NW, NE, SW, SE coarse neighbours of the
+        fine nodes ``(2I, 2J)``.
+    n, periodic
+        Fine size and boundary type (``e = m + 1`` for Dirichlet, ``m`` periodic).
+    """
+
+    along_j: Tensor
+    along_i: Tensor
+    centre: Tensor
+    n: int
+    periodic: bool
+
+    @property
+    def m(self) -> int:
+        """Coarse nodes per side."""
+        return self.along_j.shape[-2]
+
+
+def can_coarsen(n: int, periodic: bool) -> bool:
+    """Whether an ``n``-node grid has a coarse grid (periodic grids need even ``n >= 6``)."""
+    return n % 2 == 0 and n >= 6 if periodic else n >= 3
+
+
+def _embed(stencil: Tensor, periodic: bool) -> Tensor:
+    """Nine-point stencil on ``2 (n // 2) + 1`` nodes per side (Dirichlet, even ``n``: one more)."""
+    stencil = to_nine_point(stencil)
+    n = stencil.shape[-1]
+    if periodic or n % 2 == 1:
+        return stencil
+    embedded = F.pad(stencil, (0, 1, 0, 1))
+    embedded[:, C, -1, :] = 1.0
+    embedded[:, C, :, -1] = 1.0
+    return embedded
+
+
+def interpolation(stencil: Tensor, periodic: bool) -> Transfer:
+    """Dendy's operator-dependent interpolation weights from a fine stencil (see module doc)."""
+    n = stencil.shape[-1]
+    if not can_coarsen(n, periodic):
+        raise ValueError(f"cannot coarsen a {'periodic' if periodic else 'Dirichlet'} grid of {n}")
+    s = _embed(stencil, periodic)
+    # Fine nodes between coarse nodes along j: odd i, even j; collapse over di.
+    x = s[:, :, 1::2, 0::2]
+    denom = x[:, N] + x[:, C] + x[:, S]
+    along_j = -torch.stack(
+        ((x[:, NW] + x[:, W] + x[:, SW]) / denom, (x[:, NE] + x[:, E] + x[:, SE]) / denom), dim=1
+    )
+    # Fine nodes between coarse nodes along i: even i, odd j; collapse over dj.
+    y = s[:, :, 0::2, 1::2]
+    denom = y[:, W] + y[:, C] + y[:, E]
+    along_i = -torch.stack(
+        ((y[:, NW] + y[:, N] + y[:, NE]) / denom, (y[:, SW] + y[:, S] + y[:, SE]) / denom), dim=1
+    )
+    # Fine nodes at cell centres: even i, even j; their four edges are already interpolated.
+    z = s[:, :, 0::2, 0::2]
+    e = z.shape[-1]
+    wj = _pad_dim(along_j, -2, periodic)  # row I of the padded array = edge row I - 1
+    wi = _pad_dim(along_i, -1, periodic)
+    north, south = wj[..., 0:e, :], wj[..., 1 : e + 1, :]
+    west, east = wi[..., :, 0:e], wi[..., :, 1 : e + 1]
+    centre = (
+        -torch.stack(
+            (
+                z[:, NW] + z[:, N] * north[:, 0] + z[:, W] * west[:, 0],
+                z[:, NE] + z[:, N] * north[:, 1] + z[:, E] * east[:, 0],
+                z[:, SW] + z[:, S] * south[:, 0] + z[:, W] * west[:, 1],
+                z[:, SE] + z[:, S] * south[:, 1] + z[:, E] * east[:, 1],
+            ),
+            dim=1,
+        )
+        / z[:, C : C + 1]
+    )
+    return Transfer(along_j, along_i, centre, n, periodic)
+
+
+def _pad_dim(w: Tensor, dim: int, periodic: bool) -> Tensor:
+    """Pad one spatial dim of a weight array by one on each side (zeros or wrap-around)."""
+    widths = (0, 0, 1, 1) if dim == -2 else (1, 1, 0, 0)
+    return F.pad(w, widths, mode="circular" if periodic else "constant")
+
+
+def prolong(t: Transfer, coarse: Tensor) -> Tensor:
+    """``P e``: coarse ``(B, C, m, m)`` to fine ``(B, C, n, n)``."""
+    m = t.m
+    e = t.centre.shape[-1]
+    cp = pad(coarse, t.periodic)
+    size = 2 * m + (0 if t.periodic else 1)
+    fine = coarse.new_empty(*coarse.shape[:2], size, size)
+    fine[..., 1::2, 1::2] = coarse
+    wj, wi, wc = t.along_j, t.along_i, t.centre
+    rows = cp[..., 1 : m + 1, :]
+    fine[..., 1::2, 0::2] = wj[:, 0:1] * rows[..., 0:e] + wj[:, 1:2] * rows[..., 1 : e + 1]
+    cols = cp[..., :, 1 : m + 1]
+    fine[..., 0::2, 1::2] = wi[:, 0:1] * cols[..., 0:e, :] + wi[:, 1:2] * cols[..., 1 : e + 1, :]
+    fine[..., 0::2, 0::2] = (
+        wc[:, 0:1] * cp[..., 0:e, 0:e]
+        + wc[:, 1:2] * cp[..., 0:e, 1 : e + 1]
+        + wc[:, 2:3] * cp[..., 1 : e + 1, 0:e]
+        + wc[:, 3:4] * cp[..., 1 : e + 1, 1 : e + 1]
+    )
+    return fine[..., : t.n, : t.n]
+
+
+def restrict(t: Transfer, fine: Tensor) -> Tensor:
+    """``R r = P^T r``: fine ``(B, C, n, n)`` to coarse ``(B, C, m, m)``."""
+    m = t.m
+    e = t.centre.shape[-1]
+    size = 2 * m + (0 if t.periodic else 1)
+    r = F.pad(fine, (0, size - t.n, 0, size - t.n))
+    acc = fine.new_zeros(*fine.shape[:2], m + 2, m + 2)
+    acc[..., 1 : m + 1, 1 : m + 1] += r[..., 1::2, 1::2]
+    wj, wi, wc = t.along_j, t.along_i, t.centre
+    rx = r[..., 1::2, 0::2]
+    acc[..., 1 : m + 1, 0:e] += wj[:, 0:1] * rx
+    acc[..., 1 : m + 1, 1 : e + 1] += wj[:, 1:2] * rx
+    ry = r[..., 0::2, 1::2]
+    acc[..., 0:e, 1 : m + 1] += wi[:, 0:1] * ry
+    acc[..., 1 : e + 1, 1 : m + 1] += wi[:, 1:2] * ry
+    rc = r[..., 0::2, 0::2]
+    acc[..., 0:e, 0:e] += wc[:, 0:1] * rc
+    acc[..., 0:e, 1 : e + 1] += wc[:, 1:2] * rc
+    acc[..., 1 : e + 1, 0:e] += wc[:, 2:3] * rc
+    acc[..., 1 : e + 1, 1 : e + 1] += wc[:, 3:4] * rc
+    if t.periodic:
+        acc[..., :, m] += acc[..., :, 0]
+        acc[..., :, 1] += acc[..., :, m + 1]
+        acc[..., m, :] += acc[..., 0, :]
+        acc[..., 1, :] += acc[..., m + 1, :]
+    return acc[..., 1 : m + 1, 1 : m + 1]
+
+
+def _probe_period(m: int, periodic: bool) -> int:
+    """Smallest period ``c >= 3`` of a probing pattern whose 3 x 3 windows hold distinct colours."""
+    if not periodic:
+        return 3
+    return next(c for c in range(3, m + 1) if m % c == 0)
+
+
+def galerkin(stencil: Tensor, t: Transfer) -> Tensor:
+    """Coarse 9-point stencil of ``A_c = R A P``, ``(B, 9, m, m)``.
+
+    Computed by probing: ``A_c`` couples each coarse node only to its 3 x 3
+    neighbourhood, so applying ``R A P`` to the ``c^2`` indicator vectors of the
+    colours ``(I mod c, J mod c)`` (``c = 3``, or a divisor of ``m`` on periodic
+    grids) recovers every entry exactly: entry ``(dI, dJ)`` of row ``(I, J)`` is
+    the response to the colour of node ``(I + dI, J + dJ)`` at ``(I, J)``.
+    """
+    m = t.m
+    c = _probe_period(m, t.periodic)
+    idx = torch.arange(m, device=stencil.device)
+    colour = (idx[:, None] % c) * c + (idx[None, :] % c)
+    probes = (colour[None] == torch.arange(c * c, device=stencil.device)[:, None, None]).to(
+        stencil.dtype
+    )
+    response = restrict(
+        t,
+        apply_stencil(
+            stencil, prolong(t, probes[None].expand(stencil.shape[0], -1, -1, -1)), t.periodic
+        ),
+    )
+    gather = torch.stack(
+        [
+            ((idx[:, None] + di) % m % c) * c + ((idx[None, :] + dj) % m % c)
+            for di in (-1, 0, 1)
+            for dj in (-1, 0, 1)
+        ]
+    )
+    coarse = torch.gather(response, 1, gather[None].expand(response.shape[0], -1, -1, -1))
+    if not t.periodic:
+        shifted = idx[None, :] + torch.tensor([-1, 0, 1], device=idx.device)[:, None]
+        inside = (shifted >= 0) & (shifted < m)  # (3, m): is I + dI a coarse node?
+        mask = (inside[:, None, :, None] & inside[None, :, None, :]).reshape(9, m, m)
+        coarse = coarse * mask
+    return coarse

@@ -1,0 +1,240 @@
+"""Discrete elliptic model problems on the unit square, batched in torch.
+
+Both problems are finite-difference / finite-volume discretisations
+``A u = f`` on a uniform ``n x n`` grid, held as a batched stencil (see
+:mod:`irsolve.solvers._stencil`) so that the classical solvers can smooth and
+coarsen them without forming matrices. Tensors are ``(B, 1, n, n)``; index
+``i`` (dim -2) runs along ``x`` and ``j`` (dim -1) along ``y``.
+
+References
+----------
+W. L. Briggs, V. E. Henson, S. F. McCormick, *A Multigrid Tutorial*, 2nd ed.,
+SIAM 2000, Ch. 1 (model problems) and Ch. 7 (variable coefficients).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import scipy.sparse as sp
+import torch
+from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_scipy
+from torch import Tensor
+
+from irsolve.interface import Problem
+
+__all__ = ["Darcy2D", "Poisson2D", "StencilProblem", "check_omega", "require_stencil_problem"]
+
+
+def _check_field(name: str, value: Tensor, shape: tuple[int, ...] | None = None) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``(B, 1, n, n)`` (or ``shape``) and finite."""
+    if not isinstance(value, Tensor):
+        raise ValueError(f"expected {name} to be a torch.Tensor, got {type(value).__name__}")
+    expected = "(B, 1, n, n)" if shape is None else str(shape)
+    square = value.dim() == 4 and value.shape[1] == 1 and value.shape[2] == value.shape[3]
+    if not square or value.shape[-1] < 1 or (shape is not None and tuple(value.shape) != shape):
+        raise ValueError(f"expected {name} of shape {expected}, got {tuple(value.shape)}")
+    if not torch.isfinite(value).all():
+        raise ValueError(f"expected finite values in {name}, got NaN or infinity")
+
+
+class StencilProblem(Problem):
+    """A batched problem ``A u = f`` whose operator is a 5- or 9-point stencil.
+
+    Parameters
+    ----------
+    stencil
+        ``(B, K, n, n)`` coefficients, ``K`` in {5, 9} (layout in
+        :mod:`irsolve.solvers._stencil`).
+    f
+        Right-hand side ``(B, 1, n, n)``.
+    periodic
+        Whether the grid wraps around (else zero Dirichlet boundary values).
+    """
+
+    def __init__(self, stencil: Tensor, f: Tensor, periodic: bool) -> None:
+        self.stencil = stencil
+        self.f = f
+        self.periodic = periodic
+
+    @property
+    def batch_size(self) -> int:
+        return self.f.shape[0]
+
+    @property
+    def n(self) -> int:
+        """Grid points per side."""
+        return self.f.shape[-1]
+
+    def zeros(self) -> Tensor:
+        return torch.zeros_like(self.f)
+
+    def apply(self, u: Tensor) -> Tensor:
+        """``A u`` for ``u`` of shape ``(B, C, n, n)``."""
+        return apply_stencil(self.stencil, u, self.periodic)
+
+    def residual(self, u: Tensor) -> Tensor:
+        """``f - A u``."""
+        return self.f - self.apply(u)
+
+    def diagonal(self) -> Tensor:
+        """Diagonal of ``A``, shape ``(B, 1, n, n)``."""
+        c = centre_index(self.stencil)
+        return self.stencil[:, c : c + 1]
+
+    def to_scipy(self) -> list[sp.csr_matrix]:
+        """``A`` as one CSR matrix per sample (list index = batch index), rows ``i * n + j``.
+
+        For references: this copies to the host.
+        """
+        return stencil_to_scipy(self.stencil, self.periodic)
+
+    def restrict(self, index: Tensor) -> StencilProblem:
+        new = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                setattr(new, name, value.index_select(0, index))
+        return new
+
+    def __repr__(self) -> str:
+        bc = "periodic" if self.periodic else "dirichlet"
+        return f"{type(self).__name__}(batch={self.batch_size}, n={self.n}, bc={bc!r})"
+
+
+class Poisson2D(StencilProblem):
+    """``-Δu = f`` on the unit square with the 5-point Laplacian.
+
+    ``(A u)_ij = (4 u_ij - u_{i-1,j} - u_{i+1,j} - u_{i,j-1} - u_{i,j+1}) / h^2``.
+
+    * ``bc="dirichlet"``: zero boundary values, unknowns at the interior nodes
+      ``x_i = (i + 1) h``, ``h = 1 / (n + 1)``; ``A`` equals
+      ``pyamg.gallery.poisson((n, n)) / h**2``.
+    * ``bc="periodic"``: ``x_i = i h``, ``h = 1 / n``. ``A`` is singular (constants
+      are its null space); the right-hand side is projected to mean zero per
+      sample so the problem is solvable, and the mean-zero solution is the one
+      meant.
+
+    Parameters
+    ----------
+    f
+        Right-hand side at the nodes, ``(B, 1, n, n)``, finite.
+    bc
+        ``"dirichlet"`` or ``"periodic"``.
+    dtype
+        Floating dtype of the problem (``f`` is converted).
+    """
+
+    def __init__(
+        self, f: Tensor, bc: str = "dirichlet", dtype: torch.dtype = torch.float64
+    ) -> None:
+        if bc not in ("dirichlet", "periodic"):
+            raise ValueError(f"expected bc 'dirichlet' or 'periodic', got {bc!r}")
+        _check_field("f", f)
+        f = f.to(dtype)
+        n = f.shape[-1]
+        periodic = bc == "periodic"
+        self.h = 1.0 / n if periodic else 1.0 / (n + 1)
+        if periodic:
+            f = f - f.mean(dim=(-2, -1), keepdim=True)
+        inv_h2 = 1.0 / self.h**2
+        stencil = torch.full((f.shape[0], 5, n, n), -inv_h2, dtype=dtype, device=f.device)
+        stencil[:, 2] = 4.0 * inv_h2
+        if not periodic:
+            stencil[:, 0, 0, :] = 0.0
+            stencil[:, 4, -1, :] = 0.0
+            stencil[:, 1, :, 0] = 0.0
+            stencil[:, 3, :, -1] = 0.0
+        super().__init__(stencil, f, periodic)
+
+    def coordinates(self) -> tuple[Tensor, Tensor]:
+        """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
+        return grid_coordinates(self.n, self.periodic, self.f.dtype, self.f.device)
+
+
+class Darcy2D(StencilProblem):
+    """``-div(a grad u) = f`` on the unit square, zero Dirichlet boundary values.
+
+    Cell-centred five-point finite-volume scheme on the same grid as
+    :class:`Poisson2D` (``h = 1 / (n + 1)``, ``x_i = (i + 1) h``):
+
+    ``(A u)_P = sum_{Q in N(P)} a_PQ (u_P - u_Q) / h^2``,
+
+    over the four neighbours ``Q`` of node ``P``, where the face coefficient is
+    the harmonic mean ``a_PQ = 2 a_P a_Q / (a_P + a_Q)`` and a face to the
+    boundary uses ``a_PQ = a_P`` with ``u_Q = 0``. ``A`` is symmetric positive
+    definite for ``a > 0``.
+
+    Parameters
+    ----------
+    a
+        Coefficient at the nodes, ``(B, 1, n, n)``, finite and strictly positive.
+    f
+        Right-hand side: a number (constant forcing) or a ``(B, 1, n, n)`` tensor.
+    dtype
+        Floating dtype of the problem.
+    """
+
+    def __init__(
+        self, a: Tensor, f: float | Tensor = 1.0, dtype: torch.dtype = torch.float64
+    ) -> None:
+        _check_field("a", a)
+        if not bool((a > 0).all()):
+            raise ValueError(f"expected a strictly positive coefficient a, got min {a.min():.3g}")
+        a = a.to(dtype)
+        if isinstance(f, Tensor):
+            _check_field("f", f, tuple(a.shape))
+            f = f.to(dtype=dtype, device=a.device)
+        else:
+            if not math.isfinite(f):
+                raise ValueError(f"expected a finite forcing f, got {f}")
+            f = torch.full_like(a, float(f))
+        n = a.shape[-1]
+        self.a = a
+        self.h = 1.0 / (n + 1)
+        stencil = a.new_zeros(a.shape[0], 5, n, n)
+        inv_h2 = 1.0 / self.h**2
+        harmonic_x = 2.0 * a[..., 1:, :] * a[..., :-1, :] / (a[..., 1:, :] + a[..., :-1, :])
+        harmonic_y = 2.0 * a[..., :, 1:] * a[..., :, :-1] / (a[..., :, 1:] + a[..., :, :-1])
+        stencil[:, 0:1, 1:, :] = -inv_h2 * harmonic_x
+        stencil[:, 4:5, :-1, :] = -inv_h2 * harmonic_x
+        stencil[:, 1:2, :, 1:] = -inv_h2 * harmonic_y
+        stencil[:, 3:4, :, :-1] = -inv_h2 * harmonic_y
+        # The centre is the sum of the face coefficients, boundary faces (a_P) included.
+        faces = -stencil[:, [0, 1, 3, 4]].sum(dim=1, keepdim=True)
+        boundary = torch.zeros_like(a)
+        boundary[..., 0, :] += a[..., 0, :]
+        boundary[..., -1, :] += a[..., -1, :]
+        boundary[..., :, 0] += a[..., :, 0]
+        boundary[..., :, -1] += a[..., :, -1]
+        stencil[:, 2:3] = faces + inv_h2 * boundary
+        super().__init__(stencil, f, periodic=False)
+
+    def coordinates(self) -> tuple[Tensor, Tensor]:
+        """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
+        return grid_coordinates(self.n, False, self.f.dtype, self.f.device)
+
+
+def grid_coordinates(
+    n: int, periodic: bool, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Nodes of the ``n x n`` grid: ``(i + 1) / (n + 1)`` (Dirichlet) or ``i / n`` (periodic)."""
+    t = torch.arange(n, dtype=dtype, device=device)
+    t = t / n if periodic else (t + 1) / (n + 1)
+    return torch.meshgrid(t, t, indexing="ij")
+
+
+def require_stencil_problem(x: object, solver: str) -> StencilProblem:
+    """``x`` if it is a :class:`StencilProblem`, else a ``TypeError`` naming ``solver``."""
+    if not isinstance(x, StencilProblem):
+        raise TypeError(
+            f"{solver} expected a stencil problem (Poisson2D, Darcy2D), got {type(x).__name__}"
+        )
+    return x
+
+
+def check_omega(omega: float) -> float:
+    """Return ``omega`` if ``0 < omega < 2`` (the range where relaxation can converge)."""
+    if not (0.0 < omega < 2.0):
+        raise ValueError(f"expected a relaxation weight omega in (0, 2), got {omega}")
+    return float(omega)
