@@ -1,0 +1,173 @@
+"""Whole datasets on disk: simulate, split, write in The Well's layout.
+
+Each ``make_*_dataset`` function writes ``<root>/<name>/data/{train,valid,test}/``
+and ``<root>/<name>/stats.yaml`` through
+:class:`~irsolve.data.well_format.WellDatasetWriter` (atomic: nothing appears
+at the destination until the dataset is complete) and returns the folder.
+
+Randomness is drawn file by file from ``torch.Generator`` seeded with
+``SeedSequence([seed, split, file])``, so the same arguments give
+bit-identical files and every file's samples are independent of the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from irsolve.data.navier_stokes import (
+    NavierStokes2D,
+    default_forcing,
+    random_vorticity,
+    velocity_from_vorticity,
+)
+from irsolve.data.well_format import SPLITS, WellDatasetWriter
+
+__all__ = ["make_navier_stokes_dataset", "split_generator"]
+
+logger = logging.getLogger(__name__)
+
+#: The FNO forcing as written to the files' ``forcing`` attribute.
+_FORCING_TEXT = "0.1*(sin(2*pi*(x+y)) + cos(2*pi*(x+y)))"
+
+
+def split_generator(seed: int, split: str, file_index: int) -> torch.Generator:
+    """A ``torch.Generator`` for file ``file_index`` of ``split``, from ``SeedSequence``.
+
+    The seed words ``[seed, split index, file_index]`` go through NumPy's
+    ``SeedSequence`` hashing, so nearby seeds and files give unrelated streams.
+    """
+    words = [seed, SPLITS.index(split), file_index]
+    state = np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def file_chunks(counts: dict[str, int], per_file: int) -> Iterator[tuple[str, int, int]]:
+    """``(split, file_index, n_traj)`` for every file, ``per_file`` trajectories at most."""
+    if per_file < 1:
+        raise ValueError(f"expected trajectories_per_file >= 1, got {per_file}")
+    for split, count in counts.items():
+        if count < 0:
+            raise ValueError(f"expected a non-negative number of {split} samples, got {count}")
+        for file_index, start in enumerate(range(0, count, per_file)):
+            yield split, file_index, min(per_file, count - start)
+
+
+def make_navier_stokes_dataset(
+    root: str | os.PathLike[str],
+    n_train: int,
+    n_valid: int,
+    n_test: int,
+    *,
+    resolution: int = 64,
+    n_steps: int = 10,
+    record_dt: float = 1.0,
+    viscosity: float = 1e-3,
+    seed: int = 0,
+    name: str = "navier_stokes",
+    velocity: bool = False,
+    trajectories_per_file: int = 64,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Simulate forced 2-D Navier–Stokes trajectories and write them as a Well dataset.
+
+    Each trajectory starts from :func:`~irsolve.data.navier_stokes.random_vorticity`
+    (FNO's ``N(0, 7^3 (-Δ + 49)^-2.5)``) and is integrated by
+    :class:`~irsolve.data.navier_stokes.NavierStokes2D` with the FNO forcing;
+    ``n_steps`` frames ``record_dt`` apart are stored (frame 0 is the initial
+    state) as the t0 field ``vorticity``, plus the t1 field ``velocity`` when
+    ``velocity=True``.
+
+    Parameters
+    ----------
+    root
+        Parent folder; the dataset goes to ``<root>/<name>``.
+    n_train, n_valid, n_test
+        Trajectories per split (``n_train >= 1``; stats come from train).
+    resolution
+        Grid points per side (even).
+    n_steps, record_dt
+        Frames per trajectory and time between them.
+    viscosity
+        Kinematic viscosity (FNO: 1e-3, 1e-4).
+    seed
+        Seed of every random draw.
+    name
+        Dataset folder name and ``@dataset_name``.
+    velocity
+        Also store the velocity ``(u_x, u_y)`` as a t1 field.
+    trajectories_per_file
+        Trajectories simulated together and written to one file.
+    overwrite
+        Replace an existing ``<root>/<name>``.
+    progress
+        Show a ``tqdm`` progress bar over trajectories.
+
+    Returns
+    -------
+    Path
+        ``<root>/<name>``.
+    """
+    if n_train < 1:
+        raise ValueError(f"expected n_train >= 1 (statistics come from train), got {n_train}")
+    solver = NavierStokes2D(resolution, viscosity, default_forcing(resolution))
+    coords = np.arange(resolution) / resolution
+    time = np.arange(n_steps) * record_dt
+
+    def simulate(n_traj: int, generator: torch.Generator) -> dict[str, dict[str, np.ndarray]]:
+        w0 = random_vorticity(n_traj, resolution, generator=generator)
+        w = solver.simulate(w0, n_steps, record_dt)
+        fields = {"t0_fields": {"vorticity": w.float().numpy()}}
+        if velocity:
+            fields["t1_fields"] = {"velocity": velocity_from_vorticity(w).float().numpy()}
+        return fields
+
+    return _write_dataset(
+        root,
+        name,
+        {"train": n_train, "valid": n_valid, "test": n_test},
+        simulate,
+        seed=seed,
+        per_file=trajectories_per_file,
+        overwrite=overwrite,
+        progress=progress,
+        time=time,
+        coords={"x": coords, "y": coords},
+        parameters={"viscosity": viscosity, "record_dt": record_dt},
+        boundary={"x": "periodic", "y": "periodic"},
+        extra_attrs={"forcing": _FORCING_TEXT},
+    )
+
+
+def _write_dataset(
+    root: str | os.PathLike[str],
+    name: str,
+    counts: dict[str, int],
+    sample: Callable[[int, torch.Generator], dict[str, dict[str, np.ndarray]]],
+    *,
+    seed: int,
+    per_file: int,
+    overwrite: bool,
+    progress: bool,
+    **file_content: object,
+) -> Path:
+    """Drive ``sample(n_traj, generator)`` file by file and write every split."""
+    total = sum(counts.values())
+    with (
+        WellDatasetWriter(root, name, overwrite=overwrite) as writer,
+        tqdm(total=total, desc=name, unit="traj", disable=not progress) as bar,
+    ):
+        for split, file_index, n_traj in file_chunks(counts, per_file):
+            fields = sample(n_traj, split_generator(seed, split, file_index))
+            filename = f"{name}_{split}_{file_index:03d}.hdf5"
+            writer.write(split, filename, **fields, **file_content)
+            logger.info("wrote %s/%s (%d trajectories)", split, filename, n_traj)
+            bar.update(n_traj)
+    return writer.destination
