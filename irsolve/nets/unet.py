@@ -74,15 +74,24 @@ class _Block(nn.Sequential):
 
 
 class _Up(nn.Module):
-    """Bilinear x2 upsampling, a 3x3 convolution, skip concatenation, then a block."""
+    """Bilinear x2 upsampling (periodic at the border when circular), a 3x3 convolution,
+    skip concatenation, then a block."""
 
     def __init__(self, c_in: int, c_out: int, padding: Padding, norm: Norm, groups: int) -> None:
         super().__init__()
+        self.periodic = padding == "circular"
         self.conv = _conv3x3(c_in, c_out, padding)
         self.block = _Block(2 * c_out, c_out, padding, norm, groups)
 
     def forward(self, z: Tensor, skip: Tensor) -> Tensor:
-        z = F.interpolate(z, scale_factor=2.0, mode="bilinear", align_corners=False)
+        if self.periodic:
+            # Interpolate with wrapped neighbours at the border: pad one cell circularly,
+            # upsample, and crop the two extra output cells on each side.
+            z = F.pad(z, (1, 1, 1, 1), mode="circular")
+            z = F.interpolate(z, scale_factor=2.0, mode="bilinear", align_corners=False)
+            z = z[..., 2:-2, 2:-2]
+        else:
+            z = F.interpolate(z, scale_factor=2.0, mode="bilinear", align_corners=False)
         return self.block(torch.cat([skip, self.conv(z)], dim=1))
 
 

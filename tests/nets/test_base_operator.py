@@ -1,0 +1,44 @@
+"""FNO/TFNO base operators from neuraloperator, and the net factory."""
+
+import pytest
+import torch
+
+from irsolve.nets import RefinementUNet, base_operator, build_net, net_config
+
+
+def test_fno_and_tfno_map_input_to_output_channels():
+    x = torch.randn(2, 3, 16, 16)
+    fno = base_operator("fno", 3, 2, n_modes=(4, 4), hidden_channels=8, n_layers=2)
+    tfno = base_operator("tfno", 3, 2, n_modes=(4, 4), hidden_channels=8, n_layers=2)
+    assert fno(x).shape == tfno(x).shape == (2, 2, 16, 16)
+    # Tucker factorisation (rank 0.1) stores fewer spectral weights than the dense FNO.
+    assert sum(p.numel() for p in tfno.parameters()) < sum(p.numel() for p in fno.parameters())
+
+
+def test_odd_resolution_warns():
+    fno = base_operator("fno", 1, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1)
+    with pytest.warns(UserWarning, match="even spatial sizes"):
+        fno(torch.randn(1, 1, 15, 16))
+
+
+def test_wrong_channels_and_unknown_kind_raise():
+    fno = base_operator("fno", 2, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1)
+    with pytest.raises(ValueError, match=r"\(B, 2, \*space\), got \(1, 3, 8, 8\)"):
+        fno(torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="'fno' or 'tfno'"):
+        base_operator("unet", 1, 1)
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        RefinementUNet(2, 1, base_channels=4, depth=2, norm="group"),
+        base_operator("tfno", 1, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1),
+    ],
+    ids=["unet", "tfno"],
+)
+def test_build_net_rebuilds_the_same_architecture(net):
+    rebuilt = build_net(net_config(net))
+    own = {k: v.shape for k, v in net.state_dict().items() if isinstance(v, torch.Tensor)}
+    new = {k: v.shape for k, v in rebuilt.state_dict().items() if isinstance(v, torch.Tensor)}
+    assert own == new
