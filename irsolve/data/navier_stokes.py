@@ -100,6 +100,12 @@ def _wavenumbers(n: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
 def velocity_from_vorticity(w: Tensor) -> Tensor:
     """Velocity ``u = (d psi/dy, -d psi/dx)`` with ``-Δ psi = w``, computed spectrally.
 
+    The Nyquist modes of ``psi`` are dropped: their first derivative is not
+    a real field on the grid (Trefethen, 2000, "Spectral Methods in MATLAB",
+    Ch. 3), and keeping one component's but not the other's would break
+    ``div u = 0``. Fields produced by :meth:`NavierStokes2D.simulate` have
+    no Nyquist content, so for them ``curl u = w`` exactly.
+
     Parameters
     ----------
     w
@@ -117,6 +123,9 @@ def velocity_from_vorticity(w: Tensor) -> Tensor:
     k2[0, 0] = 1.0
     psi_hat = torch.fft.rfft2(w) / k2
     psi_hat[..., 0, 0] = 0.0
+    if n % 2 == 0:
+        psi_hat[..., n // 2, :] = 0.0
+        psi_hat[..., :, n // 2] = 0.0
     ux = torch.fft.irfft2(1j * ky * psi_hat, s=(n, n))
     uy = torch.fft.irfft2(-1j * kx * psi_hat, s=(n, n))
     return torch.stack((ux, uy), dim=-1)
@@ -198,7 +207,8 @@ class NavierStokes2D:
     ) -> Tensor:
         """Integrate from ``w0`` and record ``n_snapshots`` frames ``record_dt`` apart.
 
-        Frame 0 is ``w0`` itself; frame ``m`` is the solution at ``t = m record_dt``.
+        Frame 0 is ``w0`` restricted to the resolved modes (``|k_x|, |k_y| <= n/3``,
+        the 2/3 rule); frame ``m`` is the solution at ``t = m record_dt``.
         Each interval is split into ``ceil(record_dt / stable_dt(w))`` equal steps,
         the CFL bound taken at the start of the interval over the whole batch.
 
@@ -224,10 +234,10 @@ class NavierStokes2D:
             raise ValueError(
                 f"expected n_snapshots >= 1 and record_dt > 0, got {n_snapshots} and {record_dt}"
             )
-        frames = [w0]
-        if callback is not None:
-            callback(0, w0)
         w_hat = torch.fft.rfft2(w0) * _dealias_mask(self.n)
+        frames = [torch.fft.irfft2(w_hat, s=(self.n, self.n))]
+        if callback is not None:
+            callback(0, frames[0])
         for m in range(1, n_snapshots):
             w = torch.fft.irfft2(w_hat, s=(self.n, self.n))
             n_steps = math.ceil(record_dt / self.stable_dt(w) - 1e-9)
