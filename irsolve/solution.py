@@ -55,8 +55,8 @@ class Solution:
     criterion : str
         ``"residual"`` or ``"update"``: what ``residuals`` measures.
     trajectory : Tensor or None
-        ``(steps + 1, B, C, *space)`` iterates when ``save_trajectory=True``
-        (a stopped sample repeats its returned iterate).
+        ``(steps + 1, B, C, *space)`` iterates ``h_0 .. h_k`` when
+        ``save_trajectory=True`` (a stopped sample repeats its last iterate).
     stats : dict
         ``steps`` (iterations of the loop), ``sample_steps`` (steps summed
         over samples), ``steps_per_solver`` (sample steps by solver name, for

@@ -259,9 +259,10 @@ class SolveState:
         if self.callback is not None and self.callback(self):
             self._terminated = True
             codes[codes == int(ReturnCode.DEFAULT)] = int(ReturnCode.MAX_ITERS)
-        self._finish(codes)
         if self._trajectory is not None:
-            self._trajectory.append(self.current_iterates().detach().clone())
+            last = self._trajectory[-1]
+            self._trajectory.append(last.index_copy(0, self.active, h_next.detach()))
+        self._finish(codes)
         return not self.done
 
     def _record_row(self, rows: list[Tensor], active_cpu: Tensor, values: Tensor) -> None:

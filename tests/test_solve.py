@@ -41,9 +41,10 @@ def test_affine_contraction_reaches_fixed_point_within_a_priori_bounds(q, n, bat
     assert torch.all(error <= q / (1 - q) * tol * (1 + 1e-6) + 1e-13)
 
     e0 = torch.linalg.vector_norm(h0 - exact, dim=1)
-    for k in range(sol.trajectory.shape[0]):
-        ek = torch.linalg.vector_norm(sol.trajectory[k] - exact, dim=1)
-        assert torch.all(ek <= q**k * e0 * (1 + 1e-9) + 1e-12)
+    errors = torch.linalg.vector_norm(sol.trajectory - exact, dim=2)  # (steps + 1, batch)
+    for b in range(batch):
+        k = torch.arange(int(sol.iterations[b]) + 1, dtype=torch.float64)
+        assert torch.all(errors[: len(k), b] <= q**k * e0[b] * (1 + 1e-9) + 1e-12)
 
     u0 = sol.updates[0]
     a_priori = torch.ceil(torch.log(tol / u0) / math.log(q)) + 1
