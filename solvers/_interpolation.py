@@ -57,6 +57,9 @@ class Transfer:
         fine nodes ``(2I, 2J)``.
     n, periodic
         Fine size and boundary type (``e = m + 1`` for Dirichlet, ``m`` periodic).
+    lead
+        Decoupled nodes put before the fine grid to make its size odd (0 or 1;
+        indices above are those of the embedded grid).
     """
 
     along_j: Tensor
@@ -64,6 +67,16 @@ class Transfer:
     centre: Tensor
     n: int
     periodic: bool
+    lead: int = 0
+
+    @property
+    def size(self) -> int:
+        """Nodes per side of the embedded fine grid: ``2 m + 1`` (Dirichlet) or ``n``."""
+        return self.n if self.periodic else 2 * self.m + 1
+
+    def _pads(self) -> tuple[int, int, int, int]:
+        trail = self.size - self.n - self.lead
+        return (self.lead, trail, self.lead, trail)
 
     @property
     def m(self) -> int:
@@ -76,32 +89,73 @@ def can_coarsen(n: int, periodic: bool) -> bool:
     return n % 2 == 0 and n >= 6 if periodic else n >= 3
 
 
-def _embed(stencil: Tensor, periodic: bool) -> Tensor:
-    """Nine-point stencil on ``2 (n // 2) + 1`` nodes per side (Dirichlet, even ``n``: one more)."""
+def _embed(stencil: Tensor, periodic: bool, lead: int) -> Tensor:
+    """Nine-point stencil on an odd number of nodes per side (Dirichlet, even ``n``: one more).
+
+    The extra row and column (before the grid if ``lead == 1``, else after) are
+    decoupled identity rows.
+    """
     stencil = to_nine_point(stencil)
     n = stencil.shape[-1]
     if periodic or n % 2 == 1:
         return stencil
-    embedded = F.pad(stencil, (0, 1, 0, 1))
-    embedded[:, C, -1, :] = 1.0
-    embedded[:, C, :, -1] = 1.0
+    embedded = F.pad(stencil, (lead, 1 - lead, lead, 1 - lead))
+    extra = 0 if lead else -1
+    embedded[:, C, extra, :] = 1.0
+    embedded[:, C, :, extra] = 1.0
     return embedded
 
 
-def interpolation(stencil: Tensor, periodic: bool) -> Transfer:
-    """Dendy's operator-dependent interpolation weights from a fine stencil (see module doc)."""
+def _profile(stencil: Tensor, gaps: tuple[float, float], dim: int) -> Tensor:
+    """The stencil with its couplings across lines scaled by the assumed profile along ``dim``.
+
+    Collapsing assumes the error is constant across the interpolation
+    direction. On the first and last line of a Dirichlet grid it is instead
+    taken linear through the zero boundary value at distance ``g`` (in grid
+    spacings), so the neighbour one line further in has ``(g + 1) / g`` times
+    the value; this matters where a coarse line runs next to the boundary.
+    """
+    n = stencil.shape[-1]
+    factor = stencil.new_ones(3, n)  # factor[d + 1, line] for the neighbour at offset d
+    factor[2, 0] = (gaps[0] + 1.0) / gaps[0]
+    factor[0, n - 1] = (gaps[1] + 1.0) / gaps[1]
+    offs = [d for d in (-1, 0, 1) for _ in (-1, 0, 1)] if dim == -2 else [-1, 0, 1] * 3
+    scale = factor[[d + 1 for d in offs]]  # (9, n)
+    scale = scale[:, :, None] if dim == -2 else scale[:, None, :]
+    return stencil * scale
+
+
+def interpolation(
+    stencil: Tensor, periodic: bool, lead: int = 0, gaps: tuple[float, float] = (1.0, 1.0)
+) -> Transfer:
+    """Dendy's operator-dependent interpolation weights from a fine stencil (see module doc).
+
+    ``lead`` (Dirichlet grids of even size only) selects the coarse nodes: the
+    fine nodes of odd index (``lead = 0``) or of even index (``lead = 1``).
+    ``gaps`` are the distances, in grid spacings, from the boundary to the first
+    and to the last node (Dirichlet only; see :func:`_profile`).
+    """
     n = stencil.shape[-1]
     if not can_coarsen(n, periodic):
         raise ValueError(f"cannot coarsen a {'periodic' if periodic else 'Dirichlet'} grid of {n}")
-    s = _embed(stencil, periodic)
+    if lead not in (0, 1):
+        raise ValueError(f"expected lead 0 or 1, got {lead}")
+    lead = lead if (n % 2 == 0 and not periodic) else 0
+    stencil = to_nine_point(stencil)
+    s = _embed(stencil, periodic, lead)
+    if periodic:
+        across_i = across_j = s
+    else:
+        across_i = _embed(_profile(stencil, gaps, -2), periodic, lead)
+        across_j = _embed(_profile(stencil, gaps, -1), periodic, lead)
     # Fine nodes between coarse nodes along j: odd i, even j; collapse over di.
-    x = s[:, :, 1::2, 0::2]
+    x = across_i[:, :, 1::2, 0::2]
     denom = x[:, N] + x[:, C] + x[:, S]
     along_j = -torch.stack(
         ((x[:, NW] + x[:, W] + x[:, SW]) / denom, (x[:, NE] + x[:, E] + x[:, SE]) / denom), dim=1
     )
     # Fine nodes between coarse nodes along i: even i, odd j; collapse over dj.
-    y = s[:, :, 0::2, 1::2]
+    y = across_j[:, :, 0::2, 1::2]
     denom = y[:, W] + y[:, C] + y[:, E]
     along_i = -torch.stack(
         ((y[:, NW] + y[:, N] + y[:, NE]) / denom, (y[:, SW] + y[:, S] + y[:, SE]) / denom), dim=1
@@ -125,7 +179,7 @@ def interpolation(stencil: Tensor, periodic: bool) -> Transfer:
         )
         / z[:, C : C + 1]
     )
-    return Transfer(along_j, along_i, centre, n, periodic)
+    return Transfer(along_j, along_i, centre, n, periodic, lead)
 
 
 def _pad_dim(w: Tensor, dim: int, periodic: bool) -> Tensor:
@@ -139,8 +193,7 @@ def prolong(t: Transfer, coarse: Tensor) -> Tensor:
     m = t.m
     e = t.centre.shape[-1]
     cp = pad(coarse, t.periodic)
-    size = 2 * m + (0 if t.periodic else 1)
-    fine = coarse.new_empty(*coarse.shape[:2], size, size)
+    fine = coarse.new_empty(*coarse.shape[:2], t.size, t.size)
     fine[..., 1::2, 1::2] = coarse
     wj, wi, wc = t.along_j, t.along_i, t.centre
     rows = cp[..., 1 : m + 1, :]
@@ -153,15 +206,14 @@ def prolong(t: Transfer, coarse: Tensor) -> Tensor:
         + wc[:, 2:3] * cp[..., 1 : e + 1, 0:e]
         + wc[:, 3:4] * cp[..., 1 : e + 1, 1 : e + 1]
     )
-    return fine[..., : t.n, : t.n]
+    return fine[..., t.lead : t.lead + t.n, t.lead : t.lead + t.n]
 
 
 def restrict(t: Transfer, fine: Tensor) -> Tensor:
     """``R r = P^T r``: fine ``(B, C, n, n)`` to coarse ``(B, C, m, m)``."""
     m = t.m
     e = t.centre.shape[-1]
-    size = 2 * m + (0 if t.periodic else 1)
-    r = F.pad(fine, (0, size - t.n, 0, size - t.n))
+    r = F.pad(fine, t._pads())
     acc = fine.new_zeros(*fine.shape[:2], m + 2, m + 2)
     acc[..., 1 : m + 1, 1 : m + 1] += r[..., 1::2, 1::2]
     wj, wi, wc = t.along_j, t.along_i, t.centre

@@ -138,6 +138,10 @@ class Multigrid(FixedPointSolver):
         periodic = problem.periodic
         levels = []
         stencil = problem.stencil
+        # Gaps between the boundary and the first / last node of the current grid, in fine
+        # spacings: an even Dirichlet grid drops its coarse nodes on the side with the smaller
+        # gap, which keeps the coarse grids centred in the domain.
+        gap_low, gap_high, spacing = 1, 1, 1
         while True:
             n = stencil.shape[-1]
             c = centre_index(stencil)
@@ -145,7 +149,12 @@ class Multigrid(FixedPointSolver):
             if n <= self.coarsest or not can_coarsen(n, periodic):
                 levels.append(Level(stencil, inv_diag, None, periodic))
                 break
-            transfer = interpolation(stencil, periodic)
+            lead = int(n % 2 == 0 and gap_low > gap_high)
+            gaps = (gap_low / spacing, gap_high / spacing)
+            transfer = interpolation(stencil, periodic, lead, gaps)
+            gap_low += spacing * (1 - lead)
+            gap_high += spacing * (lead if n % 2 == 0 else 1)
+            spacing *= 2
             levels.append(Level(stencil, inv_diag, transfer, periodic))
             stencil = galerkin(stencil, transfer)
         dense = stencil_to_dense(stencil, periodic)
@@ -196,7 +205,7 @@ class Multigrid(FixedPointSolver):
             ec = self._cycle(ctx, depth + 1, ec, rc, "V")
         u = u + _prolong(level.transfer, ec)
         if self.post:
-            u = smooth(level.stencil, level.inv_diag, u, f, level.periodic, self.post, True)
+            u = smooth(level.stencil, level.inv_diag, u, f, level.periodic, self.post)
         return u
 
     def __repr__(self) -> str:
