@@ -159,6 +159,7 @@ def write_well_file(
     parameters: Mapping[str, float] | None = None,
     boundary: Mapping[str, str] | None = None,
     extra_attrs: Mapping[str, str | Sequence[str]] | None = None,
+    dtype: type[np.floating] = np.float32,
 ) -> Path:
     """Write one HDF5 file in The Well's layout, atomically.
 
@@ -176,7 +177,7 @@ def write_well_file(
     t0_fields, t1_fields, t2_fields
         Scalar fields ``(n_traj, T, *space)``, vector fields
         ``(n_traj, T, *space, D)`` and tensor fields ``(n_traj, T, *space, D, D)``;
-        stored as float32, sample- and time-varying.
+        stored as ``dtype``, sample- and time-varying.
     parameters
         Simulation parameters: listed in ``@simulation_parameters``, stored as
         root attributes and as constant ``scalars/``.
@@ -185,6 +186,10 @@ def write_well_file(
         ``"open"`` (default: periodic everywhere).
     extra_attrs
         Further root attributes (strings or lists of strings).
+    dtype
+        Floating type of the fields: The Well's float32 by default; float64
+        where the data must keep more digits (a discrete PDE solution whose
+        residual is checked to 1e-10).
 
     Returns
     -------
@@ -247,7 +252,7 @@ def write_well_file(
             group = f.create_group(group_name)
             group.attrs["field_names"] = _str_array(fields)
             for name, data in fields.items():
-                ds = _dataset(group, name, np.asarray(data))
+                ds = _dataset(group, name, np.asarray(data), dtype=dtype)
                 ds.attrs["dim_varying"] = np.ones(len(spatial), dtype=bool)
                 if group_name == "t2_fields":
                     ds.attrs["symmetric"] = bool(np.array_equal(data, np.swapaxes(data, -1, -2)))
@@ -292,9 +297,10 @@ def _dataset(
     *,
     sample_varying: bool = True,
     time_varying: bool = True,
+    dtype: type[np.floating] = np.float32,
 ) -> h5py.Dataset:
-    """A float32 dataset without timestamps, with the Well's variation attributes."""
-    ds = group.create_dataset(name, data=data.astype(np.float32), track_times=False)
+    """A dataset of ``dtype`` without timestamps, with the Well's variation attributes."""
+    ds = group.create_dataset(name, data=data.astype(dtype), track_times=False)
     ds.attrs["sample_varying"] = sample_varying
     ds.attrs["time_varying"] = time_varying
     return ds
