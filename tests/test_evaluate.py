@@ -1,0 +1,64 @@
+"""Per-step evaluation to 2K: closed-form error decay, return codes instead of NaN means, JSON."""
+
+import json
+
+import pytest
+import torch
+from irsolve.solvers.refiner import Refiner
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from irsolve.evaluate import evaluate
+from irsolve.metrics import vrmse
+
+
+class ToInput(nn.Module):
+    """``Phi([x; h]) = x - h``; with ``x = y`` each step scales the error by ``1 - alpha``."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return z[:, :1] - z[:, 1:]
+
+
+class Amplify(nn.Module):
+    """``Phi([x; h]) = 3 h``: with alpha = 1 the iterate grows 4x per step."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return 3.0 * z[:, 1:]
+
+
+def test_vrmse_decays_by_one_minus_alpha_per_step_past_the_horizon():
+    torch.manual_seed(0)
+    y = torch.randn(5, 1, 8, 8)
+
+    def base(x: Tensor) -> Tensor:
+        return x + 0.5 * torch.roll(x, 1, -1)
+
+    report = evaluate(base, Refiner(ToInput(), alpha=0.5), TensorDataset(y, y), K=2, batch_size=2)
+    assert report.steps == [0, 1, 2, 3, 4]
+    v0 = vrmse(base(y), y).mean().item()
+    expected = [v0 * 0.5**k for k in range(5)]
+    assert report.metrics["vrmse"] == pytest.approx(expected, rel=1e-5)
+    assert report.reduction(2) == pytest.approx(0.75, rel=1e-5)
+    assert report.retcodes == {"MAX_ITERS": 5}
+    assert report.nonfinite == [0] * 5
+
+
+def test_a_diverging_step_shows_as_diverged_not_as_a_nan_mean():
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+    report = evaluate(
+        lambda x: x, Refiner(Amplify(), alpha=1.0), TensorDataset(x, y), K=3, steps=12
+    )
+    # Updates grow 4x per step: past 1e4 times the first update after 7 steps.
+    assert report.retcodes == {"DIVERGED": 4}
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in report.metrics.values())
+
+
+def test_report_is_written_as_json(tmp_path):
+    y = torch.randn(2, 1, 4, 4)
+    report = evaluate(torch.zeros_like, Refiner(ToInput(), alpha=1.0), TensorDataset(y, y), K=1)
+    report.write_json(tmp_path / "report.json")
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["K"] == 1 and data["steps"] == [0, 1, 2]
+    assert data["sample_retcodes"] == ["SUCCESS", "SUCCESS"]  # zero update at step 2
+    assert data["vrmse_reduction"]["1"] == pytest.approx(1.0, abs=1e-6)
