@@ -15,7 +15,10 @@ import sys
 from irsolve import __version__
 
 #: Modules that register subcommands, in the order they appear in ``--help``.
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "irsolve.data.cli",
+    "irsolve.analysis.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

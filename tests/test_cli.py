@@ -1,0 +1,31 @@
+"""The ``irsolve`` console entry: version, help, every registered subcommand."""
+
+from __future__ import annotations
+
+import pytest
+
+from irsolve import __version__
+from irsolve.cli import SUBCOMMAND_MODULES, build_parser, main
+
+
+def test_version_flag_prints_package_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"irsolve {__version__}"
+
+
+def test_help_lists_every_registered_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    assert len(subparsers.choices) >= len(SUBCOMMAND_MODULES)
+    for name in subparsers.choices:
+        assert name in text
+
+
+def test_no_command_prints_help_and_succeeds(capsys):
+    assert main([]) == 0
+    assert "usage: irsolve" in capsys.readouterr().out
