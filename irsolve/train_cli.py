@@ -1,0 +1,277 @@
+"""``irsolve train-base``, ``irsolve train`` and ``irsolve evaluate``: the refiner's command line.
+
+Options come from flags or from a YAML/TOML file given with ``--config``
+(keys are the option names, with ``-`` or ``_``); flags written after
+``--config`` override the file. Defaults are the IRNO paper's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import torch
+import yaml
+from torch.utils.data import Dataset, TensorDataset
+
+from irsolve.checkpoint import load_checkpoint, load_model_state
+from irsolve.data.dataset import HDF5Dataset
+from irsolve.evaluate import evaluate
+from irsolve.nets import RefinementUNet, base_operator, build_net
+from irsolve.training import RefinerConfig, TrainConfig, make_refiner, train_base, train_refiner
+
+__all__ = ["add_subcommands", "load_config_file", "load_pairs"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Options from a ``.yaml``/``.yml`` or ``.toml`` file, keys normalised to ``snake_case``."""
+    path = Path(path)
+    if path.suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(path.read_text()) or {}
+    elif path.suffix == ".toml":
+        data = tomllib.loads(path.read_text())
+    else:
+        raise ValueError(f"expected a .yaml, .yml or .toml config file, got {path}")
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a mapping of option names in {path}, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+class _ConfigFile(argparse.Action):
+    """``--config FILE``: set every option the file names (unknown names are errors)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        try:
+            options = load_config_file(values)
+        except (OSError, ValueError, yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+            parser.error(f"cannot read --config {values}: {err}")
+        unknown = sorted(k for k in options if not hasattr(namespace, k) or k == self.dest)
+        if unknown:
+            parser.error(f"unknown options in {values}: {', '.join(unknown)}")
+        for key, value in options.items():
+            setattr(namespace, key, value)
+        setattr(namespace, self.dest, values)
+
+
+def load_pairs(path: str | Path, split: str, n_steps_input: int) -> Dataset:
+    """``(x, y)`` pairs of a Well dataset folder or ``.hdf5`` file, or of a ``.pt`` file.
+
+    A ``.pt`` file holds ``{"x": Tensor, "y": Tensor}`` (read with ``weights_only``).
+    """
+    path = Path(path)
+    if path.suffix == ".pt":
+        tensors = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(tensors, dict) or not {"x", "y"} <= tensors.keys():
+            raise ValueError(f"expected {path} to hold a dict with tensors 'x' and 'y'")
+        return TensorDataset(tensors["x"], tensors["y"])
+    return HDF5Dataset(path, split=split, n_steps_input=n_steps_input, n_steps_output=1)
+
+
+def _channels(data: Dataset) -> tuple[int, int]:
+    x, y = data[0]
+    return x.shape[0], y.shape[0]
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        lr_min=args.lr_min,
+        clip=args.clip,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+
+
+def _load_net(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    state = load_checkpoint(path)
+    config = state["config"]
+    if config.get("model") is None:
+        raise ValueError(f"{path} has no model config to rebuild the network from")
+    net = build_net(config["model"])
+    load_model_state(net, state["model"], source=str(path))
+    return net, config
+
+
+def _print_history(history: list[dict[str, float]]) -> None:
+    keys = [k for k in history[-1] if k.startswith(("train_loss", "val_"))]
+    print("epoch " + " ".join(f"{k:>14}" for k in keys))
+    for record in history:
+        print(f"{int(record['epoch']):5d} " + " ".join(f"{record[k]:14.5g}" for k in keys))
+
+
+def _run_train_base(args: argparse.Namespace) -> int:
+    train = load_pairs(args.data, "train", args.n_steps_input)
+    valid = load_pairs(args.data, "valid", args.n_steps_input) if not args.no_validation else None
+    c_in, c_out = _channels(train)
+    model = base_operator(
+        args.kind,
+        c_in,
+        c_out,
+        n_modes=(args.modes, args.modes),
+        hidden_channels=args.hidden,
+        n_layers=args.layers,
+    )
+    result = train_base(
+        model, train, valid, _train_config(args), checkpoint_dir=args.out, resume=args.resume
+    )
+    _print_history(result.history)
+    print(f"best epoch {result.best_epoch}: {result.best_metric:.5g}; checkpoints in {args.out}")
+    return 0
+
+
+def _refiner_config(args: argparse.Namespace) -> RefinerConfig:
+    return RefinerConfig(
+        K=args.K,
+        alpha=args.alpha,
+        beta_s=args.beta_s,
+        beta_fp=args.beta_fp,
+        fp_warmup_epochs=args.fp_warmup,
+        lam_start=args.lam_start,
+        lam_end=args.lam_end,
+        alpha_decay=args.alpha_decay,
+        stop_threshold=args.stop_threshold,
+        beta_jac=args.beta_jac,
+        jac_method=args.jac_method,
+        jac_iters=args.jac_iters,
+        unroll_max=args.unroll_max,
+    )
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    train = load_pairs(args.data, "train", args.n_steps_input)
+    valid = load_pairs(args.data, "valid", args.n_steps_input) if not args.no_validation else None
+    base, _ = _load_net(args.base)
+    c_in, c_out = _channels(train)
+    net = RefinementUNet(
+        c_in + c_out,
+        c_out,
+        base_channels=args.width,
+        depth=args.depth,
+        padding=args.padding,
+        norm=args.norm,
+    )
+    refiner_config = _refiner_config(args)
+    result = train_refiner(
+        base,
+        net,
+        train,
+        valid,
+        _train_config(args),
+        refiner_config,
+        checkpoint_dir=args.out,
+        resume=args.resume,
+    )
+    _print_history(result.history)
+    print(f"stability levers on: {refiner_config.levers() or 'none'}")
+    print(f"best epoch {result.best_epoch}: {result.best_metric:.5g}; checkpoints in {args.out}")
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    data = load_pairs(args.data, args.split, args.n_steps_input)
+    base, _ = _load_net(args.base)
+    net, config = _load_net(args.refiner)
+    settings = RefinerConfig(**config["refiner"])
+    overrides = {
+        "alpha_decay": args.alpha_decay,
+        "stop_threshold": args.stop_threshold,
+    }
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    report = evaluate(
+        base,
+        make_refiner(net, settings),
+        data,
+        K=settings.K,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    print(f"{'k':>3} {'VRMSE':>10} {'RFNE':>10} {'MSE':>10} {'vs base':>8}")
+    for k in report.steps:
+        m = report.metrics
+        print(
+            f"{k:3d} {m['vrmse'][k]:10.5f} {m['rfne'][k]:10.5f} {m['mse'][k]:10.3g} "
+            f"{-100 * report.reduction(k):+7.1f}%"
+        )
+    print(f"return codes: {report.retcodes}; levers: {settings.levers() or 'none'}")
+    if args.json:
+        report.write_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, *, training: bool) -> None:
+    parser.add_argument("--config", action=_ConfigFile, help="YAML or TOML file of options")
+    parser.add_argument("--data", required=True, help="Well dataset folder, .hdf5 or .pt file")
+    parser.add_argument("--n-steps-input", type=int, default=1, help="input frames per sample")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    if training:
+        defaults = TrainConfig()
+        parser.add_argument("--out", required=True, help="checkpoint folder")
+        parser.add_argument("--epochs", type=int, default=defaults.epochs)
+        parser.add_argument("--lr", type=float, default=defaults.lr)
+        parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+        parser.add_argument("--lr-min", type=float, default=defaults.lr_min)
+        parser.add_argument("--clip", type=float, default=defaults.clip)
+        parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+        parser.add_argument("--no-validation", action="store_true")
+        parser.add_argument("--no-progress", action="store_true")
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train-base``, ``train`` and ``evaluate``."""
+    p = subparsers.add_parser("train-base", help="train an FNO/TFNO base operator")
+    _common(p, training=True)
+    p.add_argument("--kind", choices=("fno", "tfno"), default="fno")
+    p.add_argument("--modes", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--layers", type=int, default=4)
+    p.set_defaults(handler=_run_train_base)
+
+    p = subparsers.add_parser("train", help="train the refiner on a frozen base (IRNO)")
+    _common(p, training=True)
+    r = RefinerConfig()
+    p.add_argument("--base", required=True, help="base operator checkpoint (train-base)")
+    p.add_argument("--K", type=int, default=r.K, help="trained horizon")
+    p.add_argument("--alpha", type=float, default=r.alpha)
+    p.add_argument("--beta-s", type=float, default=r.beta_s, help="spectral loss weight")
+    p.add_argument("--beta-fp", type=float, default=r.beta_fp, help="fixed-point weight")
+    p.add_argument("--fp-warmup", type=float, default=r.fp_warmup_epochs, help="epochs")
+    p.add_argument("--lam-start", type=float, default=r.lam_start)
+    p.add_argument("--lam-end", type=float, default=r.lam_end)
+    p.add_argument("--alpha-decay", type=float, default=r.alpha_decay, help="gamma past K")
+    p.add_argument("--stop-threshold", type=float, default=r.stop_threshold)
+    p.add_argument("--beta-jac", type=float, default=r.beta_jac, help="Jacobian penalty")
+    p.add_argument("--jac-method", choices=("hutchinson", "power"), default=r.jac_method)
+    p.add_argument("--jac-iters", type=int, default=r.jac_iters)
+    p.add_argument("--unroll-max", type=int, default=r.unroll_max, help="sample K..this")
+    p.add_argument("--width", type=int, default=16, help="U-Net base width")
+    p.add_argument("--depth", type=int, default=4, help="U-Net depth")
+    p.add_argument("--norm", choices=("batch", "layer", "group"), default="batch")
+    p.add_argument("--padding", choices=("circular", "zeros"), default="circular")
+    p.set_defaults(handler=_run_train)
+
+    p = subparsers.add_parser("evaluate", help="per-step metrics of base + refiner to 2K")
+    _common(p, training=False)
+    p.add_argument("--base", required=True, help="base operator checkpoint")
+    p.add_argument("--refiner", required=True, help="refiner checkpoint (train)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--steps", type=int, default=None, help="default 2K")
+    p.add_argument("--alpha-decay", type=float, default=None, help="override gamma past K")
+    p.add_argument("--stop-threshold", type=float, default=None, help="override adaptive stop")
+    p.add_argument("--json", default=None, help="write the report here")
+    p.set_defaults(handler=_run_evaluate)
