@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from irsolve.solvers._stencil import apply_stencil, pad, to_nine_point
+from irsolve.solvers._stencil import apply_stencil, pad
 from torch import Tensor
 
 # Index of offset (di, dj) in the 9-point layout: 3 (di + 1) + (dj + 1).
@@ -89,40 +89,70 @@ def can_coarsen(n: int, periodic: bool) -> bool:
     return n % 2 == 0 and n >= 6 if periodic else n >= 3
 
 
-def _embed(stencil: Tensor, periodic: bool, lead: int) -> Tensor:
-    """Nine-point stencil on an odd number of nodes per side (Dirichlet, even ``n``: one more).
+def _take(a: Tensor, start: int, count: int, dim: int, fill: float) -> Tensor:
+    """Entries ``start, start + 2, ...`` (``count`` of them) of ``a`` along ``dim``.
 
-    The extra row and column (before the grid if ``lead == 1``, else after) are
-    decoupled identity rows.
+    Indices outside the array (at most one before it, ``start = -1``, and one
+    after it) are the decoupled nodes of the embedded grid and read ``fill``.
     """
-    stencil = to_nine_point(stencil)
-    n = stencil.shape[-1]
-    if periodic or n % 2 == 1:
-        return stencil
-    embedded = F.pad(stencil, (lead, 1 - lead, lead, 1 - lead))
-    extra = 0 if lead else -1
-    embedded[:, C, extra, :] = 1.0
-    embedded[:, C, :, extra] = 1.0
-    return embedded
+    n = a.shape[dim]
+    before = 1 if start < 0 else 0
+    index = [slice(None)] * a.dim()
+    index[dim] = slice(start + 2 * before, n, 2)
+    piece = a[tuple(index)].narrow(dim, 0, min(count - before, a[tuple(index)].shape[dim]))
+    after = count - before - piece.shape[dim]
+    if before == 0 and after == 0:
+        return piece
+    widths = (before, after, 0, 0) if dim == -1 else (0, 0, before, after)
+    return F.pad(piece, widths, value=fill)
 
 
-def _profile(stencil: Tensor, gaps: tuple[float, float], dim: int) -> Tensor:
-    """The stencil with its couplings across lines scaled by the assumed profile along ``dim``.
+def _nodes(a: Tensor, rows: tuple[int, int], cols: tuple[int, int], fill: float = 0.0) -> Tensor:
+    """Sub-grid ``a[rows[0]::2, cols[0]::2]`` of ``rows[1] x cols[1]`` nodes (see ``_take``)."""
+    return _take(_take(a, *rows, -2, fill), *cols, -1, fill)
 
-    Collapsing assumes the error is constant across the interpolation
-    direction. On the first and last line of a Dirichlet grid it is instead
-    taken linear through the zero boundary value at distance ``g`` (in grid
-    spacings), so the neighbour one line further in has ``(g + 1) / g`` times
-    the value; this matters where a coarse line runs next to the boundary.
+
+def _channel(stencil: Tensor, di: int, dj: int) -> Tensor | None:
+    """Coefficient of offset ``(di, dj)`` as ``(B, n, n)``; ``None`` if the stencil lacks it."""
+    if stencil.shape[1] == 9:
+        return stencil[:, 3 * (di + 1) + (dj + 1)]
+    five = {(-1, 0): 0, (0, -1): 1, (0, 0): 2, (0, 1): 3, (1, 0): 4}
+    k = five.get((di, dj))
+    return None if k is None else stencil[:, k]
+
+
+def _collapse(
+    stencil: Tensor, across: int, d: int, periodic: bool, gaps: tuple[float, float]
+) -> Tensor:
+    """Sum of the coefficients at offset ``d`` along one axis, over the other axis (``across``).
+
+    ``across = -2`` sums ``S(di, d)`` over ``di``; ``across = -1`` sums ``S(d, dj)``
+    over ``dj``. Collapsing assumes the error is constant across the
+    interpolation direction; on the first and last line of a Dirichlet grid it
+    is instead taken linear through the zero boundary value at distance ``g``
+    (in grid spacings), so the neighbour one line further in carries
+    ``(g + 1) / g`` times the value. This matters where a coarse line runs next
+    to the boundary (grids of even size).
     """
-    n = stencil.shape[-1]
-    factor = stencil.new_ones(3, n)  # factor[d + 1, line] for the neighbour at offset d
-    factor[2, 0] = (gaps[0] + 1.0) / gaps[0]
-    factor[0, n - 1] = (gaps[1] + 1.0) / gaps[1]
-    offs = [d for d in (-1, 0, 1) for _ in (-1, 0, 1)] if dim == -2 else [-1, 0, 1] * 3
-    scale = factor[[d + 1 for d in offs]]  # (9, n)
-    scale = scale[:, :, None] if dim == -2 else scale[:, None, :]
-    return stencil * scale
+    terms = {}
+    for t in (-1, 0, 1):
+        c = _channel(stencil, t, d) if across == -2 else _channel(stencil, d, t)
+        if c is not None:
+            terms[t] = c
+    b, _, n, _ = stencil.shape
+    total = stencil.new_zeros(b, n, n)
+    for c in terms.values():
+        total = total + c
+    if not periodic:
+        first = [slice(None)] * 3
+        last = [slice(None)] * 3
+        first[across] = 0
+        last[across] = n - 1
+        if 1 in terms:
+            total[tuple(first)] += terms[1][tuple(first)] / gaps[0]
+        if -1 in terms:
+            total[tuple(last)] += terms[-1][tuple(last)] / gaps[1]
+    return total
 
 
 def interpolation(
@@ -133,7 +163,7 @@ def interpolation(
     ``lead`` (Dirichlet grids of even size only) selects the coarse nodes: the
     fine nodes of odd index (``lead = 0``) or of even index (``lead = 1``).
     ``gaps`` are the distances, in grid spacings, from the boundary to the first
-    and to the last node (Dirichlet only; see :func:`_profile`).
+    and to the last node (Dirichlet only; see :func:`_collapse`).
     """
     n = stencil.shape[-1]
     if not can_coarsen(n, periodic):
@@ -141,44 +171,44 @@ def interpolation(
     if lead not in (0, 1):
         raise ValueError(f"expected lead 0 or 1, got {lead}")
     lead = lead if (n % 2 == 0 and not periodic) else 0
-    stencil = to_nine_point(stencil)
-    s = _embed(stencil, periodic, lead)
-    if periodic:
-        across_i = across_j = s
-    else:
-        across_i = _embed(_profile(stencil, gaps, -2), periodic, lead)
-        across_j = _embed(_profile(stencil, gaps, -1), periodic, lead)
-    # Fine nodes between coarse nodes along j: odd i, even j; collapse over di.
-    x = across_i[:, :, 1::2, 0::2]
-    denom = x[:, N] + x[:, C] + x[:, S]
-    along_j = -torch.stack(
-        ((x[:, NW] + x[:, W] + x[:, SW]) / denom, (x[:, NE] + x[:, E] + x[:, SE]) / denom), dim=1
+    m = n // 2
+    e = m if periodic else m + 1
+    odd, even = (1 - lead, m), (-lead, e)  # embedded odd / even lines, in real indices
+    # Fine nodes between coarse nodes along j (odd row, even column): collapse over di.
+    west, mid, east = (
+        _nodes(_collapse(stencil, -2, d, periodic, gaps), odd, even, float(d == 0))
+        for d in (-1, 0, 1)
     )
-    # Fine nodes between coarse nodes along i: even i, odd j; collapse over dj.
-    y = across_j[:, :, 0::2, 1::2]
-    denom = y[:, W] + y[:, C] + y[:, E]
-    along_i = -torch.stack(
-        ((y[:, NW] + y[:, N] + y[:, NE]) / denom, (y[:, SW] + y[:, S] + y[:, SE]) / denom), dim=1
+    along_j = -torch.stack((west / mid, east / mid), dim=1)
+    # Fine nodes between coarse nodes along i (even row, odd column): collapse over dj.
+    north, mid, south = (
+        _nodes(_collapse(stencil, -1, d, periodic, gaps), even, odd, float(d == 0))
+        for d in (-1, 0, 1)
     )
-    # Fine nodes at cell centres: even i, even j; their four edges are already interpolated.
-    z = s[:, :, 0::2, 0::2]
-    e = z.shape[-1]
+    along_i = -torch.stack((north / mid, south / mid), dim=1)
+    # Fine nodes at cell centres (even row, even column): their four edges are already
+    # interpolated, so each solves its own equation for the four coarse corners.
+    z = {}
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            c = _channel(stencil, di, dj)
+            if c is not None:
+                z[di, dj] = _nodes(c, even, even, float(di == dj == 0))
+    zero = torch.zeros_like(z[0, 0])
     wj = _pad_dim(along_j, -2, periodic)  # row I of the padded array = edge row I - 1
     wi = _pad_dim(along_i, -1, periodic)
-    north, south = wj[..., 0:e, :], wj[..., 1 : e + 1, :]
-    west, east = wi[..., :, 0:e], wi[..., :, 1 : e + 1]
-    centre = (
-        -torch.stack(
-            (
-                z[:, NW] + z[:, N] * north[:, 0] + z[:, W] * west[:, 0],
-                z[:, NE] + z[:, N] * north[:, 1] + z[:, E] * east[:, 0],
-                z[:, SW] + z[:, S] * south[:, 0] + z[:, W] * west[:, 1],
-                z[:, SE] + z[:, S] * south[:, 1] + z[:, E] * east[:, 1],
-            ),
-            dim=1,
-        )
-        / z[:, C : C + 1]
-    )
+    above, below = wj[..., 0:e, :], wj[..., 1 : e + 1, :]
+    left, right = wi[..., :, 0:e], wi[..., :, 1 : e + 1]
+    zn, zs, zw, ze = z[-1, 0], z[1, 0], z[0, -1], z[0, 1]
+    centre = -torch.stack(
+        (
+            z.get((-1, -1), zero) + zn * above[:, 0] + zw * left[:, 0],
+            z.get((-1, 1), zero) + zn * above[:, 1] + ze * right[:, 0],
+            z.get((1, -1), zero) + zs * below[:, 0] + zw * left[:, 1],
+            z.get((1, 1), zero) + zs * below[:, 1] + ze * right[:, 1],
+        ),
+        dim=1,
+    ) / z[0, 0].unsqueeze(1)
     return Transfer(along_j, along_i, centre, n, periodic, lead)
 
 

@@ -1,0 +1,93 @@
+"""Multicolour Gauss–Seidel / SOR against triangular solves and the SOR eigenvalue theory."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+from irsolve.solvers import Darcy2D, GaussSeidel, Poisson2D
+from irsolve.solvers._stencil import stencil_to_scipy
+from irsolve.solvers.gauss_seidel import COLOURS, multicolour_sweeps
+
+DT = torch.float64
+
+
+def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=DT)
+
+
+def _nine_point(n: int) -> torch.Tensor:
+    """A random diagonally dominant 9-point stencil with zero couplings out of the grid."""
+    stencil = -torch.rand(1, 9, n, n, dtype=DT, generator=torch.Generator().manual_seed(5))
+    stencil[:, [0, 1, 2], 0, :] = 0
+    stencil[:, [6, 7, 8], -1, :] = 0
+    stencil[:, [0, 3, 6], :, 0] = 0
+    stencil[:, [2, 5, 8], :, -1] = 0
+    stencil[:, 4] = 9.0
+    return stencil
+
+
+@pytest.mark.parametrize("case", ["poisson", "darcy", "nine-point", "periodic"])
+@pytest.mark.parametrize("omega", [1.0, 1.4])
+def test_sweep_equals_sor_triangular_solve_in_colour_order(case, omega):
+    n = 8 if case == "periodic" else 7
+    periodic = case == "periodic"
+    if case == "poisson":
+        stencil = Poisson2D(torch.zeros(1, 1, n, n)).stencil
+    elif case == "darcy":
+        stencil = Darcy2D(torch.rand(1, 1, n, n, dtype=DT) + 0.2).stencil
+    elif case == "periodic":
+        stencil = Poisson2D(torch.zeros(1, 1, n, n), bc="periodic").stencil
+    else:
+        stencil = _nine_point(n)
+    centre = stencil.shape[1] // 2
+    u, f = _rand(1, 1, n, n), _rand(1, 1, n, n, seed=1)
+    out = multicolour_sweeps(stencil, 1 / stencil[:, centre : centre + 1], u, f, periodic, omega, 1)
+    # Reference: SOR u + (D / omega + L)^-1 (f - A u) with the unknowns numbered colour by colour.
+    index = np.arange(n * n).reshape(n, n)
+    order = np.concatenate([index[ci::2, cj::2].ravel() for ci, cj in COLOURS])
+    matrix = stencil_to_scipy(stencil, periodic)[0][order][:, order]
+    uu, ff = u.numpy().ravel()[order], f.numpy().ravel()[order]
+    lower = sp.diags(matrix.diagonal() / omega) + sp.tril(matrix, -1)
+    expected = uu + spla.spsolve_triangular(lower.tocsr(), ff - matrix @ uu)
+    assert np.abs(out.numpy().ravel()[order] - expected).max() < 1e-13
+
+
+def _asymptotic_factor(solver: GaussSeidel, n: int, steps: int) -> float:
+    problem = Poisson2D(torch.zeros(1, 1, n, n, dtype=DT))
+    u = _rand(1, 1, n, n)
+    for k in range(steps):
+        u = solver.step(problem, u, k)
+        u = u / u.norm()
+    return solver.step(problem, u, 0).norm().item()
+
+
+def test_redblack_gauss_seidel_factor_is_square_of_jacobi_factor():
+    n = 15
+    # Red-black is a consistent ordering (Young): rho_GS = rho_J^2 = cos^2(pi h).
+    analytic = math.cos(math.pi / (n + 1)) ** 2
+    assert _asymptotic_factor(GaussSeidel(), n, 300) == pytest.approx(analytic, rel=1e-3)
+
+
+def test_sor_factor_follows_young_formula():
+    n, omega = 15, 1.3
+    mu = math.cos(math.pi / (n + 1))
+    # Young's relation (lambda + omega - 1)^2 = lambda omega^2 mu^2, below omega_opt.
+    root = (omega * mu + math.sqrt(omega**2 * mu**2 - 4 * (omega - 1))) / 2
+    assert omega < 2 / (1 + math.sqrt(1 - mu**2))
+    assert _asymptotic_factor(GaussSeidel(omega=omega), n, 300) == pytest.approx(root**2, rel=1e-3)
+
+
+@pytest.mark.parametrize("omega", [0.0, 2.0, 2.5, -1.0])
+def test_omega_outside_open_interval_raises(omega):
+    with pytest.raises(ValueError, match=r"omega in \(0, 2\)"):
+        GaussSeidel(omega=omega)
+
+
+def test_unknown_ordering_raises():
+    with pytest.raises(ValueError, match="redblack"):
+        GaussSeidel(ordering="lexicographic")

@@ -1,0 +1,204 @@
+"""Black-box multigrid: transfer operators, Galerkin coarse grids, solutions vs scipy spsolve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+import torch
+from irsolve.solvers import (
+    Darcy2D,
+    GaussSeidel,
+    Jacobi,
+    Multigrid,
+    Poisson2D,
+    darcy_coefficient,
+    gaussian_random_field,
+)
+from irsolve.solvers._interpolation import galerkin, interpolation, prolong
+from irsolve.solvers._interpolation import restrict as restrict_residual
+from irsolve.solvers._stencil import stencil_to_scipy
+
+from irsolve import ReturnCode, restrict, solve
+
+DT = torch.float64
+
+
+def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=DT)
+
+
+def _fno_darcy(batch: int, n: int, seed: int = 0, f: float | torch.Tensor = 1.0) -> Darcy2D:
+    grf = gaussian_random_field(batch, n, generator=torch.Generator().manual_seed(seed))
+    return Darcy2D(darcy_coefficient(grf), f=f)
+
+
+def _spsolve(problem) -> np.ndarray:
+    return np.stack(
+        [
+            spla.spsolve(m.tocsc(), problem.f[b, 0].numpy().ravel())
+            for b, m in enumerate(problem.to_scipy())
+        ]
+    )
+
+
+def _factor(solver: Multigrid, problem, cycles: int = 10) -> float:
+    """Asymptotic residual reduction per cycle on the error equation (f = 0)."""
+    problem.f.zero_()
+    ctx = solver.prepare(problem)
+    u = _rand(*problem.f.shape, seed=1)
+    for k in range(cycles):
+        before = problem.residual(u).norm()
+        u = solver.step(ctx, u, k)
+        after = problem.residual(u).norm()
+        u = u / after
+    return (after / before).item()
+
+
+@pytest.mark.parametrize(
+    "n, periodic, lead, gaps",
+    [
+        (7, False, 0, (1, 1)),
+        (8, False, 0, (1, 1)),
+        (10, False, 1, (0.5, 0.75)),
+        (12, True, 0, None),
+    ],
+)
+def test_restriction_is_transpose_of_prolongation_and_coarse_operator_is_galerkin(
+    n, periodic, lead, gaps
+):
+    if periodic:
+        problem = Poisson2D(_rand(2, 1, n, n), bc="periodic")
+        transfer = interpolation(problem.stencil, True)
+    else:
+        problem = _fno_darcy(2, n)
+        transfer = interpolation(problem.stencil, False, lead, gaps)
+    m = transfer.m
+    assert m == n // 2
+    # Columns of P from unit coarse vectors.
+    units = torch.eye(m * m, dtype=DT).reshape(m * m, 1, m, m)
+    p = np.stack(
+        [
+            prolong(transfer, units[q : q + 1].expand(2, -1, -1, -1))[1, 0].numpy().ravel()
+            for q in range(m * m)
+        ],
+        axis=1,
+    )
+    r = _rand(2, 1, n, n, seed=2)
+    restricted = restrict_residual(transfer, r)[1, 0].numpy().ravel()
+    assert np.abs(p.T @ r[1, 0].numpy().ravel() - restricted).max() < 1e-13
+    a = problem.to_scipy()[1].toarray()
+    coarse = stencil_to_scipy(galerkin(problem.stencil, transfer), periodic)[1].toarray()
+    assert np.abs(p.T @ a @ p - coarse).max() < 1e-12 * np.abs(a).max()
+    if periodic:  # interpolation reproduces constants on the periodic grid
+        assert np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [15, 20, 33])
+@pytest.mark.parametrize("kind", ["poisson", "darcy"])
+def test_solution_equals_sparse_direct_solve(kind, n):
+    problem = Poisson2D(_rand(2, 1, n, n)) if kind == "poisson" else _fno_darcy(2, n)
+    result = solve(None, Multigrid(), problem, tol=0.0, rtol=1e-12, maxiter=30)
+    assert result.retcode == ReturnCode.SUCCESS
+    exact = _spsolve(problem)
+    error = np.abs(result.u.flatten(1).numpy() - exact).max(axis=1)
+    assert (error <= 1e-8 * np.abs(exact).max(axis=1)).all(), error
+
+
+@pytest.mark.parametrize("cycle", ["W", "F"])
+def test_w_and_f_cycles_converge_to_the_same_solution(cycle):
+    problem = _fno_darcy(1, 20, seed=3)
+    result = solve(None, Multigrid(cycle=cycle), problem, tol=0.0, rtol=1e-12, maxiter=30)
+    exact = _spsolve(problem)
+    assert np.abs(result.u.flatten(1).numpy() - exact).max() <= 1e-8 * np.abs(exact).max()
+
+
+def test_jacobi_smoother_converges():
+    problem = _fno_darcy(1, 15)
+    solver = Multigrid(smoother=Jacobi(omega=0.8), pre=3, post=3)
+    result = solve(None, solver, problem, tol=0.0, rtol=1e-10, maxiter=40)
+    assert result.retcode == ReturnCode.SUCCESS
+
+
+def test_v22_poisson_factor_is_small_and_independent_of_h():
+    # Includes sizes that do not halve cleanly (16, 32, 48).
+    factors = [
+        _factor(Multigrid(), Poisson2D(torch.zeros(1, 1, n, n))) for n in (15, 16, 31, 32, 48)
+    ]
+    assert max(factors) < 0.1, factors
+    assert max(factors) < 1.5 * min(factors), factors
+
+
+@pytest.mark.parametrize("n", [33, 64])
+def test_darcy_fno_coefficients_reach_1e8_within_12_cycles(n):
+    problem = _fno_darcy(2, n, seed=7)
+    ctx = Multigrid().prepare(problem)
+    u = problem.zeros()
+    start = problem.residual(u).flatten(1).norm(dim=1)
+    for k in range(12):
+        u = Multigrid().step(ctx, u, k)
+    assert (problem.residual(u).flatten(1).norm(dim=1) <= 1e-8 * start).all()
+
+
+def test_periodic_poisson_gives_mean_zero_solution():
+    n = 8
+    problem = Poisson2D(_rand(2, 1, n, n), bc="periodic")
+    result = solve(None, Multigrid(coarsest=4), problem, tol=1e-11, maxiter=30)
+    assert result.retcode == ReturnCode.SUCCESS
+    for b, matrix in enumerate(problem.to_scipy()):
+        exact = np.linalg.pinv(matrix.toarray()) @ problem.f[b, 0].numpy().ravel()
+        assert np.abs(result.u[b, 0].numpy().ravel() - exact).max() < 1e-9 * np.abs(exact).max()
+
+
+def test_batched_cycle_equals_cycles_on_each_sample_alone():
+    problem = _fno_darcy(3, 20, seed=11, f=_rand(3, 1, 20, 20))
+    solver = Multigrid()
+    ctx = solver.prepare(problem)
+    u = solver.step(ctx, solver.step(ctx, problem.zeros(), 0), 1)
+    for b in range(3):
+        alone = problem.restrict(torch.tensor([b]))
+        ctx_b = solver.prepare(alone)
+        u_b = solver.step(ctx_b, solver.step(ctx_b, alone.zeros(), 0), 1)
+        assert torch.allclose(u[b : b + 1], u_b, rtol=1e-12, atol=1e-14)
+    # A restricted hierarchy steps the kept samples exactly as the full one does.
+    index = torch.tensor([2, 0])
+    sub = restrict(ctx, index)
+    assert torch.allclose(solver.step(sub, u[index], 2), solver.step(ctx, u, 2)[index], rtol=1e-13)
+
+
+def test_hierarchy_levels_follow_full_coarsening():
+    ctx = Multigrid().prepare(Poisson2D(torch.zeros(1, 1, 100, 100)))
+    assert [level.n for level in ctx.levels] == [100, 50, 25, 12, 6]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cycle": "X"}, "cycle"),
+        ({"pre": 0, "post": 0}, "pre"),
+        ({"coarse": "cg"}, "direct"),
+        ({"smoother": "jacobi"}, "GaussSeidel or Jacobi"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Multigrid(**kwargs)
+
+
+def test_prepare_rejects_plain_tensors():
+    with pytest.raises(TypeError, match="Poisson2D, Darcy2D"):
+        Multigrid().prepare(torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_solve_matches_cpu_solve():
+    problem = _fno_darcy(2, 33)
+    cpu = solve(None, Multigrid(), problem, tol=0.0, rtol=1e-10, maxiter=20).u
+    a = problem.a.cuda()
+    gpu = solve(None, Multigrid(), Darcy2D(a), tol=0.0, rtol=1e-10, maxiter=20).u
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, rtol=1e-8, atol=1e-12)
+
+
+def test_smoother_default_is_gauss_seidel():
+    assert isinstance(Multigrid().smoother, GaussSeidel)
