@@ -240,8 +240,10 @@ def plot_certificate(cert: Certificate, path: str | Path) -> list[Path]:
 
     Left: the error ``||h_k - y||`` of up to :data:`MAX_SAMPLE_CURVES`
     samples (solid), their predicted bound (dotted) and floor
-    ``beta / (1 - q)`` (dashed). Right: the last observed error against the
-    floor for every sample; filled markers where the certificate holds.
+    ``beta / (1 - q)`` (dashed). Right, for every sample: the last observed
+    error, the predicted bound at that step and the floor (zero floors, as
+    for a classical solver at its exact solution, are not drawn on the log
+    axis); samples where the certificate does not hold are shaded.
     """
     observed, bound, floor = _numpy(cert.observed), _numpy(cert.bound), _numpy(cert.floor)
     holds = cert.holds.detach().cpu().numpy().astype(bool)
@@ -262,21 +264,26 @@ def plot_certificate(cert: Certificate, path: str | Path) -> list[Path]:
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=7, ncol=2)
 
-    final = observed[-1]
-    shown = np.isfinite(floor) & (floor > 0) & (final > 0)
-    for mask, style, label in ((holds, "o", "holds"), (~holds, "x", "does not hold")):
-        pick = shown & mask
-        if pick.any():
-            right.scatter(floor[pick], final[pick], marker=style, label=label)
-    if shown.any():
-        low = float(min(floor[shown].min(), final[shown].min()))
-        high = float(max(floor[shown].max(), final[shown].max()))
-        right.plot([low, high], [low, high], color="0.5", linewidth=0.8, label="error = floor")
-        right.set_xscale("log")
-        right.set_yscale("log")
-        right.legend(fontsize=8)
-    right.set_xlabel("predicted floor beta / (1 - q)")
-    right.set_ylabel(f"observed error at step {steps[-1]}")
-    right.set_title(f"certificate holds for {int(holds.sum())} of {cert.batch_size} samples")
+    final, last_bound = observed[-1], bound[-1]
+    samples = np.arange(cert.batch_size)
+    for values, marker, label in (
+        (final, "o", f"observed at step {steps[-1]}"),
+        (last_bound, "v", f"predicted bound at step {steps[-1]}"),
+        (floor, "_", "predicted floor beta / (1 - q)"),
+    ):
+        shown = np.isfinite(values) & (values > 0)
+        if shown.any():
+            right.scatter(samples[shown], values[shown], marker=marker, s=40, label=label)
+    for b in samples[~holds]:
+        right.axvspan(b - 0.4, b + 0.4, color="tab:red", alpha=0.12, linewidth=0)
+    right.set_yscale("log")
+    right.set_xlabel("sample (red band: certificate does not hold)")
+    right.set_ylabel("||h - y||")
+    right.set_title(
+        f"certificate holds for {int(holds.sum())} of {cert.batch_size} samples; "
+        f"observed <= bound for {int(cert.within.sum())}",
+        fontsize=10,
+    )
     right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
     return _save(fig, path)

@@ -56,12 +56,12 @@ class _SmoothingStep(FixedPointSolver):
 
 
 def test_report_writes_json_markdown_and_figures_with_consistent_numbers(tmp_path: Path) -> None:
-    y = torch.randn(3, 1, 16, 16)
+    y = torch.randn(3, 1, 12, 12)
     h0 = y + 0.3 * torch.randn_like(y)
-    report = analyze(h0, _SmoothingStep(), y, y, tmp_path, trained_steps=2, steps=4, n_probe=1)
+    report = analyze(h0, _SmoothingStep(), y, y, tmp_path, trained_steps=2, steps=3, n_probe=1)
 
     on_disk = json.loads((tmp_path / "report.json").read_text())
-    assert on_disk["steps"] == 4 and on_disk["samples"] == 3
+    assert on_disk["steps"] == 3 and on_disk["samples"] == 3
     # Row 0 is the base prediction: its RFNE is the base's, its band ratios are 1.
     expected = float(rfne(h0.double(), y.double()).median())
     assert on_disk["metrics"]["rfne"]["median"][0] == pytest.approx(expected, rel=1e-6)
