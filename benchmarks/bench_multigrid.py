@@ -1,0 +1,168 @@
+"""Black-box multigrid (irsolve.solvers.Multigrid) beside PyAMG on Poisson and Darcy problems.
+
+Prints three tables, every figure measured in this run on this machine:
+
+1. Poisson 2D (5-point, Dirichlet): V(2,2) asymptotic convergence factor,
+   cycles and time (set-up + solve) to a relative residual of 1e-8, beside
+   PyAMG Ruge–Stüben and smoothed aggregation (stand-alone V-cycles, same
+   matrices, same tolerance, zero initial guess).
+2. Darcy 2D with FNO coefficients (12 where a N(0, (-Δ + 9)^-2) sample is
+   positive, else 3): cycles to 1e-8 (worst of a batch) and factor.
+3. A batch of 16 Darcy problems at 256^2: time per problem of
+   ``irsolve.solve(None, Multigrid(), Darcy2D(a))`` vs PyAMG SA set-up + CG
+   solve on the same fields, and the ratio.
+
+Run: ``python benchmarks/bench_multigrid.py`` (``--quick`` for a smaller run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import pyamg
+import torch
+from irsolve.solvers import (
+    Darcy2D,
+    Multigrid,
+    Poisson2D,
+    darcy_coefficient,
+    gaussian_random_field,
+)
+
+from irsolve import solve
+
+TOL = 1e-8
+
+
+def fno_darcy(batch: int, n: int, seed: int) -> Darcy2D:
+    grf = gaussian_random_field(batch, n, generator=torch.Generator().manual_seed(seed))
+    return Darcy2D(darcy_coefficient(grf))
+
+
+def ours(problem, maxiter: int = 40) -> tuple[int, float, float]:
+    """Cycles (worst sample), mean factor and wall time to ``TOL`` through ``irsolve.solve``."""
+    start = time.perf_counter()
+    result = solve(None, Multigrid(), problem, tol=0.0, rtol=TOL, maxiter=maxiter)
+    elapsed = time.perf_counter() - start
+    its = result.iterations
+    final = result.residuals.gather(0, its[None]).squeeze(0)
+    factors = (final / result.residuals[0]) ** (1.0 / its.clamp(min=1))
+    return int(its.max()), float(factors.max()), elapsed
+
+
+def asymptotic_factor(problem, cycles: int = 12) -> float:
+    """Residual reduction of the last of ``cycles`` V(2,2) cycles on the error equation."""
+    problem.f.zero_()
+    mg = Multigrid()
+    ctx = mg.prepare(problem)
+    u = torch.randn(
+        problem.f.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    ratio = 1.0
+    for k in range(cycles):
+        before = problem.residual(u).flatten(1).norm(dim=1)
+        u = mg.step(ctx, u, k)
+        after = problem.residual(u).flatten(1).norm(dim=1)
+        ratio = float((after / before).max())
+        u = u / after.max()
+    return ratio
+
+
+def pyamg_run(matrix, b: np.ndarray, kind: str, accel: str | None) -> tuple[int, float, float]:
+    """Cycles, mean factor and set-up + solve time of a PyAMG solver to ``TOL``."""
+    start = time.perf_counter()
+    if kind == "rs":
+        ml = pyamg.ruge_stuben_solver(matrix)
+    else:
+        ml = pyamg.smoothed_aggregation_solver(matrix)
+    residuals: list[float] = []
+    ml.solve(b, tol=TOL, maxiter=200, accel=accel, residuals=residuals)
+    elapsed = time.perf_counter() - start
+    cycles = len(residuals) - 1
+    factor = (residuals[-1] / residuals[0]) ** (1.0 / max(cycles, 1))
+    return cycles, factor, elapsed
+
+
+def poisson_table(sizes: list[int]) -> None:
+    print("\nPoisson 2D, 5-point Dirichlet, tolerance 1e-8 (relative residual), f = 1")
+    print(
+        f"{'n':>5} | {'ours: V(2,2) factor':>19} {'cycles':>6} {'time s':>7} | "
+        f"{'RS: factor':>10} {'cycles':>6} {'time s':>7} | "
+        f"{'SA: factor':>10} {'cycles':>6} {'time s':>7} | {'ours/RS':>7} {'ours/SA':>7}"
+    )
+    for n in sizes:
+        factor = asymptotic_factor(Poisson2D(torch.zeros(1, 1, n, n, dtype=torch.float64)))
+        problem = Poisson2D(torch.ones(1, 1, n, n, dtype=torch.float64))
+        cycles, _, t_ours = ours(problem)
+        matrix = problem.to_scipy()[0]
+        b = problem.f[0, 0].numpy().ravel()
+        rs = pyamg_run(matrix, b, "rs", None)
+        sa = pyamg_run(matrix, b, "sa", None)
+        print(
+            f"{n:>5} | {factor:>19.4f} {cycles:>6d} {t_ours:>7.3f} | "
+            f"{rs[1]:>10.4f} {rs[0]:>6d} {rs[2]:>7.3f} | {sa[1]:>10.4f} {sa[0]:>6d} {sa[2]:>7.3f}"
+            f" | {t_ours / rs[2]:>7.2f} {t_ours / sa[2]:>7.2f}"
+        )
+
+
+def darcy_table(sizes: list[int], batch: int) -> None:
+    print(f"\nDarcy 2D, FNO coefficients 12/3, f = 1, worst of {batch} samples, tolerance 1e-8")
+    print(f"{'n':>5} | {'cycles':>6} {'mean factor':>11} {'asymptotic':>10} {'time s':>7}")
+    for n in sizes:
+        cycles, mean_factor, elapsed = ours(fno_darcy(batch, n, seed=n))
+        factor = asymptotic_factor(fno_darcy(batch, n, seed=n))
+        print(f"{n:>5} | {cycles:>6d} {mean_factor:>11.4f} {factor:>10.4f} {elapsed:>7.3f}")
+
+
+def batch_table(n: int, batch: int, pyamg_samples: int) -> None:
+    problem = fno_darcy(batch, n, seed=2024)
+    cycles, _, t_ours = ours(problem)
+    per_ours = t_ours / batch
+    matrices = problem.to_scipy()
+    b = np.ones(n * n)
+    times, iterations = [], []
+    for matrix in matrices[:pyamg_samples]:
+        its, _, elapsed = pyamg_run(matrix, b, "sa", "cg")
+        times.append(elapsed)
+        iterations.append(its)
+    per_pyamg = float(np.mean(times))
+    print(f"\nDarcy batch of {batch} at {n}^2 (FNO coefficients), tolerance 1e-8, set-up + solve")
+    print(f"  ours  Multigrid V(2,2) via irsolve.solve: {per_ours:.4f} s/problem ({cycles} cycles)")
+    print(
+        f"  PyAMG SA + CG ({pyamg_samples} of the same fields): {per_pyamg:.4f} s/problem "
+        f"({max(iterations)} iterations)"
+    )
+    print(f"  ratio ours / PyAMG = {per_ours / per_pyamg:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and batch")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: PyAMG runs on one core too)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
+        f"threads, torch {torch.__version__}, pyamg {pyamg.__version__}"
+    )
+    ours(fno_darcy(2, 33, seed=0))  # warm-up
+    if args.quick:
+        poisson_table([64, 128])
+        darcy_table([64, 100, 128], batch=4)
+        batch_table(128, batch=8, pyamg_samples=4)
+    else:
+        poisson_table([64, 128, 256, 512])
+        darcy_table([64, 100, 128, 256, 512], batch=4)
+        batch_table(256, batch=16, pyamg_samples=16)
+
+
+if __name__ == "__main__":
+    main()
