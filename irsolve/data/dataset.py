@@ -67,8 +67,11 @@ class HDF5Dataset(Dataset):
         Z-score every channel with the ``mean`` and ``std`` of ``stats.yaml``
         (training statistics), whatever the split.
     input_fields, output_fields
-        Field names for ``x`` and ``y`` (default: every field, or for a static
-        file the lists in its ``input_fields`` / ``output_fields`` attributes).
+        Field names for ``x`` and ``y``. Default: every field stored per
+        trajectory and per frame (The Well's constant fields, with
+        ``sample_varying`` or ``time_varying`` false, are left out); for a
+        static file, the lists in its ``input_fields`` / ``output_fields``
+        attributes.
 
     Attributes
     ----------
@@ -161,6 +164,10 @@ class HDF5Dataset(Dataset):
                         f"{path}: a static file (one frame per trajectory) needs input_fields "
                         "and output_fields, given or as file attributes; got neither"
                     )
+            else:
+                varying = [s.name for s in field_specs(f) if _varies(f[s.group][s.name])]
+                input_fields = input_fields or varying
+                output_fields = output_fields or varying
             return field_specs(f, input_fields), field_specs(f, output_fields)
 
     def _check_file(self, path: Path) -> _FileInfo:
@@ -300,6 +307,11 @@ def _open(path: Path) -> h5py.File:
         f.close()
         raise ValueError(f"{path}: expected The Well's layout with a 'dimensions' group, got none")
     return f
+
+
+def _varies(ds: h5py.Dataset) -> bool:
+    """Whether a field is stored per trajectory and per frame (The Well's default)."""
+    return bool(ds.attrs.get("sample_varying", True)) and bool(ds.attrs.get("time_varying", True))
 
 
 def _str_list(value: object) -> list[str] | None:

@@ -169,7 +169,10 @@ class NavierStokes2D:
         part is stable on the imaginary axis up to ``sqrt(3)``; ``C = 0.5``
         leaves room for the dealiased spectrum.
     max_dt
-        Upper bound on the step, used while the flow is at rest.
+        Upper bound on the step: it bounds the time-discretisation error where
+        the CFL step is large (slow flows). At the FNO setting (64², nu = 1e-3,
+        10 time units) ``0.05`` gives a relative difference of about 1e-6
+        from a run at ``dt = 0.0025``.
     """
 
     n: int

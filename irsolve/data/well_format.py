@@ -105,7 +105,9 @@ def field_specs(f: h5py.File, names: Sequence[str] | None = None) -> list[FieldS
         If the file has no field at all, a listed field has no dataset, or a
         requested name is missing (naming the file and the fields it has).
     """
-    spatial = [_as_str(d) for d in f["dimensions"].attrs.get("spatial_dims", ["x", "y", "z"])]
+    n_dims = int(f.attrs.get("n_spatial_dims", 2))
+    default_dims = ["x", "y", "z"][:n_dims]
+    spatial = [_as_str(d) for d in f["dimensions"].attrs.get("spatial_dims", default_dims)]
     specs = []
     for order in range(3):
         group = f"t{order}_fields"
@@ -183,7 +185,7 @@ def write_well_file(
         root attributes and as constant ``scalars/``.
     boundary
         Boundary type per spatial dimension: ``"periodic"``, ``"wall"`` or
-        ``"open"`` (default: periodic everywhere).
+        ``"open"`` (periodic where not given).
     extra_attrs
         Further root attributes (strings or lists of strings).
     dtype
@@ -208,7 +210,7 @@ def write_well_file(
     groups = {"t0_fields": dict(t0_fields), "t1_fields": dict(t1_fields or {})}
     groups["t2_fields"] = dict(t2_fields or {})
     n_traj = _check_field_shapes(groups, len(time), shape, path)
-    boundary = dict(boundary or dict.fromkeys(spatial, "periodic"))
+    boundary = {**dict.fromkeys(spatial, "periodic"), **(boundary or {})}
     for dim, kind in boundary.items():
         if dim not in spatial or kind not in ("periodic", "wall", "open"):
             raise ValueError(
@@ -217,6 +219,41 @@ def write_well_file(
             )
     parameters = dict(parameters or {})
     tmp = path.with_name(path.name + ".tmp")
+    try:
+        _write_layout(
+            tmp,
+            dataset_name,
+            time,
+            coords,
+            groups,
+            parameters,
+            boundary,
+            extra_attrs,
+            n_traj,
+            dtype,
+        )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path
+
+
+def _write_layout(
+    tmp: Path,
+    dataset_name: str,
+    time: np.ndarray,
+    coords: Mapping[str, np.ndarray],
+    groups: Mapping[str, Mapping[str, np.ndarray]],
+    parameters: Mapping[str, float],
+    boundary: Mapping[str, str],
+    extra_attrs: Mapping[str, str | Sequence[str]] | None,
+    n_traj: int,
+    dtype: type[np.floating],
+) -> None:
+    """The body of :func:`write_well_file`, arguments already checked."""
+    spatial = list(coords)
+    shape = tuple(len(coords[d]) for d in spatial)
     with h5py.File(tmp, "w", libver="earliest") as f:
         f.attrs["dataset_name"] = dataset_name
         f.attrs["grid_type"] = "cartesian"
@@ -259,8 +296,6 @@ def write_well_file(
                     ds.attrs["antisymmetric"] = bool(
                         np.array_equal(data, -np.swapaxes(data, -1, -2))
                     )
-    os.replace(tmp, path)
-    return path
 
 
 def _check_field_shapes(

@@ -41,7 +41,11 @@ ACTIVE_MATTER_CHANNELS = [
 
 
 def write_active_matter_like(path: Path) -> None:
-    """Channel ``c`` of trajectory ``b`` at frame ``t`` holds ``1000 b + 100 t + c``."""
+    """Channel ``c`` of trajectory ``b`` at frame ``t`` holds ``1000 b + 100 t + c``.
+
+    A constant t0 field ``mask`` (neither sample- nor time-varying, shape
+    ``(H, W)``) is added, which the reader must leave out by default.
+    """
     b = np.arange(N_TRAJ)[:, None, None, None, None]
     t = np.arange(N_T)[None, :, None, None, None]
     c = np.arange(11)[None, None, None, None, :]
@@ -66,7 +70,7 @@ def write_active_matter_like(path: Path) -> None:
         f.create_group("boundary_conditions")
         f.create_group("scalars").attrs["field_names"] = np.array([], dtype=strings)
         layout = {
-            "t0_fields": [("concentration", value[..., 0])],
+            "t0_fields": [("concentration", value[..., 0]), ("mask", np.ones((H, W)))],
             "t1_fields": [("velocity", value[..., 1:3])],
             "t2_fields": [
                 ("D", value[..., 3:7].reshape(N_TRAJ, N_T, H, W, 2, 2)),
@@ -78,7 +82,10 @@ def write_active_matter_like(path: Path) -> None:
             group.attrs["field_names"] = np.array([n for n, _ in fields], dtype=strings)
             for name, data in fields:
                 ds = group.create_dataset(name, data=data)
-                ds.attrs.update(dim_varying=[True, True], sample_varying=True, time_varying=True)
+                varying = data.ndim > 2  # "mask" is a constant field: read by nobody by default
+                ds.attrs.update(
+                    dim_varying=[True, True], sample_varying=varying, time_varying=varying
+                )
 
 
 def test_active_matter_like_file_reads_11_channels_in_the_well_order(tmp_path: Path) -> None:
