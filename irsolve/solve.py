@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -144,13 +145,15 @@ class SolveState:
         self.h = h0
         self.retcodes = [ReturnCode.DEFAULT] * batch
         self._u = h0.detach().clone() if not grad else h0
-        self._best = torch.full((batch,), math.inf, dtype=torch.float64)
-        self._best_is_current = torch.ones(batch, dtype=torch.bool)
-        self._since_best = torch.zeros(batch, dtype=torch.long)
-        self._start = torch.full((batch,), math.nan, dtype=torch.float64)
-        self._iterations = torch.zeros(batch, dtype=torch.long)
-        self._residual_rows: list[Tensor] = []
-        self._update_rows: list[Tensor] = []
+        # Per-sample bookkeeping lives in small NumPy arrays (cheaper per step than torch ops).
+        self._active_np = np.arange(batch)
+        self._best = np.full(batch, np.inf)
+        self._best_is_current = np.ones(batch, dtype=bool)
+        self._since_best = np.zeros(batch, dtype=np.int64)
+        self._start = np.full(batch, np.nan)
+        self._iterations = np.zeros(batch, dtype=np.int64)
+        self._residual_rows: list[np.ndarray] = []
+        self._update_rows: list[np.ndarray] = []
         self._trajectory: list[Tensor] | None = [h0.detach().clone()] if save_trajectory else None
         self._steps_per_solver: Counter[str] = Counter()
         self._terminated = False
@@ -158,18 +161,16 @@ class SolveState:
         with self._grad_mode():
             r0 = refiner.residual(self.ctx, h0) if batch else None
         self.criterion = "residual" if r0 is not None or isinstance(x, Problem) else "update"
-        row = torch.full((batch,), math.nan, dtype=torch.float64)
         if r0 is not None:
-            measure = sample_norm(r0.detach(), norm).to("cpu", torch.float64)
-            row.copy_(measure)
-            self._start.copy_(measure)
-            self._best.copy_(torch.where(torch.isfinite(measure), measure, math.inf))
-            self._residual_rows.append(row)
+            measure = sample_norm(r0.detach(), norm).to("cpu", torch.float64).numpy()
+            self._residual_rows.append(measure.copy())
+            self._start[:] = measure
+            self._best[:] = np.where(np.isfinite(measure), measure, np.inf)
             self._finish(self._classify(measure))
         else:
-            self._residual_rows.append(row)
+            self._residual_rows.append(np.full(batch, np.nan))
             if self.maxiter == 0:
-                self._finish(torch.full((batch,), int(ReturnCode.MAX_ITERS)))
+                self._finish(np.full(batch, int(ReturnCode.MAX_ITERS)))
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -230,29 +231,29 @@ class SolveState:
                 self.solver.residual(self.ctx, h_next) if self.criterion == "residual" else None
             )
             measure = update if residual is None else sample_norm(residual.detach(), self.norm)
-            update, measure = torch.stack([update, measure]).to("cpu", torch.float64).unbind(0)
+            norms = torch.stack([update, measure]).to("cpu", torch.float64).numpy()
+            update, measure = norms[0], norms[1]
 
-        self._steps_per_solver[self.solver.step_name(self.k)] += int(self.active.numel())
+        active = self._active_np
+        self._steps_per_solver[self.solver.step_name(self.k)] += active.size
         self.k += 1
-        active_cpu = self.active.cpu()
-        self._iterations[active_cpu] += 1
-        self._record_row(self._update_rows, active_cpu, update)
+        self._iterations[active] += 1
+        self._record_row(self._update_rows, update)
         if self.criterion == "update" and self.k == 1:
-            self._start[active_cpu] = update
-        self._record_row(self._residual_rows, active_cpu, measure)
+            self._start[active] = update
+        self._record_row(self._residual_rows, measure)
 
         # Keep the best iterate: save the previous one the first time a sample gets worse.
-        position = torch.arange(active_cpu.numel())
-        improved = measure < self._best[active_cpu]
-        lost_best = ~improved & self._best_is_current[active_cpu]
-        if bool(lost_best.any()):
-            rows = position[lost_best].to(h_prev.device)
+        improved = measure < self._best[active]
+        lost_best = ~improved & self._best_is_current[active]
+        if lost_best.any():
+            rows = torch.from_numpy(np.flatnonzero(lost_best)).to(h_prev.device)
             self._u = _put_rows(
                 self._u, self.active[rows], h_prev.index_select(0, rows), not self.grad
             )
-        self._best[active_cpu] = torch.where(improved, measure, self._best[active_cpu])
-        self._best_is_current[active_cpu] = improved
-        self._since_best[active_cpu] = torch.where(improved, 0, self._since_best[active_cpu] + 1)
+        self._best[active] = np.where(improved, measure, self._best[active])
+        self._best_is_current[active] = improved
+        self._since_best[active] = np.where(improved, 0, self._since_best[active] + 1)
         self.h = h_next
 
         codes = self._classify(measure)
@@ -265,46 +266,48 @@ class SolveState:
         self._finish(codes)
         return not self.done
 
-    def _record_row(self, rows: list[Tensor], active_cpu: Tensor, values: Tensor) -> None:
-        row = torch.full((len(self.retcodes),), math.nan, dtype=torch.float64)
-        row[active_cpu] = values
+    def _record_row(self, rows: list[np.ndarray], values: np.ndarray) -> None:
+        row = np.full(len(self.retcodes), np.nan)
+        row[self._active_np] = values
         rows.append(row)
 
-    def _classify(self, measure: Tensor) -> Tensor:
+    def _classify(self, measure: np.ndarray) -> np.ndarray:
         """Return code of each active sample (``DEFAULT``: keep going), by priority:
         UNSTABLE, SUCCESS, DIVERGED, STALLED, MAX_ITERS."""
-        active_cpu = self.active.cpu()
-        start = self._start[active_cpu]
-        threshold = torch.clamp(self.rtol * torch.nan_to_num(start, nan=0.0), min=self.tol)
-        codes = torch.full_like(active_cpu, int(ReturnCode.DEFAULT))
+        active = self._active_np
+        start = self._start[active]
+        threshold = np.maximum(self.rtol * np.nan_to_num(start, nan=0.0), self.tol)
+        codes = np.full(active.size, int(ReturnCode.DEFAULT))
         if self.k >= self.maxiter:
-            codes.fill_(int(ReturnCode.MAX_ITERS))
+            codes[:] = int(ReturnCode.MAX_ITERS)
         if self.patience is not None:
-            codes[self._since_best[active_cpu] >= self.patience] = int(ReturnCode.STALLED)
-        if self.divergence is not None:
-            codes[measure > self.divergence * start] = int(ReturnCode.DIVERGED)
-        codes[measure <= threshold] = int(ReturnCode.SUCCESS)
-        codes[~torch.isfinite(measure)] = int(ReturnCode.UNSTABLE)
+            codes[self._since_best[active] >= self.patience] = int(ReturnCode.STALLED)
+        with np.errstate(invalid="ignore"):
+            if self.divergence is not None:
+                codes[measure > self.divergence * start] = int(ReturnCode.DIVERGED)
+            codes[measure <= threshold] = int(ReturnCode.SUCCESS)
+        codes[~np.isfinite(measure)] = int(ReturnCode.UNSTABLE)
         return codes
 
-    def _finish(self, codes: Tensor) -> None:
+    def _finish(self, codes: np.ndarray) -> None:
         """Store the result of samples whose code is set and drop them from the batch."""
         stopped = codes != int(ReturnCode.DEFAULT)
-        if not bool(stopped.any()):
+        if not stopped.any():
             return
-        active_cpu = self.active.cpu()
-        for i in stopped.nonzero().flatten().tolist():
-            self.retcodes[int(active_cpu[i])] = ReturnCode(int(codes[i]))
-        current = stopped & self._best_is_current[active_cpu]
-        if bool(current.any()):
-            rows = current.nonzero().flatten().to(self.h.device)
+        for position in np.flatnonzero(stopped):
+            self.retcodes[int(self._active_np[position])] = ReturnCode(int(codes[position]))
+        current = stopped & self._best_is_current[self._active_np]
+        if current.any():
+            rows = torch.from_numpy(np.flatnonzero(current)).to(self.h.device)
             self._u = _put_rows(
                 self._u, self.active[rows], self.h.index_select(0, rows), not self.grad
             )
-        keep = (~stopped).nonzero().flatten().to(self.h.device)
+        keep_np = np.flatnonzero(~stopped)
+        keep = torch.from_numpy(keep_np).to(self.h.device)
+        self._active_np = self._active_np[keep_np]
         self.active = self.active.index_select(0, keep)
         self.h = self.h.index_select(0, keep)
-        if self.active.numel():
+        if self._active_np.size:
             self.ctx = self.solver.restrict(self.ctx, keep)
 
     def current_iterates(self) -> Tensor:
@@ -330,13 +333,9 @@ class SolveState:
         retcodes = [ReturnCode.MAX_ITERS if c == ReturnCode.DEFAULT else c for c in self.retcodes]
         u = self.current_iterates()
         batch = len(retcodes)
-        residuals = (
-            torch.stack(self._residual_rows) if self._residual_rows else torch.empty(1, batch)
-        )
-        updates = (
-            torch.stack(self._update_rows)
-            if self._update_rows
-            else torch.empty(0, batch, dtype=torch.float64)
+        residuals = torch.from_numpy(np.stack(self._residual_rows))
+        updates = torch.from_numpy(
+            np.stack(self._update_rows) if self._update_rows else np.empty((0, batch))
         )
         trajectory = torch.stack(self._trajectory) if self._trajectory is not None else None
         stats = {
@@ -349,7 +348,7 @@ class SolveState:
         return Solution(
             u=u,
             retcodes=retcodes,
-            iterations=self._iterations.clone(),
+            iterations=torch.from_numpy(self._iterations.copy()),
             residuals=residuals,
             updates=updates,
             criterion=self.criterion,

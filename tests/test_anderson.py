@@ -22,18 +22,18 @@ def _slow_contraction(batch: int = 3, n: int = 30, q: float = 0.99):
 def test_anderson_needs_at_most_a_fifth_of_plain_iterations_at_q_099():
     solver = _slow_contraction()
     h0 = torch.zeros(3, 30, dtype=torch.float64)
-    plain = solve(h0, solver, h0, tol=1e-10, maxiter=20000)
-    accelerated = solve(h0, Anderson(solver, m=5), h0, tol=1e-10, maxiter=20000)
+    plain = solve(h0, solver, h0, tol=1e-8, maxiter=20000)
+    accelerated = solve(h0, Anderson(solver, m=5), h0, tol=1e-8, maxiter=20000)
     assert plain.success and accelerated.success
     assert accelerated.stats["sample_steps"] * 5 <= plain.stats["sample_steps"]
-    torch.testing.assert_close(accelerated.u, solver.fixed_point(), atol=1e-8, rtol=0)
+    torch.testing.assert_close(accelerated.u, solver.fixed_point(), atol=1e-6, rtol=0)
 
 
 def test_anderson_history_lives_in_context_so_one_object_serves_two_solves():
     solver = Anderson(_slow_contraction(), m=4)
     h0 = torch.zeros(3, 30, dtype=torch.float64)
-    first = solve(h0, solver, h0, tol=1e-10, maxiter=5000)
-    second = solve(h0, solver, h0, tol=1e-10, maxiter=5000)
+    first = solve(h0, solver, h0, tol=1e-8, maxiter=5000)
+    second = solve(h0, solver, h0, tol=1e-8, maxiter=5000)
     assert torch.equal(first.u, second.u) and torch.equal(first.iterations, second.iterations)
 
 
