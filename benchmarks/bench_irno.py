@@ -1,0 +1,240 @@
+"""IRNO on embedded 2-D Navier-Stokes: base FNO vs IRNO vs one-shot FNO+UNet vs a bigger FNO.
+
+One run trains, at matched budgets and on the same data, the four models of
+issue 5 and prints per-step VRMSE for k = 0..2K and a table:
+
+- ``FNO``: the base operator ``T`` (``--base-epochs`` epochs, relative L2);
+- ``IRNO``: the paper's recipe on the frozen base (``--ref-epochs`` epochs),
+  evaluated with a constant ``alpha`` and, without retraining, with the
+  inference levers (alpha decaying past K, adaptive stop on ``||Phi||``);
+- ``IRNO+levers``: trained with the stability levers (stronger fixed-point
+  weight, Jacobian penalty, unroll lengths sampled past K);
+- ``FNO+UNet``: the same ``Phi`` applied once (``K = 1``, ``alpha = 1``),
+  trained directly for ``--ref-epochs`` epochs;
+- ``FNO-big``: an FNO with as many parameters as ``FNO + Phi``, trained for
+  ``base + ref`` epochs.
+
+Data: ``x = w_t``, ``y = w_{t+1}`` (vorticity, z-scored with training
+statistics) from :func:`irsolve.data.make_navier_stokes_dataset`, cached
+under ``--root``. ``--quick`` is a ~3 minute smoke run at 32^2.
+
+Run: ``python benchmarks/bench_irno.py --quick`` (or without ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import TensorDataset
+
+from irsolve.data import HDF5Dataset, make_navier_stokes_dataset
+from irsolve.evaluate import EvaluationReport, evaluate
+from irsolve.nets import RefinementUNet, base_operator
+from irsolve.training import RefinerConfig, TrainConfig, make_refiner, train_base, train_refiner
+
+
+@dataclasses.dataclass
+class Preset:
+    resolution: int
+    n_train: int
+    n_valid: int
+    n_test: int
+    n_steps: int
+    record_dt: float
+    K: int
+    width: int
+    depth: int
+    modes: int
+    hidden: int
+    base_epochs: int
+    ref_epochs: int
+    batch_size: int
+
+
+PRESETS = {
+    "quick": Preset(32, 8, 2, 4, 9, 0.5, 2, 8, 3, 8, 16, 10, 4, 8),
+    "full": Preset(64, 24, 4, 8, 11, 0.5, 4, 8, 4, 12, 24, 6, 4, 8),
+}
+
+
+def count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def load(root: Path, split: str) -> TensorDataset:
+    data = HDF5Dataset(root, split, n_steps_input=1, n_steps_output=1)
+    xs, ys = zip(*(data[i] for i in range(len(data))), strict=True)
+    return TensorDataset(torch.stack(xs), torch.stack(ys))
+
+
+def dataset(preset: Preset, root: Path, seed: int) -> Path:
+    name = f"ns{preset.resolution}_n{preset.n_train}_t{preset.n_steps}_dt{preset.record_dt}_s{seed}"
+    if (root / name / "stats.yaml").is_file():
+        return root / name
+    return make_navier_stokes_dataset(
+        root,
+        preset.n_train,
+        preset.n_valid,
+        preset.n_test,
+        resolution=preset.resolution,
+        n_steps=preset.n_steps,
+        record_dt=preset.record_dt,
+        seed=seed,
+        name=name,
+    )
+
+
+def matched_fno(target: int, preset: Preset) -> torch.nn.Module:
+    """The FNO (same modes and layers) whose width gives the parameter count nearest ``target``."""
+    best = None
+    for hidden in range(preset.hidden, 8 * preset.hidden + 1):
+        model = base_operator("fno", 1, 1, n_modes=(preset.modes,) * 2, hidden_channels=hidden)
+        if best is None or abs(count(model) - target) < abs(count(best) - target):
+            best = model
+        if count(model) > target:
+            break
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="~3 minute smoke run at 32^2")
+    parser.add_argument("--root", type=Path, default=Path("/tmp/irsolve-bench"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--alpha", type=float, default=0.2)
+    parser.add_argument("--beta-fp", type=float, default=0.01)
+    parser.add_argument("--stable-beta-fp", type=float, default=0.05)
+    parser.add_argument("--beta-jac", type=float, default=0.01)
+    parser.add_argument("--ref-lr", type=float, default=2e-3, help="refiner learning rate")
+    parser.add_argument("--alpha-decay", type=float, default=0.5)
+    parser.add_argument("--stop-threshold", type=float, default=None)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    torch.set_num_threads(args.threads)
+    preset = PRESETS["quick" if args.quick else "full"]
+    K = preset.K
+    print(f"preset {'quick' if args.quick else 'full'}: {preset}")
+
+    tic = time.perf_counter()
+    root = dataset(preset, args.root, args.seed)
+    train, valid, test = (load(root, s) for s in ("train", "valid", "test"))
+    print(
+        f"data {root}: {len(train)}/{len(valid)}/{len(test)} pairs at "
+        f"{preset.resolution}^2 ({time.perf_counter() - tic:.0f} s)"
+    )
+
+    def cfg(epochs: int, lr: float) -> TrainConfig:
+        return TrainConfig(
+            epochs=epochs, batch_size=preset.batch_size, lr=lr, seed=args.seed, progress=False
+        )
+
+    seconds: dict[str, float] = {}
+    params: dict[str, int] = {}
+
+    def timed(name: str, fn):
+        start = time.perf_counter()
+        out = fn()
+        seconds[name] = time.perf_counter() - start
+        print(f"trained {name} in {seconds[name]:.0f} s")
+        return out
+
+    torch.manual_seed(args.seed)
+    base = base_operator("fno", 1, 1, n_modes=(preset.modes,) * 2, hidden_channels=preset.hidden)
+    params["FNO"] = count(base)
+    timed("FNO", lambda: train_base(base, train, valid, cfg(preset.base_epochs, 3e-3)))
+
+    def unet() -> RefinementUNet:
+        torch.manual_seed(args.seed)
+        return RefinementUNet(2, 1, base_channels=preset.width, depth=preset.depth, norm="batch")
+
+    plain = RefinerConfig(K=K, alpha=args.alpha, beta_fp=args.beta_fp)
+    stable = dataclasses.replace(
+        plain,
+        beta_fp=args.stable_beta_fp,
+        beta_jac=args.beta_jac,
+        unroll_max=2 * K,
+        alpha_decay=args.alpha_decay,
+        stop_threshold=args.stop_threshold,
+    )
+    one_shot = RefinerConfig(K=1, alpha=1.0, beta_fp=0.0)
+    nets = {}
+    for name, rc in (("IRNO", plain), ("IRNO+levers", stable), ("FNO+UNet", one_shot)):
+        nets[name] = unet()
+        params[name] = params["FNO"] + count(nets[name])
+        timed(
+            name,
+            lambda n=name, r=rc: train_refiner(
+                base, nets[n], train, valid, cfg(preset.ref_epochs, args.ref_lr), r
+            ),
+        )
+    torch.manual_seed(args.seed)
+    big = matched_fno(params["IRNO"], preset)
+    params["FNO-big"] = count(big)
+    timed(
+        "FNO-big",
+        lambda: train_base(big, train, valid, cfg(preset.base_epochs + preset.ref_epochs, 3e-3)),
+    )
+
+    inference_levers = dataclasses.replace(
+        plain, alpha_decay=args.alpha_decay, stop_threshold=args.stop_threshold
+    )
+    runs: dict[str, tuple[RefinerConfig, EvaluationReport]] = {}
+    for label, net_name, rc in (
+        ("IRNO", "IRNO", plain),
+        ("IRNO (decay past K)", "IRNO", inference_levers),
+        ("IRNO+levers", "IRNO+levers", stable),
+        ("FNO+UNet", "FNO+UNet", one_shot),
+    ):
+        steps = 2 * K if rc.K == K else 1
+        report = evaluate(base, make_refiner(nets[net_name], rc), test, K=rc.K, steps=steps)
+        runs[label] = (rc, report)
+    big_report = evaluate(big, make_refiner(unet(), one_shot), test, K=1, steps=0)
+
+    base_v = runs["IRNO"][1].metrics["vrmse"][0]
+    print(f"\nper-step test VRMSE (k = 0 is the FNO base, {base_v:.4f}); trained horizon K = {K}")
+    print(f"{'k':>3} " + " ".join(f"{label:>20}" for label in runs if runs[label][0].K == K))
+    for k in range(2 * K + 1):
+        row = [runs[label][1].metrics["vrmse"][k] for label in runs if runs[label][0].K == K]
+        print(f"{k:3d} " + " ".join(f"{v:20.4f}" for v in row))
+    for label, (rc, report) in runs.items():
+        print(f"{label}: levers {rc.levers() or 'none'}; return codes {report.retcodes}")
+
+    rows = [("FNO", params["FNO"], seconds["FNO"], base_v, math.nan)]
+    for label, (rc, report) in runs.items():
+        v = report.metrics["vrmse"]
+        name = label.split(" ")[0]
+        train_s = seconds["FNO"] + seconds[name]
+        rows.append((label, params[name], train_s, v[min(rc.K, len(v) - 1)], v[-1]))
+    v_big = big_report.metrics["vrmse"][0]
+    rows.append(("FNO-big", params["FNO-big"], seconds["FNO-big"], v_big, math.nan))
+    header = f"{'model':<22}{'params':>10}{'train s':>9}{'VRMSE@K':>10}{'VRMSE@2K':>10}"
+    print(f"\n{header}{'vs FNO':>9}")
+    for label, n, s, vk, v2k in rows:
+        print(f"{label:<22}{n:>10,}{s:>9.0f}{vk:>10.4f}{v2k:>10.4f}{vk / base_v:>9.3f}")
+
+    others = {"FNO": base_v, "FNO+UNet": runs["FNO+UNet"][1].metrics["vrmse"][1], "FNO-big": v_big}
+    print("\ngoals per IRNO variant: reduction at K >= 50 %; VRMSE(2K) <= VRMSE(K); lowest of four")
+    for label, (rc, report) in runs.items():
+        if rc.K != K:
+            continue
+        v = report.metrics["vrmse"]
+        reduction = 1 - v[K] / base_v
+        ratios = ", ".join(f"{n} {v[K] / peer:.3f}" for n, peer in others.items())
+        print(
+            f"  {label:<20} {100 * reduction:5.1f} % -> {reduction >= 0.5}; "
+            f"{v[2 * K]:.4f} vs {v[K]:.4f} -> {v[2 * K] <= v[K]}; "
+            f"IRNO/peer {ratios} -> {all(v[K] < peer for peer in others.values())}"
+        )
+    print(f"total {time.perf_counter() - tic:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
