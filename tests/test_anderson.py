@@ -26,7 +26,8 @@ def test_anderson_needs_at_most_a_fifth_of_plain_iterations_at_q_099():
     accelerated = solve(h0, Anderson(solver, m=5), h0, tol=1e-8, maxiter=20000)
     assert plain.success and accelerated.success
     assert accelerated.stats["sample_steps"] * 5 <= plain.stats["sample_steps"]
-    torch.testing.assert_close(accelerated.u, solver.fixed_point(), atol=1e-6, rtol=0)
+    # Stop at rms update 1e-8; the contraction bound q / (1 - q) * tol * sqrt(n) = 5.4e-6.
+    torch.testing.assert_close(accelerated.u, solver.fixed_point(), atol=5.5e-6, rtol=0)
 
 
 def test_anderson_history_lives_in_context_so_one_object_serves_two_solves():
