@@ -81,6 +81,7 @@ def make_navier_stokes_dataset(
     trajectories_per_file: int = 64,
     overwrite: bool = False,
     progress: bool = False,
+    device: torch.device | str | None = None,
 ) -> Path:
     """Simulate forced 2-D Navier–Stokes trajectories and write them as a Well dataset.
 
@@ -115,6 +116,9 @@ def make_navier_stokes_dataset(
         Replace an existing ``<root>/<name>``.
     progress
         Show a ``tqdm`` progress bar over trajectories.
+    device
+        Where to simulate (e.g. ``"cuda"``); initial conditions are always
+        drawn on the CPU, so a seed gives the same initial states everywhere.
 
     Returns
     -------
@@ -129,7 +133,7 @@ def make_navier_stokes_dataset(
 
     def simulate(n_traj: int, generator: torch.Generator) -> dict[str, dict[str, np.ndarray]]:
         w0 = random_vorticity(n_traj, resolution, generator=generator)
-        w = solver.simulate(w0, n_steps, record_dt)
+        w = solver.simulate(w0.to(device), n_steps, record_dt).cpu()
         fields = {"t0_fields": {"vorticity": w.float().numpy()}}
         if velocity:
             fields["t1_fields"] = {"velocity": velocity_from_vorticity(w).float().numpy()}

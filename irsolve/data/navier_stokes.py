@@ -90,10 +90,10 @@ def random_vorticity(
     return w0 - w0.mean(dim=(-2, -1), keepdim=True)
 
 
-def _wavenumbers(n: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+def _wavenumbers(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
     """Angular wavenumbers ``(k_x, k_y)`` on the ``rfft2`` grid: ``(n, 1)``, ``(1, n//2+1)``."""
-    kx = 2.0 * math.pi * torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype)
-    ky = 2.0 * math.pi * torch.fft.rfftfreq(n, d=1.0 / n, dtype=dtype)
+    kx = 2.0 * math.pi * torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
+    ky = 2.0 * math.pi * torch.fft.rfftfreq(n, d=1.0 / n, dtype=dtype, device=device)
     return kx[:, None], ky[None, :]
 
 
@@ -118,7 +118,7 @@ def velocity_from_vorticity(w: Tensor) -> Tensor:
         ``t1_fields`` order).
     """
     n = w.shape[-1]
-    kx, ky = _wavenumbers(n, w.dtype)
+    kx, ky = _wavenumbers(n, w.dtype, w.device)
     k2 = kx**2 + ky**2
     k2[0, 0] = 1.0
     psi_hat = torch.fft.rfft2(w) / k2
@@ -237,7 +237,7 @@ class NavierStokes2D:
             raise ValueError(
                 f"expected n_snapshots >= 1 and record_dt > 0, got {n_snapshots} and {record_dt}"
             )
-        w_hat = torch.fft.rfft2(w0) * _dealias_mask(self.n)
+        w_hat = torch.fft.rfft2(w0) * _dealias_mask(self.n, w0.device)
         frames = [torch.fft.irfft2(w_hat, s=(self.n, self.n))]
         if callback is not None:
             callback(0, frames[0])
@@ -258,7 +258,7 @@ class NavierStokes2D:
         dealiased ``-u . grad w + f`` and ``(g_k, z_k, a_k)`` from Spalart, Moser &
         Rogers (1991).
         """
-        ops = _SpectralOperators.build(self.n, w_hat.real.dtype, self.forcing)
+        ops = _SpectralOperators.build(self.n, w_hat.real.dtype, w_hat.device, self.forcing)
         factors = [
             (
                 1.0 + a * dt * self.viscosity * ops.lap,
@@ -291,13 +291,19 @@ class _SpectralOperators:
     f_hat: Tensor | None
 
     @classmethod
-    def build(cls, n: int, dtype: torch.dtype, forcing: Tensor | None) -> _SpectralOperators:
-        kx, ky = _wavenumbers(n, dtype)
+    def build(
+        cls, n: int, dtype: torch.dtype, device: torch.device, forcing: Tensor | None
+    ) -> _SpectralOperators:
+        kx, ky = _wavenumbers(n, dtype, device)
         lap = -(kx**2 + ky**2)
         inv_lap = 1.0 / torch.where(lap < 0, lap, -1.0)
         inv_lap[0, 0] = 0.0
-        keep = _dealias_mask(n)
-        f_hat = None if forcing is None else torch.fft.rfft2(forcing.to(dtype)) * keep
+        keep = _dealias_mask(n, device)
+        f_hat = (
+            None
+            if forcing is None
+            else torch.fft.rfft2(forcing.to(dtype=dtype, device=device)) * keep
+        )
         return cls(n, kx, ky, lap, inv_lap, keep, f_hat)
 
     def tendency(self, w_hat: Tensor) -> Tensor:
@@ -312,8 +318,8 @@ class _SpectralOperators:
         return -advection if self.f_hat is None else self.f_hat - advection
 
 
-def _dealias_mask(n: int) -> Tensor:
+def _dealias_mask(n: int, device: torch.device) -> Tensor:
     """Orszag's 2/3 rule on the ``rfft2`` layout: keep the modes with ``|k_x|, |k_y| <= n/3``."""
-    kx = torch.fft.fftfreq(n, d=1.0 / n).abs()[:, None]
-    ky = torch.fft.rfftfreq(n, d=1.0 / n)[None, :]
+    kx = torch.fft.fftfreq(n, d=1.0 / n, device=device).abs()[:, None]
+    ky = torch.fft.rfftfreq(n, d=1.0 / n, device=device)[None, :]
     return (kx <= n / 3) & (ky <= n / 3)
