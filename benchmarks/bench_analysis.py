@@ -1,0 +1,145 @@
+"""Cost of the contraction analysis (irsolve.analysis) on a learned refinement step.
+
+Prints, every figure measured in this run on this machine:
+
+1. ``lipschitz`` (power iteration, 20 JVP+VJP pairs) and the empirical
+   difference-quotient estimate on a batch of 32 at 64^2, in seconds and in
+   *forward-equivalents per sample* (time over the time of one batched step).
+2. Beside its peer, the dense Jacobian (``torch.func.jacrev``) plus an SVD,
+   on one sample at a size where the dense Jacobian still fits: time ratio
+   and agreement of the two norms.
+3. A full ``contraction_certificate`` (12 observed steps, 4 probes, 20
+   pairs per point) for a batch of 32 at 64^2, beside the 12 plain refinement
+   steps it certifies: time ratio.
+
+The learned step is ``irsolve.solvers.Refiner`` around a small randomly
+initialised network (``--net conv``: three 3x3 convolutions of width 16 with
+GELU; ``--net unet``: ``RefinementUNet`` of base width 8 and depth 2). Weights
+are random: the figures are about cost, not about a trained model.
+
+Run: ``python benchmarks/bench_analysis.py`` (``--quick`` for batch 8 at 32^2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from irsolve.analysis import contraction_certificate, lipschitz
+from irsolve.analysis.certificate import iterate
+from irsolve.analysis.stepmap import StepMap
+from irsolve.solvers.refiner import Refiner
+from torch import nn
+
+from irsolve.nets import RefinementUNet
+
+
+def seconds(fn: Callable[[], object], repeat: int) -> float:
+    """Shortest wall time of ``repeat`` calls after one warm-up (robust to other load)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def small_net(kind: str) -> nn.Module:
+    """Phi([x; h]) with 2 input channels and 1 output channel, random weights, eval mode."""
+    torch.manual_seed(0)
+    if kind == "conv":
+        net = nn.Sequential(
+            nn.Conv2d(2, 16, 3, padding=1, padding_mode="circular"),
+            nn.GELU(),
+            nn.Conv2d(16, 16, 3, padding=1, padding_mode="circular"),
+            nn.GELU(),
+            nn.Conv2d(16, 1, 3, padding=1, padding_mode="circular"),
+        )
+    else:
+        net = RefinementUNet(2, 1, base_channels=8, depth=2)
+    return net.eval().requires_grad_(False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 8 at 32^2")
+    parser.add_argument("--net", choices=("conv", "unet"), default="conv")
+    args = parser.parse_args()
+    batch, n = (8, 32) if args.quick else (32, 64)
+    dense_n = 16 if args.quick else 24
+    repeat = 3
+
+    refiner = Refiner(small_net(args.net), alpha=0.2)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 1, n, n, generator=gen)
+    y = torch.randn(batch, 1, n, n, generator=gen)
+    h0 = y + 0.3 * torch.randn(batch, 1, n, n, generator=gen)
+    step = StepMap(refiner, x)
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, ")
+    print(f"threads {torch.get_num_threads()}; net {args.net}; batch {batch} at {n}^2\n")
+
+    with torch.no_grad():
+        t_step = seconds(lambda: step(h0), repeat=5)
+    pairs = 20
+    t_power = seconds(lambda: lipschitz(refiner, x, h0, iters=pairs, tol=0.0), repeat)
+    t_emp = seconds(lambda: lipschitz(refiner, x, h0, method="empirical", n_pairs=16), repeat)
+    power = lipschitz(refiner, x, h0, iters=pairs, tol=0.0)
+    emp = lipschitz(refiner, x, h0, method="empirical", n_pairs=16)
+    print("1. local Lipschitz constant of the step, whole batch")
+    print(f"   one batched step:            {t_step * 1e3:9.1f} ms  (1 forward-equivalent)")
+    print(
+        f"   power, {pairs} JVP+VJP pairs:     {t_power * 1e3:9.1f} ms  = "
+        f"{t_power / t_step:6.1f} forward-equivalents per sample "
+        f"({t_power / t_step / pairs:.2f} per pair)"
+    )
+    print(
+        f"   empirical, 16 pairs:         {t_emp * 1e3:9.1f} ms  = "
+        f"{t_emp / t_step:6.1f} forward-equivalents per sample"
+    )
+    print(
+        f"   estimates (median over samples): power {power.median():.4f}, "
+        f"empirical {emp.median():.4f} (empirical / power {float((emp / power).median()):.3f})\n"
+    )
+
+    xs, hs = x[:1, :, :dense_n, :dense_n], h0[:1, :, :dense_n, :dense_n]
+    one = StepMap(refiner, xs)
+
+    def dense_norm() -> torch.Tensor:
+        jac = torch.func.jacrev(lambda v: one(v.view_as(hs)).flatten())(hs.flatten())
+        return torch.linalg.matrix_norm(jac.double(), ord=2)
+
+    t_dense = seconds(dense_norm, repeat)
+    t_small = seconds(lambda: lipschitz(refiner, xs, hs, iters=pairs, tol=0.0), repeat)
+    exact = float(dense_norm())
+    estimate = float(lipschitz(refiner, xs, hs, iters=100, tol=1e-6)[0])
+    print(f"2. one sample at {dense_n}^2 ({dense_n**2} unknowns): power vs dense Jacobian + SVD")
+    print(f"   dense jacrev + SVD:          {t_dense * 1e3:9.1f} ms   ||J|| = {exact:.6f}")
+    print(f"   power, {pairs} pairs:              {t_small * 1e3:9.1f} ms")
+    print(
+        f"   dense / power time ratio:    {t_dense / t_small:9.1f}x; power (100 pairs) "
+        f"{estimate:.6f}, relative difference {abs(estimate - exact) / exact:.1e}\n"
+    )
+
+    t_traj = seconds(lambda: iterate(step, h0, 12), repeat)
+    cert_kwargs = {"h0": h0, "steps": 12, "n_probe": 4, "iters": pairs, "tol": 0.0}
+    t_cert = seconds(lambda: contraction_certificate(refiner, x, y, **cert_kwargs), 1)
+    cert = contraction_certificate(refiner, x, y, **cert_kwargs)
+    print(f"3. full certificate, batch {batch} at {n}^2 (12 steps, 4 probes, {pairs} pairs)")
+    print(f"   12 plain refinement steps:   {t_traj:9.2f} s")
+    print(
+        f"   contraction_certificate:     {t_cert:9.2f} s  = {t_cert / t_traj:.1f}x the "
+        f"steps it certifies, {t_cert / t_step:.0f} forward-equivalents per sample"
+    )
+    print(
+        f"   (random weights) q median {cert.q.median():.3f}, holds for "
+        f"{int(cert.holds.sum())}/{batch}"
+    )
+
+
+if __name__ == "__main__":
+    main()
