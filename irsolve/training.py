@@ -65,7 +65,10 @@ class TrainConfig:
     """Optimisation settings shared by every objective (IRNO paper defaults).
 
     AdamW with ``lr`` and ``weight_decay``, cosine decay per batch to
-    ``lr_min`` over all ``epochs``, gradient-norm clip ``clip``.
+    ``lr_min`` over all ``epochs``, gradient-norm clip ``clip``. ``seed``
+    seeds the global torch RNG when :func:`fit` starts (dropout, sampled
+    unroll lengths, Jacobian probes) and a separate generator for shuffling;
+    ``progress`` shows a tqdm bar per epoch.
     """
 
     epochs: int = 10
@@ -162,6 +165,9 @@ class Objective(Protocol):
     def config(self) -> dict[str, Any]:
         """JSON-able description (model config and objective settings) for checkpoints."""
 
+    def to(self, device: torch.device) -> None:
+        """Move every module the objective uses to ``device``."""
+
 
 class BaseObjective:
     """Relative L2 loss ``mean_b ||T(x_b) - y_b|| / ||y_b||`` of a base operator ``T``."""
@@ -178,6 +184,9 @@ class BaseObjective:
 
     def config(self) -> dict[str, Any]:
         return {"objective": "base", "model": net_config(self.model)}
+
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
 
 
 class RefinerObjective:
@@ -249,6 +258,11 @@ class RefinerObjective:
             "refiner": dataclasses.asdict(self.settings),
         }
 
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+        if isinstance(self.base, nn.Module):
+            self.base.to(device)
+
 
 @dataclasses.dataclass
 class TrainResult:
@@ -318,7 +332,8 @@ def fit(
         Called with each epoch's record after its checkpoint is written.
     """
     device = torch.device(config.device)
-    model = objective.model.to(device)
+    objective.to(device)
+    model = objective.model
     torch.manual_seed(config.seed)
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     loader = _loader(train_data, config.batch_size, True, shuffle_rng)

@@ -85,6 +85,8 @@ class Refiner(FixedPointSolver):
     The net's parameters set the compute dtype (float32 by default): ``x`` is
     cast once in :meth:`prepare`, ``h`` on the way in and the correction back
     to ``h``'s dtype, so a float64 classical solver can interleave with it.
+    Put the net in eval mode to solve: BatchNorm in training mode mixes the
+    samples of a batch, so a sample's iterates would depend on the others.
     """
 
     default_dtype = torch.float32
