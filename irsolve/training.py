@@ -198,7 +198,8 @@ class RefinerObjective:
         self.base = base
         self.model = net
         self.settings = config
-        self.refiner = make_refiner(net, config)
+        # The adaptive stop is an inference lever: training always unrolls every step.
+        self.refiner = make_refiner(net, dataclasses.replace(config, stop_threshold=None))
         if isinstance(base, nn.Module):
             base.eval().requires_grad_(False)
 
