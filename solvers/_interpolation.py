@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from irsolve.solvers._stencil import apply_stencil, pad
+from irsolve.solvers._stencil import OFFSETS9, offsets, pad
 from torch import Tensor
 
 # Index of offset (di, dj) in the 9-point layout: 3 (di + 1) + (dj + 1).
@@ -266,46 +266,68 @@ def restrict(t: Transfer, fine: Tensor) -> Tensor:
     return acc[..., 1 : m + 1, 1 : m + 1]
 
 
-def _probe_period(m: int, periodic: bool) -> int:
-    """Smallest period ``c >= 3`` of a probing pattern whose 3 x 3 windows hold distinct colours."""
-    if not periodic:
-        return 3
-    return next(c for c in range(3, m + 1) if m % c == 0)
+def _columns(t: Transfer) -> dict[tuple[int, int], Tensor]:
+    """The entries of column ``I`` of ``P``: ``P[2I + 1 + a, I]`` for ``a`` in the 3 x 3 box.
+
+    Returned as ``(B, m, m)`` arrays indexed by the coarse node ``I``, except
+    ``a = (0, 0)`` (the coarse node itself, weight one), which is left out.
+    """
+    m = t.m
+    wj, wi, wc = t.along_j, t.along_i, t.centre
+    if t.periodic:  # the edge / centre arrays have m entries per wrapped dim; repeat the first
+        wj = F.pad(wj, (0, 1, 0, 0), mode="circular")
+        wi = F.pad(wi, (0, 0, 0, 1), mode="circular")
+        wc = F.pad(wc, (0, 1, 0, 1), mode="circular")
+    lo, hi = slice(0, m), slice(1, m + 1)
+    return {
+        (0, -1): wj[:, 1, :, lo],  # fine node west of I: I is its east neighbour
+        (0, 1): wj[:, 0, :, hi],
+        (-1, 0): wi[:, 1, lo, :],
+        (1, 0): wi[:, 0, hi, :],
+        (-1, -1): wc[:, 3, lo, lo],  # cell centre north-west of I: I is its south-east corner
+        (-1, 1): wc[:, 2, lo, hi],
+        (1, -1): wc[:, 1, hi, lo],
+        (1, 1): wc[:, 0, hi, hi],
+    }
 
 
 def galerkin(stencil: Tensor, t: Transfer) -> Tensor:
-    """Coarse 9-point stencil of ``A_c = R A P``, ``(B, 9, m, m)``.
+    """Coarse 9-point stencil of ``A_c = R A P`` (``R = P^T``), shape ``(B, 9, m, m)``.
 
-    Computed by probing: ``A_c`` couples each coarse node only to its 3 x 3
-    neighbourhood, so applying ``R A P`` to the ``c^2`` indicator vectors of the
-    colours ``(I mod c, J mod c)`` (``c = 3``, or a divisor of ``m`` on periodic
-    grids) recovers every entry exactly: entry ``(dI, dJ)`` of row ``(I, J)`` is
-    the response to the colour of node ``(I + dI, J + dJ)`` at ``(I, J)``.
+    With ``x = 2I + 1 + a`` the fine nodes of column ``I`` of ``P`` and
+    ``y = x + s`` their stencil neighbours, ``y = 2(I + d) + 1 + b``, so
+
+    ``A_c(I, I + d) = sum_b P(2(I + d) + 1 + b, I + d) G_{b + 2d}(I)``, with
+    ``G_t(I) = sum_{a + s = t} P(2I + 1 + a, I) A(2I + 1 + a, s)``,
+
+    all on coarse-sized arrays (``a, b, d`` in the 3 x 3 box, ``s`` over the
+    stencil's offsets). Entries to nodes outside a Dirichlet grid vanish.
     """
     m = t.m
-    c = _probe_period(m, t.periodic)
-    idx = torch.arange(m, device=stencil.device)
-    colour = (idx[:, None] % c) * c + (idx[None, :] % c)
-    probes = (colour[None] == torch.arange(c * c, device=stencil.device)[:, None, None]).to(
-        stencil.dtype
-    )
-    response = restrict(
-        t,
-        apply_stencil(
-            stencil, prolong(t, probes[None].expand(stencil.shape[0], -1, -1, -1)), t.periodic
-        ),
-    )
-    gather = torch.stack(
-        [
-            ((idx[:, None] + di) % m % c) * c + ((idx[None, :] + dj) % m % c)
-            for di in (-1, 0, 1)
-            for dj in (-1, 0, 1)
-        ]
-    )
-    coarse = torch.gather(response, 1, gather[None].expand(response.shape[0], -1, -1, -1))
-    if not t.periodic:
-        shifted = idx[None, :] + torch.tensor([-1, 0, 1], device=idx.device)[:, None]
-        inside = (shifted >= 0) & (shifted < m)  # (3, m): is I + dI a coarse node?
-        mask = (inside[:, None, :, None] & inside[None, :, None, :]).reshape(9, m, m)
-        coarse = coarse * mask
+    cols = _columns(t)
+    # Fine stencil padded by one node (zero or wrapped): real node r sits at r + 1, and the
+    # embedded node e = 2I + 1 + a is real node e - lead.
+    padded = pad(stencil, t.periodic)
+    g: dict[tuple[int, int], Tensor] = {}
+    for ai in (-1, 0, 1):
+        for aj in (-1, 0, 1):
+            ri, rj = 2 + ai - t.lead, 2 + aj - t.lead
+            block = padded[..., ri : ri + 2 * m - 1 : 2, rj : rj + 2 * m - 1 : 2]
+            weight = cols.get((ai, aj))
+            for k, (si, sj) in enumerate(offsets(stencil)):
+                term = block[:, k] if weight is None else weight * block[:, k]
+                key = (ai + si, aj + sj)
+                g[key] = term if key not in g else g[key] + term
+    cols[0, 0] = torch.ones_like(g[0, 0])
+    # Padded by one coarse node, so that shifting by d is a slice (zero past a Dirichlet edge).
+    shifted = {b: pad(w.unsqueeze(1), t.periodic).squeeze(1) for b, w in cols.items()}
+    coarse = stencil.new_zeros(stencil.shape[0], 9, m, m)
+    for k, (di, dj) in enumerate(OFFSETS9):
+        for bi in (-1, 0, 1):
+            for bj in (-1, 0, 1):
+                key = (bi + 2 * di, bj + 2 * dj)
+                if key not in g:
+                    continue
+                column = shifted[bi, bj][:, 1 + di : 1 + di + m, 1 + dj : 1 + dj + m]
+                coarse[:, k] += column * g[key]
     return coarse

@@ -19,13 +19,22 @@ relaxed simultaneously.
 
 from __future__ import annotations
 
-from irsolve.solvers._stencil import offsets, pad
+from dataclasses import dataclass
+
+from irsolve.solvers._stencil import centre_index, offsets, pad
 from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 from torch import Tensor
 
 from irsolve.interface import FixedPointSolver
 
-__all__ = ["COLOURS", "GaussSeidel", "multicolour_sweeps"]
+__all__ = [
+    "COLOURS",
+    "ColouredStencil",
+    "GaussSeidel",
+    "colour_split",
+    "coloured_sweeps",
+    "multicolour_sweeps",
+]
 
 #: Visiting order of the colours ``(i mod 2, j mod 2)`` in a forward sweep.
 COLOURS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (0, 1), (1, 0))
@@ -49,19 +58,13 @@ def multicolour_sweeps(
     periodic: bool,
     omega: float,
     sweeps: int,
-    reverse: bool = False,
 ) -> Tensor:
-    """``sweeps`` multicolour Gauss–Seidel/SOR sweeps; returns a new tensor.
-
-    ``reverse`` visits the colours in the opposite order (use it for
-    post-smoothing to keep a multigrid cycle symmetric).
-    """
+    """``sweeps`` multicolour Gauss–Seidel/SOR sweeps; returns a new tensor."""
     n0, n1 = u.shape[-2:]
     up = pad(u, periodic)
-    colours = COLOURS[::-1] if reverse else COLOURS
     offs = offsets(stencil)
     for _ in range(sweeps):
-        for ci, cj in colours:
+        for ci, cj in COLOURS:
             r = f[..., ci::2, cj::2].clone()
             for k, (di, dj) in enumerate(offs):
                 neighbour = up[..., 1 + ci + di : 1 + n0 + di : 2, 1 + cj + dj : 1 + n1 + dj : 2]
@@ -72,6 +75,105 @@ def multicolour_sweeps(
             if periodic:
                 _refresh_halo(up)
     return up[..., 1:-1, 1:-1]
+
+
+@dataclass
+class ColouredStencil:
+    """A stencil split by colour for fast sweeps: one contiguous block per colour.
+
+    Colour ``c = (ci, cj)`` holds the nodes ``(2I + ci, 2J + cj)``, ``I, J < M``
+    with ``M = ceil(n / 2)``; slots past the grid (odd ``n``) have zero
+    coefficients and stay zero.
+
+    Attributes
+    ----------
+    coefficients
+        ``(B, 4, K, M, M)``: the stencil of each colour's nodes (colours in
+        :data:`COLOURS` order).
+    inv_diag
+        ``(B, 4, 1, M, M)``: ``1 / a_PP`` (zero in empty slots).
+    n, periodic
+        Grid size and boundary type.
+    """
+
+    coefficients: Tensor
+    inv_diag: Tensor
+    n: int
+    periodic: bool
+
+
+def colour_split(stencil: Tensor, periodic: bool) -> ColouredStencil:
+    """Split a ``(B, K, n, n)`` stencil into the four colour blocks of :class:`ColouredStencil`."""
+    b, k, n, _ = stencil.shape
+    m = (n + 1) // 2
+    coefficients = stencil.new_zeros(b, 4, k, m, m)
+    inv_diag = stencil.new_zeros(b, 4, 1, m, m)
+    centre = centre_index(stencil)
+    for c, (ci, cj) in enumerate(COLOURS):
+        block = stencil[:, :, ci::2, cj::2]
+        mi, mj = block.shape[-2:]
+        coefficients[:, c, :, :mi, :mj] = block
+        inv_diag[:, c, :, :mi, :mj] = 1.0 / block[:, centre : centre + 1]
+    return ColouredStencil(coefficients, inv_diag, n, periodic)
+
+
+def _split(u: Tensor, m: int, halo: bool, periodic: bool) -> list[Tensor]:
+    """The four colour blocks of ``u`` (with a one-node halo if ``halo``), zero past the grid."""
+    width = 1 if halo else 0
+    blocks = []
+    for ci, cj in COLOURS:
+        part = u[..., ci::2, cj::2]
+        block = u.new_zeros(*u.shape[:-2], m + 2 * width, m + 2 * width)
+        block[..., width : width + part.shape[-2], width : width + part.shape[-1]] = part
+        if halo and periodic:
+            _refresh_halo(block)
+        blocks.append(block)
+    return blocks
+
+
+def _merge(blocks: list[Tensor], n: int) -> Tensor:
+    """Inverse of :func:`_split` with halo."""
+    u = blocks[0].new_empty(*blocks[0].shape[:-2], n, n)
+    for (ci, cj), block in zip(COLOURS, blocks, strict=True):
+        mi, mj = len(range(ci, n, 2)), len(range(cj, n, 2))
+        u[..., ci::2, cj::2] = block[..., 1 : 1 + mi, 1 : 1 + mj]
+    return u
+
+
+def coloured_sweeps(
+    data: ColouredStencil, u: Tensor, f: Tensor, omega: float, sweeps: int
+) -> Tensor:
+    """``sweeps`` multicolour Gauss–Seidel/SOR sweeps on colour-split arrays; returns a new tensor.
+
+    The same iteration as :func:`multicolour_sweeps`, but every access is a
+    contiguous shifted block: the neighbour ``(di, dj)`` of a node of colour
+    ``(ci, cj)`` has colour ``((ci + di) mod 2, (cj + dj) mod 2)`` and sits at
+    block index ``(I + floor((ci + di) / 2), J + floor((cj + dj) / 2))``. Needs
+    a Dirichlet grid or a periodic grid of even size.
+    """
+    n, periodic = data.n, data.periodic
+    if periodic and n % 2:
+        raise ValueError(f"expected a periodic grid of even size for colour-split sweeps, got {n}")
+    m = data.coefficients.shape[-1]
+    ub = _split(u, m, True, periodic)
+    fb = _split(f, m, False, periodic)
+    index = {colour: c for c, colour in enumerate(COLOURS)}
+    offs = offsets(data.coefficients[:, 0])
+    for _ in range(sweeps):
+        for c, (ci, cj) in enumerate(COLOURS):
+            r = fb[c].clone()
+            for k, (di, dj) in enumerate(offs):
+                other = ub[index[(ci + di) % 2, (cj + dj) % 2]]
+                si, sj = 1 + (ci + di) // 2, 1 + (cj + dj) // 2
+                r.addcmul_(
+                    data.coefficients[:, c, k : k + 1],
+                    other[..., si : si + m, sj : sj + m],
+                    value=-1.0,
+                )
+            ub[c][..., 1 : 1 + m, 1 : 1 + m].addcmul_(r, data.inv_diag[:, c], value=omega)
+            if periodic:
+                _refresh_halo(ub[c])
+    return _merge(ub, n)
 
 
 class GaussSeidel(FixedPointSolver):
@@ -106,28 +208,31 @@ class GaussSeidel(FixedPointSolver):
 
     def step(self, ctx: StencilProblem, h: Tensor, k: int) -> Tensor:
         problem = require_stencil_problem(ctx, "GaussSeidel")
-        return multicolour_sweeps(
-            problem.stencil,
-            1.0 / problem.diagonal(),
-            h,
-            problem.f,
-            problem.periodic,
-            self.omega,
-            self.sweeps,
-        )
+        return self.smooth(self.setup(problem.stencil, problem.periodic), h, problem.f, self.sweeps)
+
+    def setup(self, stencil: Tensor, periodic: bool) -> ColouredStencil | tuple[Tensor, Tensor]:
+        """Per-operator data for :meth:`smooth` (used once per multigrid level).
+
+        The colour-split stencil, or for periodic grids of odd size (where the
+        colour blocks do not wrap) the stencil and its inverse diagonal.
+        """
+        if periodic and stencil.shape[-1] % 2:
+            c = centre_index(stencil)
+            return stencil, 1.0 / stencil[:, c : c + 1]
+        return colour_split(stencil, periodic)
 
     def smooth(
         self,
-        stencil: Tensor,
-        inv_diag: Tensor,
+        data: ColouredStencil | tuple[Tensor, Tensor],
         u: Tensor,
         f: Tensor,
-        periodic: bool,
         sweeps: int,
-        reverse: bool = False,
     ) -> Tensor:
-        """Smoother interface used by :class:`~irsolve.solvers.Multigrid`."""
-        return multicolour_sweeps(stencil, inv_diag, u, f, periodic, self.omega, sweeps, reverse)
+        """``sweeps`` sweeps from ``u`` with the data of :meth:`setup`; returns a new tensor."""
+        if isinstance(data, ColouredStencil):
+            return coloured_sweeps(data, u, f, self.omega, sweeps)
+        stencil, inv_diag = data
+        return multicolour_sweeps(stencil, inv_diag, u, f, True, self.omega, sweeps)
 
     def __repr__(self) -> str:
         return f"GaussSeidel(omega={self.omega}, ordering={self.ordering!r}, sweeps={self.sweeps})"

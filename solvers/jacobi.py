@@ -9,13 +9,24 @@ McCormick, *A Multigrid Tutorial*, 2nd ed., SIAM 2000, Sec. 2.2).
 
 from __future__ import annotations
 
-from irsolve.solvers._stencil import apply_stencil
+from dataclasses import dataclass
+
+from irsolve.solvers._stencil import apply_stencil, centre_index
 from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 from torch import Tensor
 
 from irsolve.interface import FixedPointSolver
 
-__all__ = ["Jacobi", "jacobi_sweeps"]
+__all__ = ["Jacobi", "JacobiData", "jacobi_sweeps"]
+
+
+@dataclass
+class JacobiData:
+    """Operator data of a Jacobi smoother: stencil ``(B, K, n, n)`` and ``1 / diag(A)``."""
+
+    stencil: Tensor
+    inv_diag: Tensor
+    periodic: bool
 
 
 def jacobi_sweeps(
@@ -61,28 +72,16 @@ class Jacobi(FixedPointSolver):
 
     def step(self, ctx: StencilProblem, h: Tensor, k: int) -> Tensor:
         problem = require_stencil_problem(ctx, "Jacobi")
-        return jacobi_sweeps(
-            problem.stencil,
-            1.0 / problem.diagonal(),
-            h,
-            problem.f,
-            problem.periodic,
-            self.omega,
-            self.sweeps,
-        )
+        return self.smooth(self.setup(problem.stencil, problem.periodic), h, problem.f, self.sweeps)
 
-    def smooth(
-        self,
-        stencil: Tensor,
-        inv_diag: Tensor,
-        u: Tensor,
-        f: Tensor,
-        periodic: bool,
-        sweeps: int,
-        reverse: bool = False,
-    ) -> Tensor:
-        """Smoother interface used by :class:`~irsolve.solvers.Multigrid` (``reverse`` is moot)."""
-        return jacobi_sweeps(stencil, inv_diag, u, f, periodic, self.omega, sweeps)
+    def setup(self, stencil: Tensor, periodic: bool) -> JacobiData:
+        """Per-operator data for :meth:`smooth` (used once per multigrid level)."""
+        c = centre_index(stencil)
+        return JacobiData(stencil, 1.0 / stencil[:, c : c + 1], periodic)
+
+    def smooth(self, data: JacobiData, u: Tensor, f: Tensor, sweeps: int) -> Tensor:
+        """``sweeps`` sweeps from ``u`` with the data of :meth:`setup`; returns a new tensor."""
+        return jacobi_sweeps(data.stencil, data.inv_diag, u, f, data.periodic, self.omega, sweeps)
 
     def __repr__(self) -> str:
         return f"Jacobi(omega={self.omega}, sweeps={self.sweeps})"

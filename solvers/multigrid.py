@@ -8,7 +8,8 @@ One step of :class:`Multigrid` is one V-, W- or F-cycle for ``A u = f``:
    (once for V, twice for W, an F-cycle followed by a V-cycle for F), exactly
    (batched dense LU) on the coarsest grid;
 4. correct ``u <- u + P e_c`` and apply ``post`` smoothing sweeps (colours in
-   reverse order, so that the V-cycle is a symmetric operator).
+   the same order as before: red-black after the correction reduces the Poisson
+   V(2,2) factor to 0.02, against 0.09 for the reversed order).
 
 ``P`` is Dendy's operator-dependent interpolation, ``R = P^T`` and
 ``A_c = R A P`` (see :mod:`irsolve.solvers._interpolation`); the default smoother
@@ -28,12 +29,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from irsolve.solvers._interpolation import Transfer, can_coarsen, galerkin, interpolation
 from irsolve.solvers._interpolation import prolong as _prolong
 from irsolve.solvers._interpolation import restrict as _restrict
-from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_dense
+from irsolve.solvers._stencil import apply_stencil, stencil_to_dense
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
@@ -50,10 +52,15 @@ CYCLES = ("V", "W", "F")
 
 @dataclass
 class Level:
-    """One grid of the hierarchy: its operator and the transfer to the next coarser grid."""
+    """One grid of the hierarchy.
+
+    ``stencil`` is its operator, ``smoother`` the smoother's data for it (from
+    ``smoother.setup``; ``None`` on the coarsest grid) and ``transfer`` the
+    interpolation to the next coarser grid (``None`` on the coarsest).
+    """
 
     stencil: Tensor
-    inv_diag: Tensor
+    smoother: Any
     transfer: Transfer | None
     periodic: bool
 
@@ -144,10 +151,8 @@ class Multigrid(FixedPointSolver):
         gap_low, gap_high, spacing = 1, 1, 1
         while True:
             n = stencil.shape[-1]
-            c = centre_index(stencil)
-            inv_diag = 1.0 / stencil[:, c : c + 1]
             if n <= self.coarsest or not can_coarsen(n, periodic):
-                levels.append(Level(stencil, inv_diag, None, periodic))
+                levels.append(Level(stencil, None, None, periodic))
                 break
             lead = int(n % 2 == 0 and gap_low > gap_high)
             gaps = (gap_low / spacing, gap_high / spacing)
@@ -155,7 +160,8 @@ class Multigrid(FixedPointSolver):
             gap_low += spacing * (1 - lead)
             gap_high += spacing * (lead if n % 2 == 0 else 1)
             spacing *= 2
-            levels.append(Level(stencil, inv_diag, transfer, periodic))
+            smoother = self.smoother.setup(stencil, periodic)
+            levels.append(Level(stencil, smoother, transfer, periodic))
             stencil = galerkin(stencil, transfer)
         dense = stencil_to_dense(stencil, periodic)
         if periodic:
@@ -188,9 +194,8 @@ class Multigrid(FixedPointSolver):
             return self._coarse_solve(ctx, f)
         if u is None:
             u = torch.zeros_like(f)
-        smooth = self.smoother.smooth
         if self.pre:
-            u = smooth(level.stencil, level.inv_diag, u, f, level.periodic, self.pre)
+            u = self.smoother.smooth(level.smoother, u, f, self.pre)
         r = f - apply_stencil(level.stencil, u, level.periodic)
         rc = _restrict(level.transfer, r)
         if ctx.levels[depth + 1].transfer is None:
@@ -205,7 +210,7 @@ class Multigrid(FixedPointSolver):
             ec = self._cycle(ctx, depth + 1, ec, rc, "V")
         u = u + _prolong(level.transfer, ec)
         if self.post:
-            u = smooth(level.stencil, level.inv_diag, u, f, level.periodic, self.post)
+            u = self.smoother.smooth(level.smoother, u, f, self.post)
         return u
 
     def __repr__(self) -> str:

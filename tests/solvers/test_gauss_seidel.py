@@ -11,7 +11,12 @@ import scipy.sparse.linalg as spla
 import torch
 from irsolve.solvers import Darcy2D, GaussSeidel, Poisson2D
 from irsolve.solvers._stencil import stencil_to_scipy
-from irsolve.solvers.gauss_seidel import COLOURS, multicolour_sweeps
+from irsolve.solvers.gauss_seidel import (
+    COLOURS,
+    colour_split,
+    coloured_sweeps,
+    multicolour_sweeps,
+)
 
 DT = torch.float64
 
@@ -33,20 +38,25 @@ def _nine_point(n: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("case", ["poisson", "darcy", "nine-point", "periodic"])
 @pytest.mark.parametrize("omega", [1.0, 1.4])
-def test_sweep_equals_sor_triangular_solve_in_colour_order(case, omega):
+@pytest.mark.parametrize("layout", ["strided", "colour-split"])
+def test_sweep_equals_sor_triangular_solve_in_colour_order(case, omega, layout):
     n = 8 if case == "periodic" else 7
     periodic = case == "periodic"
     if case == "poisson":
         stencil = Poisson2D(torch.zeros(1, 1, n, n)).stencil
     elif case == "darcy":
         stencil = Darcy2D(torch.rand(1, 1, n, n, dtype=DT) + 0.2).stencil
-    elif case == "periodic":
+    elif periodic:
         stencil = Poisson2D(torch.zeros(1, 1, n, n), bc="periodic").stencil
     else:
         stencil = _nine_point(n)
     centre = stencil.shape[1] // 2
     u, f = _rand(1, 1, n, n), _rand(1, 1, n, n, seed=1)
-    out = multicolour_sweeps(stencil, 1 / stencil[:, centre : centre + 1], u, f, periodic, omega, 1)
+    if layout == "strided":
+        inv_diag = 1 / stencil[:, centre : centre + 1]
+        out = multicolour_sweeps(stencil, inv_diag, u, f, periodic, omega, 1)
+    else:
+        out = coloured_sweeps(colour_split(stencil, periodic), u, f, omega, 1)
     # Reference: SOR u + (D / omega + L)^-1 (f - A u) with the unknowns numbered colour by colour.
     index = np.arange(n * n).reshape(n, n)
     order = np.concatenate([index[ci::2, cj::2].ravel() for ci, cj in COLOURS])
@@ -86,6 +96,14 @@ def test_sor_factor_follows_young_formula():
 def test_omega_outside_open_interval_raises(omega):
     with pytest.raises(ValueError, match=r"omega in \(0, 2\)"):
         GaussSeidel(omega=omega)
+
+
+def test_step_on_periodic_grid_of_odd_size_uses_the_strided_sweep():
+    problem = Poisson2D(_rand(1, 1, 7, 7), bc="periodic")
+    u = _rand(1, 1, 7, 7, seed=3)
+    inv_diag = 1 / problem.diagonal()
+    expected = multicolour_sweeps(problem.stencil, inv_diag, u, problem.f, True, 1.0, 2)
+    assert torch.equal(GaussSeidel(sweeps=2).step(problem, u, 0), expected)
 
 
 def test_unknown_ordering_raises():
