@@ -12,6 +12,7 @@ from irsolve.training import (
     RefinerConfig,
     TrainConfig,
     load_weights,
+    make_refiner,
     train_base,
     train_refiner,
 )
@@ -64,6 +65,15 @@ def test_refiner_training_lowers_the_loss_and_beats_the_base():
     assert last["train_loss"] < 0.7 * first["train_loss"]
     assert last["val_vrmse"] < 0.8 * last["val_vrmse_base"]
     assert result.skipped_batches == 0
+
+
+def test_make_refiner_applies_the_inference_levers():
+    config = RefinerConfig(K=3, alpha=0.2, alpha_decay=0.5, stop_threshold=1e-3)
+    refiner = make_refiner(_small_unet(), config)
+    assert [refiner.alpha_at(k) for k in range(5)] == pytest.approx([0.2, 0.2, 0.2, 0.1, 0.05])
+    assert refiner.stop_threshold == 1e-3
+    assert config.levers() == {"alpha_decay": 0.5, "stop_threshold": 1e-3}
+    assert make_refiner(_small_unet(), RefinerConfig(K=3)).alpha_at(7) == 0.2
 
 
 def test_base_training_lowers_the_relative_error():
