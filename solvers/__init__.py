@@ -5,6 +5,7 @@ from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.multigrid import Multigrid
 from irsolve.solvers.problems import Darcy2D, Poisson2D, StencilProblem
+from irsolve.solvers.refiner import Refiner
 
 __all__ = [
     "Darcy2D",
@@ -12,6 +13,7 @@ __all__ = [
     "Jacobi",
     "Multigrid",
     "Poisson2D",
+    "Refiner",
     "StencilProblem",
     "darcy_coefficient",
     "gaussian_random_field",
