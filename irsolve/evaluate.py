@@ -94,6 +94,7 @@ def evaluate(
     batch_size: int = 16,
     tol: float = 0.0,
     divergence: float | None = 1e4,
+    patience: int | None = None,
     device: str | torch.device = "cpu",
 ) -> EvaluationReport:
     """Step ``refiner`` from ``base(x)`` for ``steps`` steps and measure every iterate.
@@ -109,11 +110,13 @@ def evaluate(
         ``(x, y)`` pairs.
     K
         Trained horizon; ``steps`` defaults to ``2 * K``.
-    tol, divergence
+    tol, divergence, patience
         Passed to :func:`irsolve.init`: with ``tol = 0`` samples run all the
         steps unless their update vanishes exactly (the refiner's adaptive
         stop); ``divergence`` ends a sample whose update grows that many
-        times its first one.
+        times its first one; ``patience`` ends one (``STALLED``, keeping its
+        iterate of smallest update) after that many steps without a new
+        smallest update, a stop on a map that no longer contracts.
     """
     n_steps = 2 * K if steps is None else steps
     if K < 1 or n_steps < 0:
@@ -136,7 +139,9 @@ def evaluate(
     for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
         x, y = x.to(device), y.to(device)
         n_samples += len(x)
-        state = init(base, refiner, x, tol=tol, maxiter=n_steps, divergence=divergence)
+        state = init(
+            base, refiner, x, tol=tol, maxiter=n_steps, divergence=divergence, patience=patience
+        )
         with torch.no_grad():
             measure(0, state.current_iterates(), y)
             for k in range(1, n_steps + 1):

@@ -196,6 +196,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         K=settings.K,
         steps=args.steps,
         batch_size=args.batch_size,
+        patience=args.patience,
         device=args.device,
     )
     print(f"{'k':>3} {'VRMSE':>10} {'RFNE':>10} {'MSE':>10} {'vs base':>8}")
@@ -273,5 +274,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="default 2K")
     p.add_argument("--alpha-decay", type=float, default=None, help="override gamma past K")
     p.add_argument("--stop-threshold", type=float, default=None, help="override adaptive stop")
+    p.add_argument("--patience", type=int, default=None, help="stop when updates stop shrinking")
     p.add_argument("--json", default=None, help="write the report here")
     p.set_defaults(handler=_run_evaluate)

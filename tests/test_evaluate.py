@@ -62,3 +62,14 @@ def test_report_is_written_as_json(tmp_path):
     assert data["K"] == 1 and data["steps"] == [0, 1, 2]
     assert data["sample_retcodes"] == ["SUCCESS", "SUCCESS"]  # zero update at step 2
     assert data["vrmse_reduction"]["1"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_patience_stops_a_sample_whose_updates_stop_shrinking():
+    # Phi = 3 h with alpha = 1: updates grow from the first step, so with patience 1 the
+    # sample ends STALLED after step 2 and keeps h_1, its iterate of smallest update.
+    x, y = torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+    report = evaluate(
+        lambda x: x, Refiner(Amplify(), alpha=1.0), TensorDataset(x, y), K=2, patience=1
+    )
+    assert report.sample_retcodes == ["STALLED"]
+    assert report.metrics["mse"] == pytest.approx([1.0, 16.0, 16.0, 16.0, 16.0])
