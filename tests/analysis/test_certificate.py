@@ -18,6 +18,8 @@ from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import Poisson2D
 from torch import Tensor
 
+from irsolve import solve
+
 ACCURATE = {"iters": 300, "tol": 1e-12}
 
 
@@ -171,3 +173,16 @@ def test_repr_lists_every_sample_and_dict_is_json_ready() -> None:
     data = json.loads(json.dumps(cert.to_dict()))
     assert len(data["observed"]) == 4 and len(data["q"]) == 2
     assert isinstance(cert, Certificate)
+
+
+def test_observed_errors_equal_those_of_the_engine_trajectory() -> None:
+    m = _matrices(2, 5, 0.6, seed=4)
+    g = torch.randn(2, 5, dtype=torch.float64)
+    y = torch.randn(2, 1, 5, dtype=torch.float64)
+    h0 = torch.zeros_like(y)
+    x = AffineMap.pack(m, g)
+    # tol = 0: the engine never declares convergence, so every sample takes 6 steps.
+    sol = solve(h0, AffineMap(), x, tol=0.0, maxiter=6, save_trajectory=True)
+    cert = contraction_certificate(AffineMap(), x, y, h0=h0, steps=6)
+    engine_errors = (sol.trajectory - y).flatten(2).norm(dim=2)
+    torch.testing.assert_close(cert.observed, engine_errors, rtol=1e-14, atol=0.0)
