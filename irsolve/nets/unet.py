@@ -158,6 +158,7 @@ class RefinementUNet(nn.Module):
         self.depth = depth
         self.padding = padding
         self.norm = norm
+        self.groups = groups
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.encoder = nn.ModuleList()
         c_prev = in_channels
@@ -181,6 +182,7 @@ class RefinementUNet(nn.Module):
             "depth": self.depth,
             "padding": self.padding,
             "norm": self.norm,
+            "groups": self.groups,
         }
 
     def _pad(self, z: Tensor, height: int, width: int) -> Tensor:
