@@ -65,9 +65,13 @@ def apply_stencil(stencil: Tensor, u: Tensor, periodic: bool) -> Tensor:
     """
     n0, n1 = u.shape[-2:]
     up = pad(u, periodic)
-    out = torch.zeros_like(u)
+    out = None
     for k, (di, dj) in enumerate(offsets(stencil)):
-        out.addcmul_(stencil[:, k : k + 1], up[..., 1 + di : 1 + di + n0, 1 + dj : 1 + dj + n1])
+        shifted = up[..., 1 + di : 1 + di + n0, 1 + dj : 1 + dj + n1]
+        if out is None:
+            out = stencil[:, k : k + 1] * shifted
+        else:
+            out.addcmul_(stencil[:, k : k + 1], shifted)
     return out
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
 from irsolve.solvers._stencil import centre_index, offsets, pad
 from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 from torch import Tensor
@@ -123,8 +125,9 @@ def _split(u: Tensor, m: int, halo: bool, periodic: bool) -> list[Tensor]:
     blocks = []
     for ci, cj in COLOURS:
         part = u[..., ci::2, cj::2]
-        block = u.new_zeros(*u.shape[:-2], m + 2 * width, m + 2 * width)
-        block[..., width : width + part.shape[-2], width : width + part.shape[-1]] = part
+        mi, mj = part.shape[-2:]
+        widths = (width, width + m - mj, width, width + m - mi)
+        block = F.pad(part, widths) if any(widths) else part
         if halo and periodic:
             _refresh_halo(block)
         blocks.append(block)
@@ -161,15 +164,16 @@ def coloured_sweeps(
     offs = offsets(data.coefficients[:, 0])
     for _ in range(sweeps):
         for c, (ci, cj) in enumerate(COLOURS):
-            r = fb[c].clone()
+            r = fb[c]
             for k, (di, dj) in enumerate(offs):
                 other = ub[index[(ci + di) % 2, (cj + dj) % 2]]
                 si, sj = 1 + (ci + di) // 2, 1 + (cj + dj) // 2
-                r.addcmul_(
-                    data.coefficients[:, c, k : k + 1],
-                    other[..., si : si + m, sj : sj + m],
-                    value=-1.0,
-                )
+                neighbour = other[..., si : si + m, sj : sj + m]
+                coefficient = data.coefficients[:, c, k : k + 1]
+                if k == 0:  # the first term allocates the residual, the others accumulate
+                    r = torch.addcmul(r, coefficient, neighbour, value=-1.0)
+                else:
+                    r.addcmul_(coefficient, neighbour, value=-1.0)
             ub[c][..., 1 : 1 + m, 1 : 1 + m].addcmul_(r, data.inv_diag[:, c], value=omega)
             if periodic:
                 _refresh_halo(ub[c])
