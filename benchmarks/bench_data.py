@@ -3,8 +3,8 @@
 1. Navier–Stokes 64²: wall time and trajectories/s of
    ``make_navier_stokes_dataset`` (simulate + write HDF5 + stats.yaml) for
    ``--n`` trajectories of ``--steps`` frames, against the goal of 256
-   trajectories of T = 10 in 120 s; and the same simulation with 64
-   trajectories per batch versus all in one batch.
+   trajectories of T = 10 in 120 s; and the bare simulation (batches of 64,
+   as the dataset writer runs it) on the default torch threads versus one.
 2. FFT backends on the shapes the code uses (``rfft2`` + ``irfft2`` of a
    ``(B, n, n)`` float64 batch, B = 64 per file and 256): ``torch.fft``,
    ``scipy.fft`` with pyFFTW registered as its backend, and ``numpy.fft``;
@@ -47,6 +47,7 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def bench_navier_stokes(n: int, steps: int) -> None:
+    threads = torch.get_num_threads()
     print(f"Navier-Stokes 64^2, nu = 1e-3, record_dt = 1, {n} trajectories x {steps} frames")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -54,21 +55,23 @@ def bench_navier_stokes(n: int, steps: int) -> None:
         elapsed = time.perf_counter() - start
     goal = GOAL_SECONDS * n / 256 * steps / 10
     print(
-        f"  make_navier_stokes_dataset: {elapsed:7.2f} s  {n / elapsed:6.2f} traj/s  "
-        f"(goal {goal:.0f} s: {elapsed / goal:.2f} of it)"
+        f"  make_navier_stokes_dataset ({threads} threads): {elapsed:7.2f} s  "
+        f"{n / elapsed:6.2f} traj/s  (goal {goal:.0f} s: {elapsed / goal:.2f} of it)"
     )
     solver = NavierStokes2D(64, 1e-3, default_forcing(64))
     w0 = random_vorticity(n, 64, generator=torch.Generator().manual_seed(0))
     timings = {}
-    for batch in (64, n):
+    for count in sorted({threads, 1}, reverse=True):
+        torch.set_num_threads(count)
         start = time.perf_counter()
-        for chunk in w0.split(batch):
+        for chunk in w0.split(64):
             solver.simulate(chunk, steps, 1.0)
-        timings[batch] = time.perf_counter() - start
-    for batch, seconds in timings.items():
+        timings[count] = time.perf_counter() - start
+    torch.set_num_threads(threads)
+    for count, seconds in timings.items():
         print(
-            f"  simulate, batches of {batch:4d}: {seconds:7.2f} s  "
-            f"(ratio to batches of 64: {seconds / timings[64]:.2f})"
+            f"  simulate in batches of 64, {count} torch thread(s): {seconds:7.2f} s  "
+            f"(ratio to {threads} threads: {seconds / timings[threads]:.2f})"
         )
 
 
