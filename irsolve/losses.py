@@ -48,7 +48,12 @@ def relative_l2_loss(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def spectral_weights(
-    height: int, width: int, lam: float, *, device=None, dtype=torch.float32
+    height: int,
+    width: int,
+    lam: float,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """Spectral-loss weights ``rho`` on the ``rfft2`` grid ``(height, width // 2 + 1)``.
 

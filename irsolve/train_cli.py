@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import torch
 import yaml
 from torch.utils.data import Dataset, TensorDataset
@@ -28,6 +27,11 @@ __all__ = ["add_subcommands", "load_config_file", "load_pairs"]
 
 logger = logging.getLogger(__name__)
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: YAML only
+    tomllib = None
+
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Options from a ``.yaml``/``.yml`` or ``.toml`` file, keys normalised to ``snake_case``."""
@@ -35,6 +39,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if path.suffix in (".yaml", ".yml"):
         data = yaml.safe_load(path.read_text()) or {}
     elif path.suffix == ".toml":
+        if tomllib is None:
+            raise ValueError(f"TOML config files need Python >= 3.11, use YAML for {path}")
         data = tomllib.loads(path.read_text())
     else:
         raise ValueError(f"expected a .yaml, .yml or .toml config file, got {path}")
@@ -49,7 +55,7 @@ class _ConfigFile(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         try:
             options = load_config_file(values)
-        except (OSError, ValueError, yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+        except (OSError, ValueError, yaml.YAMLError) as err:  # TOMLDecodeError is a ValueError
             parser.error(f"cannot read --config {values}: {err}")
         unknown = sorted(k for k in options if not hasattr(namespace, k) or k == self.dest)
         if unknown:
