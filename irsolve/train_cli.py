@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from irsolve.training import RefinerConfig, TrainConfig, make_refiner, train_bas
 
 __all__ = ["add_subcommands", "load_config_file", "load_pairs"]
 
-logger = logging.getLogger(__name__)
 
 try:
     import tomllib

@@ -9,7 +9,6 @@ Neural Operators are Learned Fixed-Point Solvers".
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 
 import torch
@@ -18,8 +17,6 @@ from torch import Tensor, nn
 from irsolve.interface import FixedPointSolver, Problem
 
 __all__ = ["GeometricAlpha", "Refiner", "RefinerContext"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)

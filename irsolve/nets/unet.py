@@ -10,7 +10,6 @@ starts close to the identity map ``h -> h``.
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 import torch
@@ -19,7 +18,6 @@ from torch import Tensor, nn
 
 __all__ = ["ChannelLayerNorm", "RefinementUNet"]
 
-logger = logging.getLogger(__name__)
 
 Padding = Literal["circular", "zeros"]
 Norm = Literal["batch", "layer", "group"]
