@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 from irsolve.data.dataset import HDF5Dataset
@@ -206,3 +208,48 @@ def test_window_longer_than_the_trajectory_error_names_the_file(tmp_path: Path) 
     write_active_matter_like(path)
     with pytest.raises(ValueError, match=r"active_matter\.hdf5: window of 5 input \+ 2 output"):
         HDF5Dataset(path, n_steps_input=5, n_steps_output=2, normalize=False)
+
+
+@pytest.fixture(scope="module")
+def active_matter_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("well") / "active_matter.hdf5"
+    write_active_matter_like(path)
+    return path
+
+
+@settings(max_examples=20)
+@given(
+    n_in=st.integers(1, N_T - 1),
+    n_out=st.integers(1, N_T - 1),
+    stride=st.integers(1, N_T),
+    pick=st.integers(0, 10**6),
+)
+def test_any_window_shape_indexes_trajectory_then_start(
+    active_matter_file: Path, n_in: int, n_out: int, stride: int, pick: int
+) -> None:
+    assume(n_in + n_out <= N_T)
+    ds = HDF5Dataset(
+        active_matter_file, n_steps_input=n_in, n_steps_output=n_out, stride=stride, normalize=False
+    )
+    starts = (N_T - n_in - n_out) // stride + 1
+    assert len(ds) == N_TRAJ * starts
+    index = pick % len(ds)
+    traj, start = divmod(index, starts)
+    start *= stride
+    x, y = ds[index]
+    frames_x = [1000 * traj + 100 * (start + i // 11) + i % 11 for i in range(11 * n_in)]
+    first_y = start + n_in
+    frames_y = [1000 * traj + 100 * (first_y + i // 11) + i % 11 for i in range(11 * n_out)]
+    assert x[:, 1, 2].tolist() == frames_x
+    assert y[:, 1, 2].tolist() == frames_y
+
+
+def test_single_file_of_a_dataset_finds_its_stats_and_matches_the_folder(tmp_path: Path) -> None:
+    write_dataset(tmp_path, np.random.default_rng(6))
+    folder = HDF5Dataset(tmp_path / "toy", "valid", n_steps_input=2)
+    single = HDF5Dataset(
+        tmp_path / "toy" / "data" / "valid" / "toy_valid_000.hdf5", n_steps_input=2
+    )
+    assert len(single) == len(folder)
+    for index in (0, len(folder) - 1):
+        torch.testing.assert_close(single[index], folder[index], rtol=0, atol=0)
