@@ -48,6 +48,8 @@ __all__ = ["Hierarchy", "Level", "Multigrid"]
 logger = logging.getLogger(__name__)
 
 CYCLES = ("V", "W", "F")
+#: Largest coarsest grid (unknowns per sample) factorised densely.
+MAX_DIRECT = 4096
 
 
 @dataclass
@@ -163,13 +165,19 @@ class Multigrid(FixedPointSolver):
             smoother = self.smoother.setup(stencil, periodic)
             levels.append(Level(stencil, smoother, transfer, periodic))
             stencil = galerkin(stencil, transfer)
+        size = stencil.shape[-1]
+        if size * size > MAX_DIRECT:
+            raise ValueError(
+                f"expected a grid that halves down to at most {MAX_DIRECT} unknowns; the "
+                f"{'periodic' if periodic else 'Dirichlet'} grid of {problem.n} stops at "
+                f"{size} x {size} (periodic grids halve only while even)"
+            )
         dense = stencil_to_dense(stencil, periodic)
         if periodic:
             # Constants span the null space: A + c 1 1^T is regular, and for a right-hand
             # side orthogonal to 1 its solution solves A e = r with mean zero.
-            size = dense.shape[-1]
             diag_mean = dense.diagonal(dim1=-2, dim2=-1).mean(dim=-1)
-            dense = dense + (diag_mean / size)[:, None, None]
+            dense = dense + (diag_mean / size**2)[:, None, None]
         lu, pivots = torch.linalg.lu_factor(dense)
         logger.debug("multigrid hierarchy: sizes %s", [lev.n for lev in levels])
         return Hierarchy(problem, levels, lu, pivots)

@@ -19,7 +19,7 @@ from irsolve.solvers._interpolation import galerkin, interpolation, prolong
 from irsolve.solvers._interpolation import restrict as restrict_residual
 from irsolve.solvers._stencil import stencil_to_scipy
 
-from irsolve import ReturnCode, restrict, solve
+from irsolve import Interleave, ReturnCode, restrict, solve
 
 DT = torch.float64
 
@@ -183,6 +183,20 @@ def test_hierarchy_levels_follow_full_coarsening():
 def test_bad_arguments_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Multigrid(**kwargs)
+
+
+def test_periodic_grid_that_stops_halving_too_large_is_refused():
+    with pytest.raises(ValueError, match="at most 4096 unknowns"):
+        Multigrid().prepare(Poisson2D(torch.zeros(1, 1, 202, 202), bc="periodic"))
+
+
+def test_interleaved_with_gauss_seidel_through_the_engine():
+    problem = _fno_darcy(3, 20, seed=4)
+    solver = Interleave(GaussSeidel(), Multigrid(), pattern=(1, 1))
+    result = solve(None, solver, problem, tol=0.0, rtol=1e-10, maxiter=40)
+    assert result.retcode == ReturnCode.SUCCESS
+    exact = _spsolve(problem)
+    assert np.abs(result.u.flatten(1).numpy() - exact).max() <= 1e-7 * np.abs(exact).max()
 
 
 def test_prepare_rejects_plain_tensors():
