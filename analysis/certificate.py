@@ -198,6 +198,7 @@ def contraction_certificate(
     iters: int = 20,
     tol: float = 1e-3,
     generator: torch.Generator | None = None,
+    points_per_call: int | None = None,
 ) -> Certificate:
     """Estimate the constants of Theorem 3.1 around ``y`` and check them on the trajectory.
 
@@ -247,6 +248,10 @@ def contraction_certificate(
         Power-iteration settings (:func:`~irsolve.analysis.lipschitz.spectral_norm`).
     generator
         Optional ``torch.Generator`` for the probes and start vectors.
+    points_per_call
+        Points (``y``, trajectory points, probes) evaluated in one batched
+        call, each call holding ``points_per_call * B`` samples; ``None``
+        evaluates all ``steps + n_probe + 2`` at once. Lower it to bound memory.
 
     Returns
     -------
@@ -281,9 +286,12 @@ def contraction_certificate(
         y.repeat((n_probe,) + (1,) * (y.dim() - 1)), delta_t.repeat(n_probe), generator=generator
     ).view((n_probe,) + tuple(y.shape))
     inside = observed <= delta_t
-    q, lipschitz = _jacobian_norms(step, y, errors, inside, random_errors, iters, tol, generator)
+    power = {"iters": iters, "tol": tol, "generator": generator}
+    q, lipschitz = _jacobian_norms(step, y, errors, inside, random_errors, power, points_per_call)
     far = inside & (observed >= MIN_PROBE_FRACTION * delta_t)
-    c = _largest_curvature(step, y, g_y, errors, far, random_errors, eps)
+    everywhere = torch.ones_like(far[:1]).expand(n_probe, -1)
+    probes, keep = torch.cat([errors, random_errors]), torch.cat([far, everywhere])
+    c = _largest_curvature(step, y, g_y, probes, keep, points_per_call)
 
     r_minus, r_plus = invariant_radii(q, c, bias)
     holds = r_minus <= delta_t
@@ -308,26 +316,33 @@ def contraction_certificate(
     )
 
 
+def _chunks(points: int, per_call: int | None) -> list[slice]:
+    """Consecutive slices of ``range(points)`` with at most ``per_call`` points each."""
+    size = points if per_call is None else max(1, per_call)
+    return [slice(start, start + size) for start in range(0, points, size)]
+
+
 def _jacobian_norms(
     step: StepMap,
     y: Tensor,
     errors: Tensor,
     inside: Tensor,
     random_errors: Tensor,
-    iters: int,
-    tol: float,
-    generator: torch.Generator | None,
+    power: dict[str, Any],
+    per_call: int | None,
 ) -> tuple[Tensor, Tensor]:
-    """``||J_G(y)||_2`` and the max of ``||J_G(p)||_2`` over ``y``, trajectory and random points."""
+    """``||J_G(y)||_2`` and the max of ``||J_G(p)||_2`` over ``y``, trajectory and random points.
+
+    ``power`` holds the keyword arguments of :func:`spectral_norm`.
+    """
     offsets = torch.cat([torch.zeros_like(y)[None], errors, random_errors])
-    points = offsets.shape[0]
-    sigma = spectral_norm(
-        step.tile(points, y),
-        (y[None] + offsets).flatten(0, 1),
-        iters=iters,
-        tol=tol,
-        generator=generator,
-    ).view(points, -1)
+    parts = []
+    for part in _chunks(offsets.shape[0], per_call):
+        chunk = offsets[part]
+        points = y[None] + chunk
+        sigma = spectral_norm(step.tile(len(chunk), y), points.flatten(0, 1), **power)
+        parts.append(sigma.view(len(chunk), -1))
+    sigma = torch.cat(parts)
     always = torch.ones_like(inside[:1])
     keep = torch.cat([always, inside, always.expand(len(random_errors), -1)])
     return sigma[0], torch.where(keep, sigma, torch.zeros_like(sigma)).amax(dim=0)
@@ -337,30 +352,33 @@ def _largest_curvature(
     step: StepMap,
     y: Tensor,
     g_y: Tensor,
-    errors: Tensor,
-    far: Tensor,
-    random_errors: Tensor,
-    eps: float,
+    probes: Tensor,
+    keep: Tensor,
+    per_call: int | None,
 ) -> Tensor:
-    """Max of ``(||G(y+e) - G(y) - J e|| - roundoff) / ||e||^2`` over the probes ``e``."""
-    probes = torch.cat([errors, random_errors])
-    keep = torch.cat([far, torch.ones_like(far[:1]).expand(len(random_errors), -1)])
-    points = probes.shape[0]
-    if points == 0:
-        return torch.zeros_like(g_y[:, 0].flatten(1)[:, 0])
-    tiled = step.tile(points, y)
-    centre = y.repeat((points,) + (1,) * (y.dim() - 1))
-    flat = probes.flatten(0, 1)
-    j_e = Linearisation(tiled, centre).forward(flat).detach()
-    with torch.no_grad():
-        g_shift = tiled(centre + flat)
-    g_centre = g_y.repeat((points,) + (1,) * (y.dim() - 1))
-    remainder = sample_norm(g_shift - g_centre - j_e)
-    roundoff = 16 * eps * (sample_norm(g_shift) + sample_norm(g_centre) + sample_norm(j_e))
-    size = sample_norm(flat)
-    ratio = (remainder - roundoff).clamp_min(0.0) / size.clamp_min(torch.finfo(y.dtype).tiny) ** 2
-    ratio = torch.where(keep.flatten() & (size > 0), ratio, torch.zeros_like(ratio))
-    return ratio.view(points, -1).amax(dim=0)
+    """Max of ``(||G(y+e) - G(y) - J e|| - roundoff) / ||e||^2`` over the probes ``e``.
+
+    ``probes`` is ``(P, B, ...)``; ``keep`` ``(P, B)`` marks the probes used.
+    """
+    eps, tiny = torch.finfo(y.dtype).eps, torch.finfo(y.dtype).tiny
+    ratios = []
+    for part in _chunks(probes.shape[0], per_call):
+        chunk = probes[part]
+        copies = len(chunk)
+        tiled = step.tile(copies, y)
+        centre = y.repeat((copies,) + (1,) * (y.dim() - 1))
+        flat = chunk.flatten(0, 1)
+        j_e = Linearisation(tiled, centre).forward(flat).detach()
+        with torch.no_grad():
+            g_shift = tiled(centre + flat)
+        g_centre = g_y.repeat((copies,) + (1,) * (y.dim() - 1))
+        remainder = sample_norm(g_shift - g_centre - j_e)
+        roundoff = 16 * eps * (sample_norm(g_shift) + sample_norm(g_centre) + sample_norm(j_e))
+        size = sample_norm(flat)
+        ratio = (remainder - roundoff).clamp_min(0.0) / size.clamp_min(tiny) ** 2
+        ratios.append(torch.where(size > 0, ratio, torch.zeros_like(ratio)).view(copies, -1))
+    ratio = torch.cat(ratios)
+    return torch.where(keep, ratio, torch.zeros_like(ratio)).amax(dim=0)
 
 
 def _error_bound(

@@ -98,16 +98,19 @@ class Linearisation:
 
     ``J v`` uses forward mode; where an operation lacks a forward-mode rule
     it switches to differentiating the (linear) VJP once more, since ``J v``
-    is the VJP of ``u -> J^T u`` with cotangent ``v``.
+    is the VJP of ``u -> J^T u`` with cotangent ``v``. The reverse-mode graph
+    is recorded on first use only.
     """
 
     def __init__(self, fn: Map, h: Tensor) -> None:
         self._fn, self._h = fn, h
-        self._out, self._vjp = vjp(fn, h)
+        self._reverse: tuple[Tensor, Callable[[Tensor], tuple[Tensor, ...]]] | None = None
         self._double: Map | None = None
 
     def transpose(self, u: Tensor) -> Tensor:
-        return self._vjp(u)[0]
+        if self._reverse is None:
+            self._reverse = vjp(self._fn, self._h)
+        return self._reverse[1](u)[0]
 
     def forward(self, v: Tensor) -> Tensor:
         if self._double is None:
@@ -115,7 +118,9 @@ class Linearisation:
                 return jvp(self._fn, (self._h,), (v,))[1]
             except NotImplementedError as err:
                 logger.info("forward-mode AD unavailable (%s); using reverse-over-reverse", err)
-                self._double = vjp(self.transpose, torch.zeros_like(self._out))[1]
+                self.transpose(torch.zeros_like(self._h))
+                out = self._reverse[0]
+                self._double = vjp(self.transpose, torch.zeros_like(out))[1]
         return self._double(v)[0]
 
 

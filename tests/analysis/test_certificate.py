@@ -186,3 +186,27 @@ def test_observed_errors_equal_those_of_the_engine_trajectory() -> None:
     cert = contraction_certificate(AffineMap(), x, y, h0=h0, steps=6)
     engine_errors = (sol.trajectory - y).flatten(2).norm(dim=2)
     torch.testing.assert_close(cert.observed, engine_errors, rtol=1e-14, atol=0.0)
+
+
+def test_points_per_call_chunks_give_the_same_certificate() -> None:
+    m = _matrices(2, 6, 0.5, seed=5)
+    y = torch.randn(2, 1, 6, dtype=torch.float64)
+    x = QuadraticMap.pack(m, 0.01 * torch.randn(2, 6, dtype=torch.float64), y[:, 0])
+    runs = [
+        contraction_certificate(
+            QuadraticMap(0.3),
+            x,
+            y,
+            h0=y + 0.2,
+            steps=4,
+            n_probe=3,
+            delta=1.0,
+            iters=300,
+            tol=0.0,
+            generator=torch.Generator().manual_seed(0),
+            points_per_call=per_call,
+        )
+        for per_call in (None, 2)
+    ]
+    for name in ("q", "c", "lipschitz", "r_minus", "observed"):
+        torch.testing.assert_close(getattr(runs[0], name), getattr(runs[1], name))
