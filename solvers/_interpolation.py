@@ -21,10 +21,17 @@ Darcy problems with contrast (Alcouffe, Brandt, Dendy and Painter, SIAM J.
 Sci. Stat. Comput. 2 (1981) 430–454).
 
 Grids that do not halve cleanly are embedded: a Dirichlet grid with even
-``n = 2m`` gets one extra row and column of decoupled nodes (identity rows,
-zero right-hand side) so the transfer operates on ``2m + 1`` nodes; their
-interpolation weights vanish, so nothing leaks through them. Periodic grids
-need even ``n`` (the wrap closes the pattern).
+``n = 2m`` gets one extra row and column of decoupled nodes, after the grid
+(``lead = 0``: the coarse nodes are the odd fine nodes) or before it
+(``lead = 1``: the even fine nodes), so the transfer operates on ``2m + 1``
+nodes; their interpolation weights vanish, so nothing leaks through them. A
+coarse line then runs next to the boundary, where collapsing the stencil
+under a constant-profile assumption is wrong; the profile there is taken
+linear through the boundary value (:func:`_collapse`), which brings the
+Poisson V(2,2) factor on even grids from 0.09 down to the 0.02 of odd grids.
+Periodic grids need even ``n`` (the wrap closes the pattern).
+
+The arithmetic is batched over dim 0 and runs on any device.
 """
 
 from __future__ import annotations

@@ -18,6 +18,15 @@ fine stencil and on the 9-point Galerkin stencils. The hierarchy is built once
 per input in :meth:`Multigrid.prepare` and is batched, so the engine can drop
 converged samples from it.
 
+Any grid size is accepted. A Dirichlet grid of ``n`` nodes per side has
+``n // 2`` coarse nodes per side; when ``n`` is even the coarse nodes are the
+odd- or the even-indexed fine nodes, chosen per level so that the coarse grids
+stay centred in the domain, and the interpolation next to the boundary assumes
+a profile linear through the zero boundary value (see
+:func:`irsolve.solvers._interpolation.interpolation`). Measured V(2,2) factor
+on Poisson: 0.020-0.022 for n = 15 .. 512, odd or even. Periodic grids halve
+while their size is even.
+
 References
 ----------
 J. E. Dendy, "Black box multigrid", J. Comput. Phys. 48 (1982) 366–386.
