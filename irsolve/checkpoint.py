@@ -39,13 +39,14 @@ def _listing(keys: list[str]) -> str:
 def load_model_state(
     model: nn.Module, state: dict[str, Tensor], source: str = "checkpoint"
 ) -> None:
-    """Load ``state`` into ``model``, or raise naming every mismatched key.
+    """Load ``state`` into ``model``, or raise naming the mismatched keys.
 
     Raises
     ------
     ValueError
-        When keys are missing, unexpected, or have other shapes: the message
-        lists them (a checkpoint of another architecture).
+        When keys are missing, unexpected, or have other shapes (a checkpoint
+        of another architecture): the message gives the count of each kind
+        and lists the first eight of each, sorted.
     """
     own = model_state(model)
     missing = sorted(set(own) - set(state))
