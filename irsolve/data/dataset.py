@@ -162,7 +162,8 @@ class HDF5Dataset(Dataset):
                 if not input_fields or not output_fields:
                     raise ValueError(
                         f"{path}: a static file (one frame per trajectory) needs input_fields "
-                        "and output_fields, given or as file attributes; got neither"
+                        "and output_fields, as arguments or file attributes; got "
+                        f"input_fields={input_fields}, output_fields={output_fields}"
                     )
             else:
                 varying = [s.name for s in field_specs(f) if _varies(f[s.group][s.name])]

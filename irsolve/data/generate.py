@@ -54,7 +54,7 @@ def split_generator(seed: int, split: str, file_index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
-def file_chunks(counts: dict[str, int], per_file: int) -> Iterator[tuple[str, int, int]]:
+def _file_chunks(counts: dict[str, int], per_file: int) -> Iterator[tuple[str, int, int]]:
     """``(split, file_index, n_traj)`` for every file, ``per_file`` trajectories at most."""
     if per_file < 1:
         raise ValueError(f"expected trajectories_per_file >= 1, got {per_file}")
@@ -75,6 +75,7 @@ def make_navier_stokes_dataset(
     n_steps: int = 10,
     record_dt: float = 1.0,
     viscosity: float = 1e-3,
+    burn_in: float = 0.0,
     seed: int = 0,
     name: str = "navier_stokes",
     velocity: bool = False,
@@ -88,9 +89,9 @@ def make_navier_stokes_dataset(
     Each trajectory starts from :func:`~irsolve.data.navier_stokes.random_vorticity`
     (FNO's ``N(0, 7^3 (-Δ + 49)^-2.5)``) and is integrated by
     :class:`~irsolve.data.navier_stokes.NavierStokes2D` with the FNO forcing;
-    ``n_steps`` frames ``record_dt`` apart are stored (frame 0 is the initial
-    state) as the t0 field ``vorticity``, plus the t1 field ``velocity`` when
-    ``velocity=True``.
+    ``n_steps`` frames ``record_dt`` apart are stored (frame 0 at time
+    ``burn_in``) as the t0 field ``vorticity``, plus the t1 field ``velocity``
+    when ``velocity=True``.
 
     Parameters
     ----------
@@ -104,6 +105,9 @@ def make_navier_stokes_dataset(
         Frames per trajectory and time between them.
     viscosity
         Kinematic viscosity (FNO: 1e-3, 1e-4).
+    burn_in
+        Time simulated before frame 0 and not stored (lets the forcing shape
+        the flow before recording; 0 records from the random initial state).
     seed
         Seed of every random draw.
     name
@@ -129,11 +133,13 @@ def make_navier_stokes_dataset(
         raise ValueError(f"expected n_train >= 1 (statistics come from train), got {n_train}")
     solver = NavierStokes2D(resolution, viscosity, default_forcing(resolution))
     coords = np.arange(resolution) / resolution
-    time = np.arange(n_steps) * record_dt
+    time = burn_in + np.arange(n_steps) * record_dt
 
     def simulate(n_traj: int, generator: torch.Generator) -> dict[str, dict[str, np.ndarray]]:
-        w0 = random_vorticity(n_traj, resolution, generator=generator)
-        w = solver.simulate(w0.to(device), n_steps, record_dt).cpu()
+        w0 = random_vorticity(n_traj, resolution, generator=generator).to(device)
+        if burn_in > 0:
+            w0 = solver.simulate(w0, 2, burn_in)[:, -1]
+        w = solver.simulate(w0, n_steps, record_dt).cpu()
         fields = {"t0_fields": {"vorticity": w.float().numpy()}}
         if velocity:
             fields["t1_fields"] = {"velocity": velocity_from_vorticity(w).float().numpy()}
@@ -150,7 +156,7 @@ def make_navier_stokes_dataset(
         progress=progress,
         time=time,
         coords={"x": coords, "y": coords},
-        parameters={"viscosity": viscosity, "record_dt": record_dt},
+        parameters={"viscosity": viscosity, "record_dt": record_dt, "burn_in": burn_in},
         boundary={"x": "periodic", "y": "periodic"},
         extra_attrs={"forcing": _FORCING_TEXT},
     )
@@ -291,7 +297,7 @@ def _write_dataset(
         WellDatasetWriter(root, name, overwrite=overwrite) as writer,
         tqdm(total=total, desc=name, unit="traj", disable=not progress) as bar,
     ):
-        for split, file_index, n_traj in file_chunks(counts, per_file):
+        for split, file_index, n_traj in _file_chunks(counts, per_file):
             fields = sample(n_traj, split_generator(seed, split, file_index))
             filename = f"{name}_{split}_{file_index:03d}.hdf5"
             writer.write(split, filename, **fields, **file_content)
