@@ -239,7 +239,8 @@ def contraction_certificate(
         Steps of the observed trajectory (default 12: twice the paper's K = 6).
     delta
         Radius of the ball around ``y`` (scalar or ``(B,)``); default: the
-        largest observed error, so the ball contains the whole trajectory.
+        largest finite observed error, so the ball contains the trajectory
+        (all of it unless it diverged).
     n_probe
         Random points in the ball, for ``q`` and for ``c`` each.
     k
@@ -274,7 +275,8 @@ def contraction_certificate(
     errors = trajectory - y
     observed = torch.stack([sample_norm(e) for e in errors])
     if delta is None:
-        delta_t = observed.amax(dim=0)
+        finite = torch.where(torch.isfinite(observed), observed, torch.zeros_like(observed))
+        delta_t = finite.amax(dim=0)
     else:
         delta_t = torch.as_tensor(delta, dtype=step.dtype, device=y.device).expand(batch).clone()
 

@@ -210,3 +210,13 @@ def test_points_per_call_chunks_give_the_same_certificate() -> None:
     ]
     for name in ("q", "c", "lipschitz", "r_minus", "observed"):
         torch.testing.assert_close(getattr(runs[0], name), getattr(runs[1], name))
+
+
+def test_expansive_map_is_not_certified_and_has_infinite_floor() -> None:
+    m = _matrices(2, 4, 2.0, seed=6)  # ||M|| = 2: the error can double every step
+    y = torch.randn(2, 1, 4, dtype=torch.float64)
+    g = y[:, 0] - torch.einsum("bij,bj->bi", m, y[:, 0])  # y is the (repelling) fixed point
+    cert = contraction_certificate(AffineMap(), AffineMap.pack(m, g), y, h0=y + 1.0, **ACCURATE)
+    np.testing.assert_allclose(cert.q.numpy(), 2.0, rtol=1e-9)
+    assert not bool(cert.holds.any()) and bool(torch.isinf(cert.floor).all())
+    assert bool(torch.isnan(cert.r_minus).all())
