@@ -17,14 +17,21 @@ Run: ``python benchmarks/bench_multigrid.py`` (``--quick`` for a smaller run).
 
 from __future__ import annotations
 
-import argparse
-import platform
-import time
+import os
 
-import numpy as np
-import pyamg
-import torch
-from irsolve.solvers import (
+# One core for each side (set before NumPy loads its BLAS): PyAMG's BLAS calls otherwise
+# spread over threads that thrash on a busy 2-core machine (SA set-up 5-10x slower).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pyamg  # noqa: E402
+import torch  # noqa: E402
+from irsolve.solvers import (  # noqa: E402
     Darcy2D,
     Multigrid,
     Poisson2D,
@@ -32,7 +39,7 @@ from irsolve.solvers import (
     gaussian_random_field,
 )
 
-from irsolve import solve
+from irsolve import solve  # noqa: E402
 
 TOL = 1e-8
 
@@ -149,9 +156,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    blas = os.environ["OPENBLAS_NUM_THREADS"]
     print(
-        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
-        f"threads, torch {torch.__version__}, pyamg {pyamg.__version__}"
+        f"machine: {platform.machine()} with {os.cpu_count()} cores; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), pyamg {pyamg.__version__} (BLAS threads {blas})"
     )
     ours(fno_darcy(2, 33, seed=0))  # warm-up
     if args.quick:
