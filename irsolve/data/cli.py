@@ -46,6 +46,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--steps", type=int, default=10, help="frames per trajectory (NS)")
     generate.add_argument("--record-dt", type=float, default=1.0, help="time between frames (NS)")
     generate.add_argument("--viscosity", type=float, default=1e-3, help="(NS)")
+    generate.add_argument("--burn-in", type=float, default=0.0, help="time before frame 0 (NS)")
     generate.add_argument("--velocity", action="store_true", help="also store velocity (NS)")
     generate.add_argument("--overwrite", action="store_true")
     generate.set_defaults(handler=_generate)
@@ -90,6 +91,7 @@ def _generate(args: argparse.Namespace) -> int:
                 n_steps=args.steps,
                 record_dt=args.record_dt,
                 viscosity=args.viscosity,
+                burn_in=args.burn_in,
                 velocity=args.velocity,
                 **common,
             )
@@ -97,7 +99,12 @@ def _generate(args: argparse.Namespace) -> int:
             path = make_darcy_dataset(args.out, *counts, **common)
         else:
             path = make_poisson_dataset(args.out, *counts, **common)
-    except (ValueError, FileExistsError) as err:
+    except FileExistsError as err:
+        print(
+            f"irsolve data generate: {err.args[0].split(';')[0]}; pass --overwrite", file=sys.stderr
+        )
+        return 2
+    except ValueError as err:
         print(f"irsolve data generate: {err}", file=sys.stderr)
         return 2
     print(f"wrote {path} (train/valid/test = {counts[0]}/{counts[1]}/{counts[2]})")
