@@ -113,6 +113,18 @@ def test_w_and_f_cycles_converge_to_the_same_solution(cycle):
     assert np.abs(result.u.flatten(1).numpy() - exact).max() <= 1e-8 * np.abs(exact).max()
 
 
+def test_float32_cycles_refine_a_float64_problem_to_float64_accuracy():
+    problem = _fno_darcy(2, 20, seed=6)
+    solver = Multigrid(cycle_dtype=torch.float32)
+    assert solver.prepare(problem).levels[1].stencil.dtype == torch.float32
+    result = solve(None, solver, problem, tol=0.0, rtol=1e-12, maxiter=30)
+    assert result.retcode == ReturnCode.SUCCESS and result.u.dtype == DT
+    exact = _spsolve(problem)
+    error = np.abs(result.u.flatten(1).numpy() - exact).max(axis=1)
+    # float32 alone would stop near 1e-7 relative; the float64 residual carries it further.
+    assert (error <= 1e-9 * np.abs(exact).max(axis=1)).all(), error
+
+
 def test_jacobi_smoother_converges():
     problem = _fno_darcy(1, 15)
     solver = Multigrid(smoother=Jacobi(omega=0.8), pre=3, post=3)
@@ -178,6 +190,7 @@ def test_hierarchy_levels_follow_full_coarsening():
         ({"pre": 0, "post": 0}, "pre"),
         ({"coarse": "cg"}, "direct"),
         ({"smoother": "jacobi"}, "GaussSeidel or Jacobi"),
+        ({"cycle_dtype": torch.int32}, "floating cycle_dtype"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, message):
