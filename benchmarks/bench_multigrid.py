@@ -9,8 +9,9 @@ Prints three tables, every figure measured in this run on this machine:
 2. Darcy 2D with FNO coefficients (12 where a N(0, (-Δ + 9)^-2) sample is
    positive, else 3): cycles to 1e-8 (worst of a batch) and factor.
 3. A batch of 16 Darcy problems at 256^2: time per problem of
-   ``irsolve.solve(None, Multigrid(), Darcy2D(a))`` vs PyAMG SA set-up + CG
-   solve on the same fields, and the ratio.
+   ``irsolve.solve(None, Multigrid(), Darcy2D(a))`` (float64 cycles, and
+   float32 cycles inside float64 refinement) vs PyAMG SA set-up + CG solve on
+   the same fields, and the ratios.
 
 Run: ``python benchmarks/bench_multigrid.py`` (``--quick`` for a smaller run).
 """
@@ -49,10 +50,11 @@ def fno_darcy(batch: int, n: int, seed: int) -> Darcy2D:
     return Darcy2D(darcy_coefficient(grf))
 
 
-def ours(problem, maxiter: int = 40) -> tuple[int, float, float]:
+def ours(problem, maxiter: int = 40, solver: Multigrid | None = None) -> tuple[int, float, float]:
     """Cycles (worst sample), mean factor and wall time to ``TOL`` through ``irsolve.solve``."""
     start = time.perf_counter()
-    result = solve(None, Multigrid(), problem, tol=0.0, rtol=TOL, maxiter=maxiter)
+    solver = Multigrid() if solver is None else solver
+    result = solve(None, solver, problem, tol=0.0, rtol=TOL, maxiter=maxiter)
     elapsed = time.perf_counter() - start
     its = result.iterations
     final = result.residuals.gather(0, its[None]).squeeze(0)
@@ -126,23 +128,29 @@ def darcy_table(sizes: list[int], batch: int) -> None:
 
 def batch_table(n: int, batch: int, pyamg_samples: int) -> None:
     problem = fno_darcy(batch, n, seed=2024)
-    cycles, _, t_ours = ours(problem)
-    per_ours = t_ours / batch
-    matrices = problem.to_scipy()
+    variants = {
+        "V(2,2), float64": Multigrid(),
+        "V(2,2), float32 cycles in float64 refinement": Multigrid(cycle_dtype=torch.float32),
+    }
+    rows = {name: ours(problem, solver=solver) for name, solver in variants.items()}
     b = np.ones(n * n)
     times, iterations = [], []
-    for matrix in matrices[:pyamg_samples]:
+    for matrix in problem.to_scipy()[:pyamg_samples]:
         its, _, elapsed = pyamg_run(matrix, b, "sa", "cg")
         times.append(elapsed)
         iterations.append(its)
     per_pyamg = float(np.mean(times))
     print(f"\nDarcy batch of {batch} at {n}^2 (FNO coefficients), tolerance 1e-8, set-up + solve")
-    print(f"  ours  Multigrid V(2,2) via irsolve.solve: {per_ours:.4f} s/problem ({cycles} cycles)")
     print(
         f"  PyAMG SA + CG ({pyamg_samples} of the same fields): {per_pyamg:.4f} s/problem "
         f"({max(iterations)} iterations)"
     )
-    print(f"  ratio ours / PyAMG = {per_ours / per_pyamg:.3f}")
+    for name, (cycles, _, elapsed) in rows.items():
+        per = elapsed / batch
+        print(
+            f"  ours {name} (irsolve.solve): {per:.4f} s/problem ({cycles} cycles), "
+            f"ratio ours / PyAMG = {per / per_pyamg:.3f}"
+        )
 
 
 def main() -> None:
