@@ -81,7 +81,8 @@ class Transfer:
         """Nodes per side of the embedded fine grid: ``2 m + 1`` (Dirichlet) or ``n``."""
         return self.n if self.periodic else 2 * self.m + 1
 
-    def _pads(self) -> tuple[int, int, int, int]:
+    def embedding(self) -> tuple[int, int, int, int]:
+        """``F.pad`` widths that embed a fine ``n x n`` array in the ``size x size`` grid."""
         trail = self.size - self.n - self.lead
         return (self.lead, trail, self.lead, trail)
 
@@ -121,11 +122,8 @@ def _nodes(a: Tensor, rows: tuple[int, int], cols: tuple[int, int], fill: float 
 
 def _channel(stencil: Tensor, di: int, dj: int) -> Tensor | None:
     """Coefficient of offset ``(di, dj)`` as ``(B, n, n)``; ``None`` if the stencil lacks it."""
-    if stencil.shape[1] == 9:
-        return stencil[:, 3 * (di + 1) + (dj + 1)]
-    five = {(-1, 0): 0, (0, -1): 1, (0, 0): 2, (0, 1): 3, (1, 0): 4}
-    k = five.get((di, dj))
-    return None if k is None else stencil[:, k]
+    offs = offsets(stencil)
+    return stencil[:, offs.index((di, dj))] if (di, dj) in offs else None
 
 
 def _collapse(
@@ -250,7 +248,7 @@ def restrict(t: Transfer, fine: Tensor) -> Tensor:
     """``R r = P^T r``: fine ``(B, C, n, n)`` to coarse ``(B, C, m, m)``."""
     m = t.m
     e = t.centre.shape[-1]
-    r = F.pad(fine, t._pads())
+    r = F.pad(fine, t.embedding())
     acc = fine.new_zeros(*fine.shape[:2], m + 2, m + 2)
     acc[..., 1 : m + 1, 1 : m + 1] += r[..., 1::2, 1::2]
     wj, wi, wc = t.along_j, t.along_i, t.centre

@@ -24,8 +24,6 @@ from torch import Tensor
 OFFSETS9: tuple[tuple[int, int], ...] = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
 #: Offsets of the 5-point stencil (north, west, centre, east, south); centre ``k = 2``.
 OFFSETS5: tuple[tuple[int, int], ...] = ((-1, 0), (0, -1), (0, 0), (0, 1), (1, 0))
-#: Position of each 5-point offset inside the 9-point ordering.
-FIVE_IN_NINE: tuple[int, ...] = (1, 3, 4, 5, 7)
 
 
 def offsets(stencil: Tensor) -> tuple[tuple[int, int], ...]:
@@ -42,19 +40,9 @@ def centre_index(stencil: Tensor) -> int:
     return 4 if stencil.shape[1] == 9 else 2
 
 
-def to_nine_point(stencil: Tensor) -> Tensor:
-    """The same operator as a ``(B, 9, n, n)`` stencil (corners zero for a 5-point one)."""
-    if offsets(stencil) is OFFSETS9:
-        return stencil
-    b, _, n0, n1 = stencil.shape
-    nine = stencil.new_zeros(b, 9, n0, n1)
-    nine[:, list(FIVE_IN_NINE)] = stencil
-    return nine
-
-
-def pad(u: Tensor, periodic: bool, width: int = 1) -> Tensor:
-    """Pad the two trailing dims by ``width``: zeros (Dirichlet) or wrap-around (periodic)."""
-    return F.pad(u, (width,) * 4, mode="circular" if periodic else "constant")
+def pad(u: Tensor, periodic: bool) -> Tensor:
+    """Pad the two trailing dims by one node: zeros (Dirichlet) or wrap-around (periodic)."""
+    return F.pad(u, (1, 1, 1, 1), mode="circular" if periodic else "constant")
 
 
 def apply_stencil(stencil: Tensor, u: Tensor, periodic: bool) -> Tensor:
