@@ -50,7 +50,11 @@ class StencilProblem(Problem):
     f
         Right-hand side ``(B, 1, n, n)``.
     periodic
-        Whether the grid wraps around (else zero Dirichlet boundary values).
+        Whether the grid wraps around (else zero Dirichlet boundary values; the
+        coefficients that point out of the grid must then be zero).
+
+    ``apply``, ``residual``, ``diagonal`` and ``to_scipy`` work for any such
+    stencil; :class:`Poisson2D` and :class:`Darcy2D` build theirs.
     """
 
     def __init__(self, stencil: Tensor, f: Tensor, periodic: bool) -> None:
@@ -89,6 +93,10 @@ class StencilProblem(Problem):
         For references: this copies to the host.
         """
         return stencil_to_scipy(self.stencil, self.periodic)
+
+    def coordinates(self) -> tuple[Tensor, Tensor]:
+        """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
+        return grid_coordinates(self.n, self.periodic, self.f.dtype, self.f.device)
 
     def restrict(self, index: Tensor) -> StencilProblem:
         new = copy.copy(self)
@@ -147,16 +155,13 @@ class Poisson2D(StencilProblem):
             stencil[:, 3, :, -1] = 0.0
         super().__init__(stencil, f, periodic)
 
-    def coordinates(self) -> tuple[Tensor, Tensor]:
-        """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
-        return grid_coordinates(self.n, self.periodic, self.f.dtype, self.f.device)
-
 
 class Darcy2D(StencilProblem):
     """``-div(a grad u) = f`` on the unit square, zero Dirichlet boundary values.
 
-    Cell-centred five-point finite-volume scheme on the same grid as
-    :class:`Poisson2D` (``h = 1 / (n + 1)``, ``x_i = (i + 1) h``):
+    Five-point finite-volume scheme on the control volumes of side ``h``
+    around the nodes of the :class:`Poisson2D` grid (``h = 1 / (n + 1)``,
+    ``x_i = (i + 1) h``):
 
     ``(A u)_P = sum_{Q in N(P)} a_PQ (u_P - u_Q) / h^2``,
 
@@ -209,10 +214,6 @@ class Darcy2D(StencilProblem):
         boundary[..., :, -1] += a[..., :, -1]
         stencil[:, 2:3] = faces + inv_h2 * boundary
         super().__init__(stencil, f, periodic=False)
-
-    def coordinates(self) -> tuple[Tensor, Tensor]:
-        """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
-        return grid_coordinates(self.n, False, self.f.dtype, self.f.device)
 
 
 def grid_coordinates(

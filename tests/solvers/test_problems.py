@@ -131,3 +131,11 @@ def test_diagonal_and_restrict_select_samples():
 def test_bad_input_raises_value_error_naming_the_expectation(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_coordinates_are_interior_nodes_dirichlet_and_left_nodes_periodic():
+    x, y = Poisson2D(torch.zeros(1, 1, 3, 3)).coordinates()
+    assert torch.allclose(x[:, 0], torch.tensor([0.25, 0.5, 0.75], dtype=DT))
+    assert torch.allclose(y[0], torch.tensor([0.25, 0.5, 0.75], dtype=DT))
+    x, _ = Poisson2D(torch.zeros(1, 1, 4, 4), bc="periodic").coordinates()
+    assert torch.allclose(x[:, 0], torch.tensor([0.0, 0.25, 0.5, 0.75], dtype=DT))
