@@ -139,8 +139,10 @@ def evaluate(
     for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
         x, y = x.to(device), y.to(device)
         n_samples += len(x)
+        # maxiter one past the last step measured: samples still running at the last step
+        # show their own iterate there (a solve ending at maxiter would return its best one).
         state = init(
-            base, refiner, x, tol=tol, maxiter=n_steps, divergence=divergence, patience=patience
+            base, refiner, x, tol=tol, maxiter=n_steps + 1, divergence=divergence, patience=patience
         )
         with torch.no_grad():
             measure(0, state.current_iterates(), y)

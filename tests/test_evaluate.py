@@ -73,3 +73,14 @@ def test_patience_stops_a_sample_whose_updates_stop_shrinking():
     )
     assert report.sample_retcodes == ["STALLED"]
     assert report.metrics["mse"] == pytest.approx([1.0, 16.0, 16.0, 16.0, 16.0])
+
+
+def test_the_last_step_reports_the_iterate_itself_not_the_best_one():
+    # Phi = 3 h, alpha = 1: h_k = 4^k h_0, so mse_k = 16^k up to the last step measured.
+    x, y = torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+    report = evaluate(
+        lambda x: x, Refiner(Amplify(), alpha=1.0), TensorDataset(x, y), K=1, steps=3,
+        divergence=None,
+    )  # fmt: skip
+    assert report.metrics["mse"] == pytest.approx([1.0, 16.0, 256.0, 4096.0])
+    assert report.sample_retcodes == ["MAX_ITERS"]
