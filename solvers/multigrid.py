@@ -19,13 +19,11 @@ per input in :meth:`Multigrid.prepare` and is batched, so the engine can drop
 converged samples from it.
 
 Any grid size is accepted. A Dirichlet grid of ``n`` nodes per side has
-``n // 2`` coarse nodes per side; when ``n`` is even the coarse nodes are the
-odd- or the even-indexed fine nodes, chosen per level so that the coarse grids
-stay centred in the domain, and the interpolation next to the boundary assumes
-a profile linear through the zero boundary value (see
-:func:`irsolve.solvers._interpolation.interpolation`). Measured V(2,2) factor
-on Poisson: 0.020-0.022 for n = 15 .. 512, odd or even. Periodic grids halve
-while their size is even.
+``n // 2`` coarse nodes per side, its odd-indexed nodes; for even ``n`` the
+last coarse line runs next to the boundary, and the interpolation there takes
+its profile from the operator (see :mod:`irsolve.solvers._interpolation`).
+Measured V(2,2) factor on Poisson: 0.020-0.022 for n = 15 .. 512, odd or even.
+Periodic grids halve while their size is even.
 
 References
 ----------
@@ -167,21 +165,12 @@ class Multigrid(FixedPointSolver):
         periodic = problem.periodic
         levels = []
         stencil = problem.stencil.to(self.cycle_dtype or problem.stencil.dtype)
-        # Gaps between the boundary and the first / last node of the current grid, in fine
-        # spacings: an even Dirichlet grid drops its coarse nodes on the side with the smaller
-        # gap, which keeps the coarse grids centred in the domain.
-        gap_low, gap_high, spacing = 1, 1, 1
         while True:
             n = stencil.shape[-1]
             if n <= self.coarsest or not can_coarsen(n, periodic):
                 levels.append(Level(stencil, None, None, periodic))
                 break
-            lead = int(n % 2 == 0 and gap_low > gap_high)
-            gaps = (gap_low / spacing, gap_high / spacing)
-            transfer = interpolation(stencil, periodic, lead, gaps)
-            gap_low += spacing * (1 - lead)
-            gap_high += spacing * (lead if n % 2 == 0 else 1)
-            spacing *= 2
+            transfer = interpolation(stencil, periodic)
             smoother = self.smoother.setup(stencil, periodic)
             levels.append(Level(stencil, smoother, transfer, periodic))
             stencil = galerkin(stencil, transfer)
