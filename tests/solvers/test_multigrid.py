@@ -130,6 +130,13 @@ def test_v22_poisson_factor_is_small_and_independent_of_h():
     assert max(factors) < 1.5 * min(factors), factors
 
 
+def test_v22_darcy_factor_on_even_grids_stays_at_odd_grid_level():
+    # Even sizes put a coarse line next to the boundary; with the operator-dependent
+    # boundary profile the factor stays near the odd-size value (about 0.03 at n = 31, 63).
+    factors = [_factor(Multigrid(), _fno_darcy(1, n, seed=s)) for n in (32, 64) for s in (0, 1)]
+    assert max(factors) < 0.06, factors
+
+
 @pytest.mark.parametrize("n", [33, 64])
 def test_darcy_fno_coefficients_reach_1e8_within_12_cycles(n):
     problem = _fno_darcy(2, n, seed=7)
