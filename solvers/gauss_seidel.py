@@ -33,6 +33,7 @@ __all__ = [
     "COLOURS",
     "ColouredStencil",
     "GaussSeidel",
+    "GaussSeidelContext",
     "colour_split",
     "coloured_sweeps",
     "multicolour_sweeps",
@@ -180,6 +181,14 @@ def coloured_sweeps(
     return _merge(ub, n)
 
 
+@dataclass
+class GaussSeidelContext:
+    """Context of a :class:`GaussSeidel` solve: the problem and the smoother data for it."""
+
+    problem: StencilProblem
+    data: ColouredStencil | tuple[Tensor, Tensor]
+
+
 class GaussSeidel(FixedPointSolver):
     """Gauss–Seidel (``omega = 1``) or SOR (``1 < omega < 2``) as a fixed-point solver.
 
@@ -193,9 +202,11 @@ class GaussSeidel(FixedPointSolver):
     sweeps
         Sweeps per step (>= 1).
 
-    The context is the problem itself, so ``step`` also accepts a
+    ``prepare`` returns a :class:`GaussSeidelContext` (the problem and its
+    colour-split stencil, built once); ``step`` also accepts a
     :class:`~irsolve.solvers.Poisson2D` or :class:`~irsolve.solvers.Darcy2D`
-    directly; ``residual`` is ``f - A h``.
+    directly and then splits the stencil on the fly. ``residual`` is
+    ``f - A h``.
     """
 
     def __init__(self, omega: float = 1.0, ordering: str = "redblack", sweeps: int = 1) -> None:
@@ -207,12 +218,18 @@ class GaussSeidel(FixedPointSolver):
         self.ordering = ordering
         self.sweeps = int(sweeps)
 
-    def prepare(self, x: StencilProblem) -> StencilProblem:
-        return require_stencil_problem(x, "GaussSeidel")
+    def prepare(self, x: StencilProblem) -> GaussSeidelContext:
+        problem = require_stencil_problem(x, "GaussSeidel")
+        return GaussSeidelContext(problem, self.setup(problem.stencil, problem.periodic))
 
-    def step(self, ctx: StencilProblem, h: Tensor, k: int) -> Tensor:
-        problem = require_stencil_problem(ctx, "GaussSeidel")
-        return self.smooth(self.setup(problem.stencil, problem.periodic), h, problem.f, self.sweeps)
+    def step(self, ctx: GaussSeidelContext | StencilProblem, h: Tensor, k: int) -> Tensor:
+        if not isinstance(ctx, GaussSeidelContext):
+            ctx = self.prepare(ctx)
+        return self.smooth(ctx.data, h, ctx.problem.f, self.sweeps)
+
+    def residual(self, ctx: GaussSeidelContext | StencilProblem, h: Tensor) -> Tensor:
+        problem = ctx.problem if isinstance(ctx, GaussSeidelContext) else ctx
+        return problem.residual(h)
 
     def setup(self, stencil: Tensor, periodic: bool) -> ColouredStencil | tuple[Tensor, Tensor]:
         """Per-operator data for :meth:`smooth` (used once per multigrid level).

@@ -18,6 +18,8 @@ from irsolve.solvers.gauss_seidel import (
     multicolour_sweeps,
 )
 
+from irsolve import ReturnCode, solve
+
 DT = torch.float64
 
 
@@ -96,6 +98,26 @@ def test_sor_factor_follows_young_formula():
 def test_omega_outside_open_interval_raises(omega):
     with pytest.raises(ValueError, match=r"omega in \(0, 2\)"):
         GaussSeidel(omega=omega)
+
+
+def test_prepared_context_and_raw_problem_give_the_same_step():
+    problem = Darcy2D(torch.rand(2, 1, 9, 9, dtype=DT) + 0.5, f=_rand(2, 1, 9, 9))
+    solver = GaussSeidel(omega=1.2, sweeps=2)
+    u = _rand(2, 1, 9, 9, seed=2)
+    assert torch.equal(solver.step(solver.prepare(problem), u, 0), solver.step(problem, u, 0))
+
+
+def test_solve_converges_to_sparse_direct_solution_per_sample():
+    # Different coefficients converge after different step counts, so the engine restricts
+    # the prepared context to the samples still running.
+    a = torch.cat([torch.ones(1, 1, 7, 7), 1 + 50 * torch.rand(1, 1, 7, 7)]).to(DT)
+    problem = Darcy2D(a, f=_rand(2, 1, 7, 7))
+    result = solve(None, GaussSeidel(), problem, tol=0.0, rtol=1e-11, maxiter=2000)
+    assert result.retcode == ReturnCode.SUCCESS
+    assert result.iterations[0] != result.iterations[1]
+    for b, matrix in enumerate(problem.to_scipy()):
+        exact = spla.spsolve(matrix.tocsc(), problem.f[b, 0].numpy().ravel())
+        assert np.abs(result.u[b, 0].numpy().ravel() - exact).max() < 1e-8 * np.abs(exact).max()
 
 
 def test_step_on_periodic_grid_of_odd_size_uses_the_strided_sweep():
