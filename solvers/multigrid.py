@@ -196,9 +196,9 @@ class Multigrid(FixedPointSolver):
 
     def step(self, ctx: Hierarchy, h: Tensor, k: int) -> Tensor:
         dtype = ctx.levels[0].stencil.dtype
-        if dtype == h.dtype:
+        if dtype == ctx.problem.f.dtype:
             u = self._cycle(ctx, 0, h, ctx.problem.f, self.cycle)
-        else:  # mixed precision: correction from the residual, formed in the iterate's dtype
+        else:  # mixed precision: correction from the residual, formed in the problem's dtype
             r = ctx.problem.residual(h).to(dtype)
             u = h + self._cycle(ctx, 0, None, r, self.cycle).to(h.dtype)
         if ctx.problem.periodic:
