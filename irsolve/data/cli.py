@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import torch
 import yaml
 
 from irsolve.data.generate import (
@@ -49,6 +50,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--burn-in", type=float, default=0.0, help="time before frame 0 (NS)")
     generate.add_argument("--velocity", action="store_true", help="also store velocity (NS)")
     generate.add_argument("--overwrite", action="store_true")
+    generate.add_argument(
+        "--threads", type=int, help="torch threads (one is fastest on a busy machine)"
+    )
     generate.set_defaults(handler=_generate)
 
     info = commands.add_parser("info", help="print the layout of a dataset folder or file")
@@ -75,6 +79,8 @@ def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, in
 
 
 def _generate(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
     try:
         counts = split_counts(args.n, tuple(args.split))
         common = {
