@@ -166,22 +166,20 @@ def plot_error_spectra(
     labels
         One label per curve.
     edges
-        Band edges to draw as vertical lines (the outer edge is skipped).
+        Band edges to draw as vertical lines (the outer edge is skipped);
+        the dotted line marks Nyquist (0.5).
     """
     if len(spectra) != len(labels):
         raise ValueError(f"expected one label per spectrum, got {len(spectra)} and {len(labels)}")
     radii = _numpy(radii)
     fig = Figure(figsize=(5.5, 3.8), layout="constrained")
     ax = fig.subplots()
-    shown = radii > 0
     for spectrum, label in zip(spectra, labels, strict=True):
-        median = np.median(_numpy(spectrum), axis=0)
-        ax.plot(radii[shown], median[shown], label=label)
+        ax.plot(radii, np.median(_numpy(spectrum), axis=0), marker=".", label=label)
     if edges is not None:
         for edge in _numpy(edges)[1:-1]:
             ax.axvline(edge, color="0.5", linestyle="--", linewidth=0.8)
     ax.axvline(0.5, color="0.3", linestyle=":", linewidth=0.8)
-    ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("radial frequency |w| (cycles per sample; Nyquist 0.5)")
     ax.set_ylabel("error power per shell")
