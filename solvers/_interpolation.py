@@ -317,10 +317,10 @@ def galerkin(stencil: Tensor, t: Transfer) -> Tensor:
             ri, rj = 2 + ai, 2 + aj
             block = padded[..., ri : ri + 2 * m - 1 : 2, rj : rj + 2 * m - 1 : 2]
             weight = cols.get((ai, aj))
+            terms = block.clone() if weight is None else weight.unsqueeze(1) * block
             for k, (si, sj) in enumerate(offsets(stencil)):
-                term = block[:, k] if weight is None else weight * block[:, k]
                 key = (ai + si, aj + sj)
-                g[key] = term if key not in g else g[key] + term
+                g[key] = terms[:, k] if key not in g else g[key].add_(terms[:, k])
     cols[0, 0] = torch.ones_like(g[0, 0])
     # Padded by one coarse node, so that shifting by d is a slice (zero past a Dirichlet edge).
     shifted = {b: pad(w.unsqueeze(1), t.periodic).squeeze(1) for b, w in cols.items()}
@@ -332,5 +332,5 @@ def galerkin(stencil: Tensor, t: Transfer) -> Tensor:
                 if key not in g:
                     continue
                 column = shifted[bi, bj][:, 1 + di : 1 + di + m, 1 + dj : 1 + dj + m]
-                coarse[:, k] += column * g[key]
+                coarse[:, k].addcmul_(column, g[key])
     return coarse
