@@ -101,10 +101,8 @@ def test_nonlinear_step_estimate_equals_svd_of_autograd_jacobian() -> None:
     solver = _ConvStep()
     x = torch.randn(3, 1, 5, 5, dtype=torch.float64)
     h = torch.randn(3, 1, 5, 5, dtype=torch.float64)
-    # sigma_2 / sigma_1 is about 0.97 on these samples: 60 pairs give < 0.5 %.
-    estimate = lipschitz(
-        solver, x, h, iters=60, tol=0.0, generator=torch.Generator().manual_seed(0)
-    )
+    # sigma_2 / sigma_1 is about 0.97 here: power iteration would need hundreds of pairs.
+    estimate = lipschitz(solver, x, h, method="lanczos", iters=25, tol=0.0)
     for b in range(3):
 
         def flat_step(v: Tensor, b: int = b) -> Tensor:
@@ -112,7 +110,7 @@ def test_nonlinear_step_estimate_equals_svd_of_autograd_jacobian() -> None:
 
         jac = torch.autograd.functional.jacobian(flat_step, h[b].flatten())
         exact = float(torch.linalg.matrix_norm(jac, 2))  # dense SVD
-        assert exact * (1 - 5e-3) <= float(estimate[b]) <= exact * (1 + 1e-12)
+        assert float(estimate[b]) == pytest.approx(exact, rel=1e-8)
 
 
 class _SquareWithoutForwardMode(torch.autograd.Function):
