@@ -1,4 +1,16 @@
-"""Fixed-point solvers, classical and learned, and the discrete PDE problems they solve."""
+"""Fixed-point solvers, classical and learned, and the discrete PDE problems they solve.
+
+Problems (batched, ``(B, 1, n, n)``, float64 by default): :class:`Poisson2D`
+and :class:`Darcy2D`, with ``apply``, ``residual``, ``diagonal`` and ``to_scipy``.
+Classical solvers, each one step of a fixed-point iteration on such a problem:
+:class:`Jacobi`, :class:`GaussSeidel` (red-black / four-colour, SOR) and
+:class:`Multigrid` (black-box multigrid, one cycle per step). The learned
+step is :class:`Refiner`. Coefficient fields for Darcy data:
+:func:`gaussian_random_field`, :func:`darcy_coefficient`.
+
+>>> a = darcy_coefficient(gaussian_random_field(16, 256))     # doctest: +SKIP
+>>> sol = solve(None, Multigrid(), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
+"""
 
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
