@@ -14,6 +14,7 @@ stepped: its rows are dropped from the iterate and the solver's context.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 import time
@@ -363,22 +364,15 @@ class SolveState:
         )
 
 
-def init(
-    base: Any,
-    refiner: FixedPointSolver,
-    x: Any,
-    *,
-    tol: float = 1e-6,
-    rtol: float = 0.0,
-    maxiter: int = 100,
-    norm: NormSpec = "rms",
-    divergence: float | None = 1e4,
-    patience: int | None = None,
-    callback: Callable[[SolveState], bool | None] | None = None,
-    save_trajectory: bool = False,
-    grad: bool = False,
-) -> SolveState:
-    """Set up a solve without stepping it; see :func:`solve` for the arguments.
+def _signature_of_state(returns: type) -> inspect.Signature:
+    """``SolveState.__init__``'s signature without ``self``: the one list of solve options."""
+    signature = inspect.signature(SolveState.__init__)
+    parameters = list(signature.parameters.values())[1:]
+    return signature.replace(parameters=parameters, return_annotation=returns)
+
+
+def init(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> SolveState:
+    """Set up a solve without stepping it; same arguments as :func:`solve`.
 
     Examples
     --------
@@ -387,37 +381,10 @@ def init(
     ...     print(s.k, s.active.numel())
     >>> sol = state.solution()
     """
-    return SolveState(
-        base,
-        refiner,
-        x,
-        tol=tol,
-        rtol=rtol,
-        maxiter=maxiter,
-        norm=norm,
-        divergence=divergence,
-        patience=patience,
-        callback=callback,
-        save_trajectory=save_trajectory,
-        grad=grad,
-    )
+    return SolveState(base, refiner, x, **options)
 
 
-def solve(
-    base: Any,
-    refiner: FixedPointSolver,
-    x: Any,
-    *,
-    tol: float = 1e-6,
-    rtol: float = 0.0,
-    maxiter: int = 100,
-    norm: NormSpec = "rms",
-    divergence: float | None = 1e4,
-    patience: int | None = None,
-    callback: Callable[[SolveState], bool | None] | None = None,
-    save_trajectory: bool = False,
-    grad: bool = False,
-) -> Solution:
+def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solution:
     """Iterate ``h_{k+1} = refiner.step(ctx, h_k, k)`` from ``h_0 = base(x)`` until converged.
 
     Parameters
@@ -468,17 +435,8 @@ def solve(
     TypeError
         An unknown keyword argument, or a refiner that is not a FixedPointSolver.
     """
-    return init(
-        base,
-        refiner,
-        x,
-        tol=tol,
-        rtol=rtol,
-        maxiter=maxiter,
-        norm=norm,
-        divergence=divergence,
-        patience=patience,
-        callback=callback,
-        save_trajectory=save_trajectory,
-        grad=grad,
-    ).solve()
+    return SolveState(base, refiner, x, **options).solve()
+
+
+init.__signature__ = _signature_of_state(SolveState)  # type: ignore[attr-defined]
+solve.__signature__ = _signature_of_state(Solution)  # type: ignore[attr-defined]
