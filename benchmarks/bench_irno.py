@@ -6,7 +6,9 @@ issue 5 and prints per-step VRMSE for k = 0..2K and a table:
 - ``FNO``: the base operator ``T`` (``--base-epochs`` epochs, relative L2);
 - ``IRNO``: the paper's recipe on the frozen base (``--ref-epochs`` epochs),
   evaluated with a constant ``alpha`` and, without retraining, with the
-  inference levers (alpha decaying past K, adaptive stop on ``||Phi||``);
+  inference levers: alpha decaying past K (with the adaptive stop on
+  ``rms(Phi)`` when ``--stop-threshold`` is given), and a stop once the
+  updates stop shrinking (``patience = 1``, keeping the smallest-update iterate);
 - ``IRNO+levers``: trained with the stability levers (stronger fixed-point
   weight, Jacobian penalty, unroll lengths sampled past K);
 - ``FNO+UNet``: the same ``Phi`` applied once (``K = 1``, ``alpha = 1``),
@@ -60,7 +62,7 @@ class Preset:
 
 PRESETS = {
     "quick": Preset(32, 8, 2, 4, 9, 0.5, 2, 8, 3, 8, 16, 10, 4, 8),
-    "full": Preset(64, 12, 2, 4, 11, 0.5, 4, 8, 4, 12, 24, 6, 3, 8),
+    "full": Preset(64, 24, 4, 8, 11, 0.5, 4, 8, 4, 12, 24, 6, 4, 8),
 }
 
 
@@ -188,14 +190,16 @@ def main() -> None:
         plain, alpha_decay=args.alpha_decay, stop_threshold=args.stop_threshold
     )
     runs: dict[str, tuple[RefinerConfig, EvaluationReport]] = {}
-    for label, net_name, rc in (
-        ("IRNO", "IRNO", plain),
-        ("IRNO (decay past K)", "IRNO", inference_levers),
-        ("IRNO+levers", "IRNO+levers", stable),
-        ("FNO+UNet", "FNO+UNet", one_shot),
+    for label, net_name, rc, patience in (
+        ("IRNO", "IRNO", plain, None),
+        ("IRNO (decay past K)", "IRNO", inference_levers, None),
+        ("IRNO (patience 1)", "IRNO", plain, 1),
+        ("IRNO+levers", "IRNO+levers", stable, None),
+        ("FNO+UNet", "FNO+UNet", one_shot, None),
     ):
         steps = 2 * K if rc.K == K else 1
-        report = evaluate(base, make_refiner(nets[net_name], rc), test, K=rc.K, steps=steps)
+        refiner = make_refiner(nets[net_name], rc)
+        report = evaluate(base, refiner, test, K=rc.K, steps=steps, patience=patience)
         runs[label] = (rc, report)
     big_report = evaluate(big, make_refiner(unet(), one_shot), test, K=1, steps=0)
 
