@@ -185,3 +185,12 @@ def test_non_finite_batches_are_skipped_and_counted():
     assert result.skipped_batches == 4  # two bad samples, two epochs, batch size 1
     assert [r["skipped"] for r in result.history] == [2.0, 2.0]
     assert all(torch.isfinite(p).all() for p in fno.parameters())
+
+
+def test_invalid_settings_raise_naming_the_values():
+    with pytest.raises(ValueError, match="epochs=0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="K >= 1 and alpha > 0, got K=0"):
+        RefinerConfig(K=0)
+    with pytest.raises(ValueError, match="unroll_max >= K=4 or None, got 3"):
+        RefinerConfig(K=4, unroll_max=3)

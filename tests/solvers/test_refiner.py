@@ -157,3 +157,8 @@ def test_problem_without_features_needs_a_features_function():
     f = torch.randn(1, 1, 2, 2)
     ctx = Refiner(ToTarget(), features=lambda p: 2 * p.f).prepare(Bare(f))
     torch.testing.assert_close(ctx.x, 2 * f)
+
+
+def test_geometric_alpha_rejects_growth():
+    with pytest.raises(ValueError, match="0 <= gamma <= 1"):
+        GeometricAlpha(alpha=0.2, gamma=1.5)
