@@ -356,6 +356,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
         shuffle_rng.set_state(state["rng_shuffle"])
         history = list(state["history"])
         best, best_epoch = float(state["best"]), int(state["best_epoch"])
@@ -418,6 +420,7 @@ def fit(
                 "best_epoch": best_epoch,
                 "skipped": skipped_total,
                 "rng_torch": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "rng_shuffle": shuffle_rng.get_state(),
                 "config": summary_config,
             }
