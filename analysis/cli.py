@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from irsolve.solvers.refiner import Refiner
 from torch import nn
 
 from irsolve.checkpoint import load_checkpoint, load_model_state
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.nets.factory import build_net
+from irsolve.solvers.refiner import Refiner
 from irsolve.training import RefinerConfig, make_refiner
 
 from .report import analyze

@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import nn
+
 from irsolve.analysis import contraction_certificate, lipschitz
 from irsolve.analysis.certificate import iterate
 from irsolve.analysis.stepmap import StepMap
-from irsolve.solvers.refiner import Refiner
-from torch import nn
-
 from irsolve.nets import RefinementUNet
+from irsolve.solvers.refiner import Refiner
 
 
 def seconds(fn: Callable[[], object], repeat: int) -> float:

@@ -32,6 +32,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import pyamg  # noqa: E402
 import torch  # noqa: E402
+
+from irsolve import solve  # noqa: E402
 from irsolve.solvers import (  # noqa: E402
     Darcy2D,
     Multigrid,
@@ -39,8 +41,6 @@ from irsolve.solvers import (  # noqa: E402
     darcy_coefficient,
     gaussian_random_field,
 )
-
-from irsolve import solve  # noqa: E402
 
 TOL = 1e-8
 

@@ -1,13 +1,13 @@
 """Quick start: a batch of Darcy problems solved by multigrid, checked against SciPy.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 import torch
-from irsolve.solvers import Darcy2D, Multigrid, darcy_coefficient, gaussian_random_field
 from scipy.sparse.linalg import spsolve
 
 from irsolve import solve
+from irsolve.solvers import Darcy2D, Multigrid, darcy_coefficient, gaussian_random_field
 
 grf = gaussian_random_field(4, 63, generator=torch.Generator().manual_seed(0))
 problem = Darcy2D(darcy_coefficient(grf))  # -div(a grad u) = 1, a in {3, 12}, 4 x 63²

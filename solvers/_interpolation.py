@@ -39,8 +39,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from irsolve.solvers._stencil import OFFSETS9, offsets, pad
 from torch import Tensor
+
+from irsolve.solvers._stencil import OFFSETS9, offsets, pad
 
 # Index of offset (di, dj) in the 9-point layout: 3 (di + 1) + (dj + 1).
 NW, N, NE, W, C, E, SW, S, SE = range(9)

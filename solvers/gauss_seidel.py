@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from irsolve.solvers._stencil import centre_index, offsets, pad
-from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 from torch import Tensor
 
 from irsolve.interface import FixedPointSolver
+from irsolve.solvers._stencil import centre_index, offsets, pad
+from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 
 __all__ = [
     "COLOURS",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from irsolve.solvers._stencil import apply_stencil, centre_index
-from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 from torch import Tensor
 
 from irsolve.interface import FixedPointSolver
+from irsolve.solvers._stencil import apply_stencil, centre_index
+from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 
 __all__ = ["Jacobi", "JacobiData", "jacobi_sweeps"]
 

@@ -39,6 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import Tensor
+
+from irsolve.interface import FixedPointSolver
 from irsolve.solvers._interpolation import Transfer, can_coarsen, galerkin, interpolation
 from irsolve.solvers._interpolation import prolong as _prolong
 from irsolve.solvers._interpolation import restrict as _restrict
@@ -46,9 +49,6 @@ from irsolve.solvers._stencil import apply_stencil, stencil_to_dense
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
-from torch import Tensor
-
-from irsolve.interface import FixedPointSolver
 
 __all__ = ["Hierarchy", "Level", "Multigrid"]
 

@@ -19,10 +19,10 @@ import math
 
 import scipy.sparse as sp
 import torch
-from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_scipy
 from torch import Tensor
 
 from irsolve.interface import Problem
+from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_scipy
 
 __all__ = ["Darcy2D", "Poisson2D", "StencilProblem", "check_omega", "require_stencil_problem"]
 

@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
-from irsolve.solvers.refiner import Refiner
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from irsolve.evaluate import evaluate
 from irsolve.metrics import vrmse
+from irsolve.solvers.refiner import Refiner
 
 
 class ToInput(nn.Module):

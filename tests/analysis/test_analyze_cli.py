@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from irsolve.analysis.cli import add_subcommands, load_refiner
 
+from irsolve.analysis.cli import add_subcommands, load_refiner
 from irsolve.checkpoint import model_state, save_checkpoint
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.generate import make_poisson_dataset

@@ -12,13 +12,13 @@ import torch
 from analysis_maps import AffineMap, QuadraticMap, random_matrix
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from torch import Tensor
+
+from irsolve import solve
 from irsolve.analysis import Certificate, contraction_certificate
 from irsolve.analysis.certificate import invariant_radii
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import Poisson2D
-from torch import Tensor
-
-from irsolve import solve
 
 ACCURATE = {"iters": 300, "tol": 1e-12}
 

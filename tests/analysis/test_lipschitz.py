@@ -7,13 +7,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 from analysis_maps import AffineMap, random_matrix
-from irsolve.analysis import lipschitz
-from irsolve.analysis.lipschitz import empirical_lipschitz, spectral_norm
-from irsolve.solvers.jacobi import Jacobi
-from irsolve.solvers.problems import Poisson2D
 from torch import Tensor, nn
 
+from irsolve.analysis import lipschitz
+from irsolve.analysis.lipschitz import empirical_lipschitz, spectral_norm
 from irsolve.interface import FixedPointSolver
+from irsolve.solvers.jacobi import Jacobi
+from irsolve.solvers.problems import Poisson2D
 
 
 def _affine_batch(batch: int, n: int, seed: int) -> tuple[Tensor, Tensor]:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import Tensor, nn
+
 from irsolve.analysis.plots import (
     plot_convergence,
     plot_fields,
 )
 from irsolve.analysis.report import analyze
-from torch import Tensor, nn
-
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import rfne
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from irsolve.analysis import spectral_error
 from irsolve.analysis.spectral import band_edges, summarize_ratios
 

@@ -16,10 +16,10 @@ import pyamg
 import pytest
 import scipy.sparse.linalg as spla
 import torch
-from irsolve.solvers import Darcy2D
 
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.generate import make_darcy_dataset, make_poisson_dataset
+from irsolve.solvers import Darcy2D
 
 N = 15
 

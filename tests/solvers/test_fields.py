@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from irsolve.solvers import darcy_coefficient, gaussian_random_field
 
 

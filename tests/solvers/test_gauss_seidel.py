@@ -9,6 +9,8 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+
+from irsolve import ReturnCode, solve
 from irsolve.solvers import Darcy2D, GaussSeidel, Poisson2D
 from irsolve.solvers._stencil import stencil_to_scipy
 from irsolve.solvers.gauss_seidel import (
@@ -17,8 +19,6 @@ from irsolve.solvers.gauss_seidel import (
     coloured_sweeps,
     multicolour_sweeps,
 )
-
-from irsolve import ReturnCode, solve
 
 DT = torch.float64
 

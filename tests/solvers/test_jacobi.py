@@ -9,9 +9,9 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
-from irsolve.solvers import Darcy2D, Jacobi, Poisson2D
 
 from irsolve import ReturnCode, solve
+from irsolve.solvers import Darcy2D, Jacobi, Poisson2D
 
 DT = torch.float64
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 import torch
+
+from irsolve import Interleave, ReturnCode, restrict, solve
 from irsolve.solvers import (
     Darcy2D,
     GaussSeidel,
@@ -18,8 +20,6 @@ from irsolve.solvers import (
 from irsolve.solvers._interpolation import galerkin, interpolation, prolong
 from irsolve.solvers._interpolation import restrict as restrict_residual
 from irsolve.solvers._stencil import stencil_to_scipy
-
-from irsolve import Interleave, ReturnCode, restrict, solve
 
 DT = torch.float64
 

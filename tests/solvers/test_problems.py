@@ -9,6 +9,7 @@ import pyamg
 import pytest
 import scipy.sparse.linalg as spla
 import torch
+
 from irsolve.solvers import Darcy2D, Poisson2D
 
 DT = torch.float64

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from irsolve.solvers.refiner import GeometricAlpha, Refiner
 from torch import Tensor, nn
 
 from irsolve import Interleave, Problem, ReturnCode, solve
+from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 
 class ToTarget(nn.Module):
