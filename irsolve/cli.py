@@ -17,6 +17,7 @@ from irsolve import __version__
 #: Modules that register subcommands, in the order they appear in ``--help``.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "irsolve.data.cli",
+    "irsolve.train_cli",
     "irsolve.analysis.cli",
 )
 
