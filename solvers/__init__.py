@@ -17,11 +17,12 @@ from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.multigrid import Multigrid
 from irsolve.solvers.problems import Darcy2D, Poisson2D, StencilProblem
-from irsolve.solvers.refiner import Refiner
+from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = [
     "Darcy2D",
     "GaussSeidel",
+    "GeometricAlpha",
     "Jacobi",
     "Multigrid",
     "Poisson2D",
