@@ -98,6 +98,10 @@ class StencilProblem(Problem):
         """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
         return grid_coordinates(self.n, self.periodic, self.f.dtype, self.f.device)
 
+    def features(self) -> Tensor:
+        """Input of a learned step (:class:`~irsolve.solvers.Refiner`): ``f``, ``(B, 1, n, n)``."""
+        return self.f
+
     def restrict(self, index: Tensor) -> StencilProblem:
         new = copy.copy(self)
         for name, value in vars(self).items():
@@ -214,6 +218,10 @@ class Darcy2D(StencilProblem):
         boundary[..., :, -1] += a[..., :, -1]
         stencil[:, 2:3] = faces + inv_h2 * boundary
         super().__init__(stencil, f, periodic=False)
+
+    def features(self) -> Tensor:
+        """Input of a learned step: coefficient and forcing ``cat([a, f])``, ``(B, 2, n, n)``."""
+        return torch.cat([self.a, self.f], dim=1)
 
 
 def grid_coordinates(
