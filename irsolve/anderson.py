@@ -90,14 +90,10 @@ class Anderson(FixedPointSolver):
             size = h[0].numel()
             ctx.iterates = h.new_zeros(batch, self.m, size)
             ctx.images = h.new_zeros(batch, self.m, size)
-        slot = ctx.stored % self.m
+        slot = h.new_tensor([ctx.stored % self.m], dtype=torch.long)
         # Out-of-place writes keep the history differentiable under solve(grad=True).
-        ctx.iterates = ctx.iterates.index_copy(
-            1, h.new_tensor([slot], dtype=torch.long), h.reshape(batch, 1, -1)
-        )
-        ctx.images = ctx.images.index_copy(
-            1, h.new_tensor([slot], dtype=torch.long), image.reshape(batch, 1, -1)
-        )
+        ctx.iterates = ctx.iterates.index_copy(1, slot, h.reshape(batch, 1, -1))
+        ctx.images = ctx.images.index_copy(1, slot, image.reshape(batch, 1, -1))
         ctx.stored += 1
         used = min(ctx.stored, self.m)
         if used == 1:

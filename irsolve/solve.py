@@ -161,7 +161,9 @@ class SolveState:
 
         with self._grad_mode():
             r0 = refiner.residual(self.ctx, h0) if batch else None
-        self.criterion = "residual" if r0 is not None or isinstance(x, Problem) else "update"
+        # An empty batch on a problem still reports the problem's criterion.
+        has_residual = r0 is not None or (batch == 0 and isinstance(x, Problem))
+        self.criterion = "residual" if has_residual else "update"
         if r0 is not None:
             measure = sample_norm(r0.detach(), norm).to("cpu", torch.float64).numpy()
             self._residual_rows.append(measure.copy())

@@ -256,3 +256,20 @@ def test_repr_names_retcodes_and_iterations():
     )
     text = repr(solve(None, Richardson(omega=0.5), problem, tol=1e-6))
     assert "retcode=SUCCESS" in text and "SUCCESS: 2" in text and "residual:" in text
+
+
+class PlainRichardson(Richardson):
+    """Richardson on a problem, but without a physical residual of its own."""
+
+    def residual(self, ctx, h):
+        return None
+
+
+def test_problem_with_a_residual_free_solver_converges_on_updates_and_honours_rtol():
+    problem = DiagonalProblem(
+        torch.ones(1, 4, dtype=torch.float64), torch.full((1, 4), 8.0, dtype=torch.float64)
+    )
+    sol = solve(None, PlainRichardson(omega=0.5), problem, tol=0.0, rtol=1e-3)
+    assert sol.criterion == "update"
+    # Updates u_k = 4 * 0.5^k (rms); stop at the first k with 0.5^k <= 1e-3: k = 10, 11 steps.
+    assert sol.success and sol.iterations.item() == 11
