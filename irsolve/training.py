@@ -53,6 +53,7 @@ __all__ = [
     "fit",
     "load_weights",
     "make_refiner",
+    "residual_rms",
     "train_base",
     "train_refiner",
 ]
@@ -114,6 +115,11 @@ class RefinerConfig:
     unroll_max
         When set (``>= K``), each batch unrolls a length drawn uniformly from
         ``K..unroll_max`` (all steps enter the loss); ``None``: always ``K``.
+    calibrate_scale
+        Before training, set the net's ``output_scale`` (when it has one, as
+        :class:`~irsolve.nets.RefinementUNet` does) to the base's error
+        :func:`residual_rms` on the training data, so ``Phi`` is learnt in
+        units of the error it corrects.
     """
 
     K: int = 6
@@ -129,6 +135,7 @@ class RefinerConfig:
     jac_method: Literal["hutchinson", "power"] = "hutchinson"
     jac_iters: int = 1
     unroll_max: int | None = None
+    calibrate_scale: bool = True
 
     def __post_init__(self) -> None:
         if self.K < 1 or not self.alpha > 0:
@@ -444,6 +451,24 @@ def train_base(
     return fit(BaseObjective(model), train_data, val_data, config or TrainConfig(), **fit_kwargs)
 
 
+def residual_rms(
+    base: nn.Module | Callable[[Tensor], Tensor],
+    data: Dataset,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Root mean square of the base's error, ``sqrt(mean((y - T(x))^2))`` over ``data``."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for x, y in _loader(data, batch_size, False, None):
+            y = y.to(device)
+            total += (y - base(x.to(device)).to(y.dtype)).square().sum().item()
+            count += y.numel()
+    if count == 0:
+        raise ValueError("expected a non-empty dataset, got 0 samples")
+    return math.sqrt(total / count)
+
+
 def train_refiner(
     base: nn.Module | Callable[[Tensor], Tensor],
     net: nn.Module,
@@ -453,9 +478,24 @@ def train_refiner(
     refiner_config: RefinerConfig | None = None,
     **fit_kwargs: Any,
 ) -> TrainResult:
-    """Train the refinement network ``net`` on a frozen ``base`` (Algorithm 1); see :func:`fit`."""
+    """Train the refinement network ``net`` on a frozen ``base`` (Algorithm 1); see :func:`fit`.
+
+    With ``refiner_config.calibrate_scale`` (the default) the net's
+    ``output_scale`` is first set to :func:`residual_rms` of the base on
+    ``train_data`` (a resumed run then restores the checkpoint's value).
+    """
+    config = config or TrainConfig()
     objective = RefinerObjective(base, net, refiner_config or RefinerConfig())
-    return fit(objective, train_data, val_data, config or TrainConfig(), **fit_kwargs)
+    scale = getattr(net, "output_scale", None)
+    if objective.settings.calibrate_scale and isinstance(scale, Tensor):
+        objective.to(torch.device(config.device))
+        rms = residual_rms(base, train_data, config.batch_size, config.device)
+        if math.isfinite(rms) and rms > 0:
+            scale.fill_(rms)
+            logger.info("output_scale of the refinement net set to the base's RMS error %.4g", rms)
+        else:
+            logger.warning("base RMS error is %s: output_scale left at %s", rms, scale.item())
+    return fit(objective, train_data, val_data, config, **fit_kwargs)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:

@@ -13,6 +13,7 @@ from irsolve.training import (
     TrainConfig,
     load_weights,
     make_refiner,
+    residual_rms,
     train_base,
     train_refiner,
 )
@@ -56,15 +57,44 @@ def test_refiner_training_lowers_the_loss_and_beats_the_base():
         _small_unet(),
         data,
         data,
-        TrainConfig(epochs=5, **FAST),
+        # A larger lr than FAST's: the calibrated output_scale (0.3, the base's RMS
+        # error) makes each Adam step move Phi 0.3 times as far.
+        TrainConfig(epochs=5, **{**FAST, "lr": 3e-2}),
         RefinerConfig(K=2, alpha=0.5, fp_warmup_epochs=1),
     )
     first, last = result.history[0], result.history[-1]
-    # Seeded run (first loss ~0.14, base VRMSE 0.45); the margins leave room for
-    # platform-dependent rounding, not for a refiner that does not learn.
+    # Seeded run (first loss ~0.14 -> 0.053, base VRMSE 0.45 -> 0.24); the margins leave
+    # room for platform-dependent rounding, not for a refiner that does not learn.
     assert last["train_loss"] < 0.7 * first["train_loss"]
     assert last["val_vrmse"] < 0.8 * last["val_vrmse_base"]
     assert result.skipped_batches == 0
+
+
+def test_residual_rms_is_the_root_mean_square_of_the_base_error():
+    data = _pairs(n=6)
+    x, y = data.tensors
+    expected = (y - _perturbed_base(x)).double().square().mean().sqrt().item()
+    assert residual_rms(_perturbed_base, data, batch_size=4) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("calibrate", [True, False])
+def test_train_refiner_sets_the_output_scale_to_the_base_error(calibrate, tmp_path):
+    data = _pairs(n=8)
+    net = _small_unet()
+    train_refiner(
+        _perturbed_base,
+        net,
+        data,
+        None,
+        TrainConfig(epochs=1, **FAST),
+        RefinerConfig(K=1, calibrate_scale=calibrate),
+        checkpoint_dir=tmp_path,
+    )
+    expected = residual_rms(_perturbed_base, data) if calibrate else 1.0
+    assert net.output_scale.item() == pytest.approx(expected, rel=1e-6)
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["model"]["output_scale"].item() == pytest.approx(expected, rel=1e-6)
+    assert saved["config"]["model"]["output_scale"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_make_refiner_applies_the_inference_levers():

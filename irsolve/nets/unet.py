@@ -5,11 +5,16 @@ as fixed in DESIGN.md: depth 4, base width 16 (widths 16/32/64/128, bottleneck
 256), blocks ``[conv3x3 -> norm -> GELU] x 2``, max-pool down, bilinear x2 up
 followed by a 3x3 convolution, skip concatenation and a final 1x1 convolution
 initialised small (Xavier gain 0.1, zero bias) so that an untrained refiner
-starts close to the identity map ``h -> h``.
+starts close to the identity map ``h -> h``. The head's output is multiplied
+by ``output_scale`` (a buffer, so checkpoints keep it): set to the size of
+the error being corrected (``rms(y - T(x))``), it lets the net work in units
+of that error. Without it an accurate base leaves a correction far below
+the output change of one Adam step, and the refiner learns nothing.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -115,6 +120,10 @@ class RefinementUNet(nn.Module):
         ``"group"``.
     groups
         Number of groups for ``norm="group"`` (capped at the channel count).
+    output_scale
+        Multiplies the head's output, ``Phi = output_scale * head(...)``;
+        :func:`irsolve.training.train_refiner` sets it to the base's RMS
+        error on the training data before training.
 
     Notes
     -----
@@ -139,6 +148,7 @@ class RefinementUNet(nn.Module):
         padding: Padding = "circular",
         norm: Norm = "layer",
         groups: int = 8,
+        output_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if padding not in ("circular", "zeros"):
@@ -146,6 +156,8 @@ class RefinementUNet(nn.Module):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value < 1:
                 raise ValueError(f"expected {name} >= 1, got {value}")
+        if not (math.isfinite(output_scale) and output_scale > 0):
+            raise ValueError(f"expected a finite output_scale > 0, got {output_scale}")
         if depth < 0 or base_channels < 1:
             raise ValueError(
                 f"expected depth >= 0 and base_channels >= 1, got {depth} and {base_channels}"
@@ -170,8 +182,9 @@ class RefinementUNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
         nn.init.xavier_uniform_(self.head.weight, gain=0.1)
         nn.init.zeros_(self.head.bias)
+        self.register_buffer("output_scale", torch.tensor(float(output_scale)))
 
-    def config(self) -> dict[str, int | str]:
+    def config(self) -> dict[str, int | str | float]:
         """Constructor arguments, for checkpoints (JSON-serialisable)."""
         return {
             "in_channels": self.in_channels,
@@ -181,6 +194,7 @@ class RefinementUNet(nn.Module):
             "padding": self.padding,
             "norm": self.norm,
             "groups": self.groups,
+            "output_scale": float(self.output_scale),
         }
 
     def _pad(self, z: Tensor, height: int, width: int) -> Tensor:
@@ -209,4 +223,4 @@ class RefinementUNet(nn.Module):
         z = self.bottleneck(z)
         for up, skip in zip(self.decoder, reversed(skips), strict=True):
             z = up(z, skip)
-        return self.head(z)[..., :height, :width]
+        return self.output_scale * self.head(z)[..., :height, :width]

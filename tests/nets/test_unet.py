@@ -68,3 +68,21 @@ def test_unknown_norm_or_padding_raise():
         RefinementUNet(2, 1, norm="instance")
     with pytest.raises(ValueError, match="padding"):
         RefinementUNet(2, 1, padding="reflect")
+
+
+def test_output_scale_multiplies_the_correction_and_travels_with_the_state_dict():
+    z = torch.randn(2, 2, 8, 8)
+    torch.manual_seed(0)
+    plain = RefinementUNet(2, 1, base_channels=4, depth=2, norm="group")
+    torch.manual_seed(0)
+    scaled = RefinementUNet(2, 1, base_channels=4, depth=2, norm="group", output_scale=0.01)
+    torch.testing.assert_close(scaled(z), 0.01 * plain(z))
+    assert scaled.config()["output_scale"] == pytest.approx(0.01)
+    plain.load_state_dict(scaled.state_dict())
+    torch.testing.assert_close(plain(z), scaled(z))
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_non_positive_or_non_finite_output_scale_raises(scale):
+    with pytest.raises(ValueError, match="output_scale"):
+        RefinementUNet(2, 1, base_channels=4, depth=1, output_scale=scale)
