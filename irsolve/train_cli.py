@@ -148,6 +148,7 @@ def _refiner_config(args: argparse.Namespace) -> RefinerConfig:
         jac_method=args.jac_method,
         jac_iters=args.jac_iters,
         unroll_max=args.unroll_max,
+        calibrate_scale=args.calibrate_scale,
     )
 
 
@@ -264,6 +265,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jac-method", choices=("hutchinson", "power"), default=r.jac_method)
     p.add_argument("--jac-iters", type=int, default=r.jac_iters)
     p.add_argument("--unroll-max", type=int, default=r.unroll_max, help="sample K..this")
+    p.add_argument(
+        "--no-calibrate-scale",
+        dest="calibrate_scale",
+        action="store_false",
+        help="keep the U-Net's output_scale at 1 (default: the base's RMS training error)",
+    )
     p.add_argument("--width", type=int, default=16, help="U-Net base width")
     p.add_argument("--depth", type=int, default=4, help="U-Net depth")
     p.add_argument("--norm", choices=("batch", "layer", "group"), default="batch")
