@@ -2,17 +2,21 @@
 # End to end on embedded data, no downloads: simulate Navier-Stokes, train an FNO
 # base, train the IRNO refiner on it, then analyse it (per-step error, spectral
 # ratios, contraction certificate) into runs/report/report.md and figures.
+# The recipe of benchmarks/bench_irno.py at 32^2: one (w_0, w_0.1) pair per
+# trajectory at nu = 1e-4, an FNO keeping n/8 modes, the refiner trained with
+# unroll lengths up to 2K and evaluated with alpha decaying past K.
 # Small sizes so it finishes in about five minutes on two CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs}
 
-irsolve data generate navier_stokes --n 24 --resolution 32 --steps 10 --record-dt 0.5 \
-    --burn-in 2 --seed 0 --out "$out/data" --overwrite
-irsolve train-base --data "$out/data/navier_stokes" --n-steps-input 1 --epochs 8 \
-    --modes 8 --hidden 16 --lr 3e-3 --out "$out/base"
+irsolve data generate navier_stokes --n 400 --resolution 32 --steps 2 --record-dt 0.1 \
+    --viscosity 1e-4 --seed 0 --out "$out/data" --overwrite
+irsolve train-base --data "$out/data/navier_stokes" --n-steps-input 1 --epochs 10 \
+    --modes 4 --hidden 32 --lr 3e-3 --batch-size 8 --out "$out/base"
 irsolve train --data "$out/data/navier_stokes" --n-steps-input 1 --base "$out/base/best.pt" \
-    --K 4 --epochs 4 --width 8 --depth 3 --lr 2e-3 --out "$out/irno"
+    --K 4 --epochs 6 --width 8 --depth 4 --lr 2e-3 --batch-size 8 --beta-fp 0.05 \
+    --unroll-max 8 --alpha-decay 0.5 --out "$out/irno"
 irsolve analyze --checkpoint "$out/irno/best.pt" --base-checkpoint "$out/base/best.pt" \
     --data "$out/data/navier_stokes" --n-steps-input 1 --samples 8 --out "$out/report"
 echo "report: $out/report/report.md"
