@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from timing import wall_times
 from torch import nn
 
 from irsolve.analysis import contraction_certificate, lipschitz
@@ -40,13 +41,7 @@ from irsolve.solvers.refiner import Refiner
 
 def seconds(fn: Callable[[], object], repeat: int) -> float:
     """Shortest wall time of ``repeat`` calls after one warm-up (robust to other load)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(wall_times(fn, repeat))
 
 
 def small_net(kind: str) -> nn.Module:

@@ -29,6 +29,7 @@ import pyfftw
 import pyfftw.interfaces.scipy_fft
 import scipy.fft
 import torch
+from timing import wall_times
 
 from irsolve.data import NavierStokes2D, default_forcing, make_navier_stokes_dataset
 from irsolve.data.navier_stokes import random_vorticity
@@ -38,13 +39,7 @@ GOAL_SECONDS = 120.0
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(wall_times(fn, repeats))
 
 
 def bench_navier_stokes(n: int, steps: int) -> None:

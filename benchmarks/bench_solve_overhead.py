@@ -16,6 +16,7 @@ import statistics
 import time
 
 import torch
+from timing import elapsed
 from torch import nn
 
 from irsolve import FixedPointSolver, solve
@@ -61,12 +62,6 @@ class TimedStep(FixedPointSolver):
         return out
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -94,9 +89,9 @@ def main() -> None:
     t_bare, t_solve, engine_share = [], [], []
     timed_solver = TimedStep(solver)
     for _ in range(args.repeats):
-        t_bare.append(timed(lambda: hand_loop(solver, x, h0, args.steps)))
+        t_bare.append(elapsed(lambda: hand_loop(solver, x, h0, args.steps)))
         timed_solver.seconds = 0.0
-        total = timed(
+        total = elapsed(
             lambda: solve(h0, timed_solver, x, tol=0.0, maxiter=args.steps, divergence=None)
         )
         t_solve.append(total)
