@@ -1,7 +1,8 @@
 """IRNO on embedded 2-D Navier-Stokes: base FNO vs IRNO vs one-shot FNO+UNet vs a bigger FNO.
 
 One run trains, at matched budgets and on the same data, the four models of
-issue 5 and prints per-step VRMSE for k = 0..2K and a table:
+issue 5 (each keeps its best-validation epoch) and prints per-step test VRMSE
+for k = 0..2K and a table:
 
 - ``FNO``: the base operator ``T`` (``--base-epochs`` epochs, relative L2);
 - ``IRNO``: the paper's recipe on the frozen base (``--ref-epochs`` epochs),
@@ -34,6 +35,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,7 +45,14 @@ from torch.utils.data import TensorDataset
 from irsolve.data import HDF5Dataset, make_navier_stokes_dataset
 from irsolve.evaluate import EvaluationReport, evaluate
 from irsolve.nets import RefinementUNet, base_operator
-from irsolve.training import RefinerConfig, TrainConfig, make_refiner, train_base, train_refiner
+from irsolve.training import (
+    RefinerConfig,
+    TrainConfig,
+    load_weights,
+    make_refiner,
+    train_base,
+    train_refiner,
+)
 
 
 @dataclasses.dataclass
@@ -159,17 +168,24 @@ def main() -> None:
     seconds: dict[str, float] = {}
     params: dict[str, int] = {}
 
-    def timed(name: str, fn):
-        start = time.perf_counter()
-        out = fn()
-        seconds[name] = time.perf_counter() - start
-        print(f"trained {name} in {seconds[name]:.0f} s")
-        return out
+    def trained(name: str, model: torch.nn.Module, train_fn) -> None:
+        """Time ``train_fn(checkpoint_dir)``; load the best-validation weights into ``model``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            result = train_fn(Path(tmp))
+            seconds[name] = time.perf_counter() - start
+            load_weights(model, Path(tmp) / "best.pt")
+        best = f"{result.best_metric:.4f} at epoch {result.best_epoch}/{len(result.history)}"
+        print(f"trained {name} in {seconds[name]:.0f} s (best validation VRMSE {best})")
 
     torch.manual_seed(args.seed)
     base = base_operator("fno", 1, 1, n_modes=(preset.modes,) * 2, hidden_channels=preset.hidden)
     params["FNO"] = count(base)
-    timed("FNO", lambda: train_base(base, train, valid, cfg(preset.base_epochs, 3e-3)))
+    trained(
+        "FNO",
+        base,
+        lambda d: train_base(base, train, valid, cfg(preset.base_epochs, 3e-3), checkpoint_dir=d),
+    )
 
     def unet() -> RefinementUNet:
         torch.manual_seed(args.seed)
@@ -189,18 +205,28 @@ def main() -> None:
     for name, rc in (("IRNO", plain), ("IRNO+levers", stable), ("FNO+UNet", one_shot)):
         nets[name] = unet()
         params[name] = params["FNO"] + count(nets[name])
-        timed(
+        trained(
             name,
-            lambda n=name, r=rc: train_refiner(
-                base, nets[n], train, valid, cfg(preset.ref_epochs, args.ref_lr), r
+            nets[name],
+            lambda d, n=name, r=rc: train_refiner(
+                base,
+                nets[n],
+                train,
+                valid,
+                cfg(preset.ref_epochs, args.ref_lr),
+                r,
+                checkpoint_dir=d,
             ),
         )
     torch.manual_seed(args.seed)
     big = matched_fno(params["IRNO"], preset)
     params["FNO-big"] = count(big)
-    timed(
+    trained(
         "FNO-big",
-        lambda: train_base(big, train, valid, cfg(preset.base_epochs + preset.ref_epochs, 3e-3)),
+        big,
+        lambda d: train_base(
+            big, train, valid, cfg(preset.base_epochs + preset.ref_epochs, 3e-3), checkpoint_dir=d
+        ),
     )
 
     inference_levers = dataclasses.replace(
