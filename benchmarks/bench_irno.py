@@ -22,7 +22,7 @@ Data: ``x = w_0``, ``y = w_{0.1}`` (vorticity at nu = 1e-4, z-scored with
 training statistics) from :func:`irsolve.data.make_navier_stokes_dataset`,
 one pair per trajectory, cached under ``--root``. The base keeps n/8 Fourier
 modes, as The Well's FNO baselines do; the U-Net's output is scaled to the
-base's RMS error (``RefinerConfig.calibrate_scale``). ``--quick`` is a ~4
+base's RMS error (``RefinerConfig.calibrate_scale``). ``--quick`` is a ~6
 minute smoke run at 32^2 (too short to meet the goals); the full preset
 (64^2, K = 4) takes ~40 minutes on 2 CPU cores.
 
@@ -130,7 +130,7 @@ def matched_fno(target: int, preset: Preset) -> torch.nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="~3 minute smoke run at 32^2")
+    parser.add_argument("--quick", action="store_true", help="~6 minute smoke run at 32^2")
     parser.add_argument("--root", type=Path, default=Path("/tmp/irsolve-bench"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
