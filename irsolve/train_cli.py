@@ -148,6 +148,7 @@ def _refiner_config(args: argparse.Namespace) -> RefinerConfig:
         jac_method=args.jac_method,
         jac_iters=args.jac_iters,
         unroll_max=args.unroll_max,
+        step_weights=args.step_weights,
         calibrate_scale=args.calibrate_scale,
     )
 
@@ -265,6 +266,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jac-method", choices=("hutchinson", "power"), default=r.jac_method)
     p.add_argument("--jac-iters", type=int, default=r.jac_iters)
     p.add_argument("--unroll-max", type=int, default=r.unroll_max, help="sample K..this")
+    p.add_argument(
+        "--step-weights",
+        choices=("uniform", "linear"),
+        default=r.step_weights,
+        help="per-step loss weights: mean, or (k + 1)-weighted",
+    )
     p.add_argument(
         "--no-calibrate-scale",
         dest="calibrate_scale",

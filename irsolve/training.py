@@ -13,7 +13,8 @@ best/last checkpoints, exact resume). What is optimised is an *objective*:
   ``loss = mean_k l_k + w_fp(t) * beta_fp * mean(Phi([x; y])^2)
   + beta_jac * J(G)``, ``w_fp`` a linear warm-up, ``J`` an optional
   Jacobian-norm penalty of the step map ``G`` (Bai et al. 2021). Unroll
-  lengths may be sampled past ``K`` to train stability beyond the horizon.
+  lengths may be sampled past ``K`` to train stability beyond the horizon,
+  and ``mean_k`` may weight later steps more (``step_weights="linear"``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ class RefinerConfig:
     unroll_max
         When set (``>= K``), each batch unrolls a length drawn uniformly from
         ``K..unroll_max`` (all steps enter the loss); ``None``: always ``K``.
+    step_weights
+        How the per-step losses ``l_k`` of one unroll of ``n`` steps combine:
+        ``"uniform"``, their mean (Algorithm 1); ``"linear"``, weights
+        ``(k + 1) / sum_j (j + 1)``, so the later iterates, which are the
+        answer, count more than the base-near first ones.
     calibrate_scale
         Before training, set the net's ``output_scale`` (when it has one, as
         :class:`~irsolve.nets.RefinementUNet` does) to the base's error
@@ -135,6 +141,7 @@ class RefinerConfig:
     jac_method: Literal["hutchinson", "power"] = "hutchinson"
     jac_iters: int = 1
     unroll_max: int | None = None
+    step_weights: Literal["uniform", "linear"] = "uniform"
     calibrate_scale: bool = True
 
     def __post_init__(self) -> None:
@@ -142,11 +149,22 @@ class RefinerConfig:
             raise ValueError(f"expected K >= 1 and alpha > 0, got K={self.K}, alpha={self.alpha}")
         if self.unroll_max is not None and self.unroll_max < self.K:
             raise ValueError(f"expected unroll_max >= K={self.K} or None, got {self.unroll_max}")
+        if self.step_weights not in ("uniform", "linear"):
+            raise ValueError(
+                f"expected step_weights 'uniform' or 'linear', got {self.step_weights!r}"
+            )
 
     def levers(self) -> dict[str, Any]:
         """The stability levers that differ from the paper's plain recipe."""
         plain = RefinerConfig(K=self.K)
-        names = ("beta_fp", "alpha_decay", "stop_threshold", "beta_jac", "unroll_max")
+        names = (
+            "beta_fp",
+            "alpha_decay",
+            "stop_threshold",
+            "beta_jac",
+            "unroll_max",
+            "step_weights",
+        )
         return {n: getattr(self, n) for n in names if getattr(self, n) != getattr(plain, n)}
 
 
@@ -228,7 +246,11 @@ class RefinerObjective:
             h = self.refiner.step(ctx, h, k)
             spec = progressive_spectral_loss(h, y, k, cfg.K, cfg.lam_start, cfg.lam_end)
             step_losses.append(mse(h, y) + cfg.beta_s * spec)
-        loss = torch.stack(step_losses).mean()
+        weights = torch.ones(steps)
+        if cfg.step_weights == "linear":
+            weights = torch.arange(1, steps + 1, dtype=torch.float32)
+        weights = (weights / weights.sum()).to(device=x.device, dtype=step_losses[0].dtype)
+        loss = (weights * torch.stack(step_losses)).sum()
         parts = {"unroll": loss.item(), "steps": float(steps)}
         if cfg.beta_fp > 0:
             warm = 1.0

@@ -30,16 +30,20 @@ def test_train_base_then_refiner_then_evaluate(tmp_path, capsys):
     data = tmp_path / "pairs.pt"
     torch.save({"x": x, "y": torch.roll(x, 1, -1)}, data)
     config = tmp_path / "refiner.toml"
-    config.write_text("K = 2\nalpha-decay = 0.5\nwidth = 4\ndepth = 2\nnorm = 'group'\n")
+    config.write_text(
+        "K = 2\nalpha-decay = 0.5\nstep-weights = 'linear'\nwidth = 4\ndepth = 2\nnorm = 'group'\n"
+    )
     common = ["--data", str(data), "--batch-size", "4", "--no-validation", "--no-progress"]
 
     fno = ["--modes", "4", "--hidden", "4", "--layers", "1", "--epochs", "1"]
     assert _run(["train-base", *common, "--out", str(tmp_path / "base"), *fno]) == 0
     refiner = ["--config", str(config), "--epochs", "1", "--base", str(tmp_path / "base/last.pt")]
     assert _run(["train", *common, "--out", str(tmp_path / "ref"), *refiner]) == 0
-    assert "stability levers on: {'alpha_decay': 0.5}" in capsys.readouterr().out
+    levers = "stability levers on: {'alpha_decay': 0.5, 'step_weights': 'linear'}"
+    assert levers in capsys.readouterr().out
     saved = json.loads((tmp_path / "ref/last.json").read_text())["config"]
     assert saved["refiner"]["K"] == 2 and saved["model"]["depth"] == 2
+    assert saved["refiner"]["step_weights"] == "linear"
 
     report = tmp_path / "report.json"
     checkpoints = {"--base": tmp_path / "base/last.pt", "--refiner": tmp_path / "ref/last.pt"}

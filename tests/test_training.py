@@ -7,9 +7,11 @@ import torch
 from torch.utils.data import TensorDataset
 
 from irsolve.checkpoint import load_checkpoint, load_model_state
+from irsolve.losses import progressive_spectral_loss
 from irsolve.nets import RefinementUNet, base_operator
 from irsolve.training import (
     RefinerConfig,
+    RefinerObjective,
     TrainConfig,
     load_weights,
     make_refiner,
@@ -224,3 +226,25 @@ def test_invalid_settings_raise_naming_the_values():
         RefinerConfig(K=0)
     with pytest.raises(ValueError, match="unroll_max >= K=4 or None, got 3"):
         RefinerConfig(K=4, unroll_max=3)
+    with pytest.raises(ValueError, match="step_weights 'uniform' or 'linear', got 'last'"):
+        RefinerConfig(step_weights="last")
+
+
+@pytest.mark.parametrize("step_weights", ["uniform", "linear"])
+def test_unroll_loss_weights_the_per_step_losses(step_weights):
+    """The unroll loss is the plain or (k + 1)-weighted mean of hand-computed ``l_k``."""
+    x, y = _pairs(n=4).tensors
+    net = _small_unet()
+    config = RefinerConfig(K=3, beta_fp=0.0, step_weights=step_weights)
+    objective = RefinerObjective(_perturbed_base, net, config)
+    with torch.no_grad():
+        loss, parts = objective.loss(x, y, epoch_progress=1.0)
+        h, per_step = _perturbed_base(x), []
+        for k in range(3):
+            h = h + 0.2 * net(torch.cat([x, h], dim=1))
+            spec = progressive_spectral_loss(h, y, k, 3)
+            per_step.append((h - y).square().mean() + spec)
+    weights = [1 / 3] * 3 if step_weights == "uniform" else [1 / 6, 2 / 6, 3 / 6]
+    expected = sum(w * l for w, l in zip(weights, per_step, strict=True))
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=0)
+    assert parts["steps"] == 3
