@@ -149,6 +149,7 @@ def _refiner_config(args: argparse.Namespace) -> RefinerConfig:
         jac_iters=args.jac_iters,
         unroll_max=args.unroll_max,
         step_weights=args.step_weights,
+        start_mix=args.start_mix,
         calibrate_scale=args.calibrate_scale,
     )
 
@@ -271,6 +272,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         choices=("uniform", "linear"),
         default=r.step_weights,
         help="per-step loss weights: mean, or (k + 1)-weighted",
+    )
+    p.add_argument(
+        "--start-mix",
+        type=float,
+        default=r.start_mix,
+        help="start unrolls at T(x) + t (y - T(x)), t ~ U(0, this)",
     )
     p.add_argument(
         "--no-calibrate-scale",

@@ -121,6 +121,14 @@ class RefinerConfig:
         ``"uniform"``, their mean (Algorithm 1); ``"linear"``, weights
         ``(k + 1) / sum_j (j + 1)``, so the later iterates, which are the
         answer, count more than the base-near first ones.
+    start_mix
+        When positive, each sample's unroll starts at
+        ``h_0 = T(x) + t (y - T(x))``, ``t ~ U(0, start_mix)``, a point
+        between the base's answer and the target, so the net sees iterates
+        of every error size and must read its correction off ``h`` (error
+        feedback, a map that contracts towards ``y``) instead of spreading one
+        correction of ``x`` evenly over K steps; 0 starts at ``T(x)``
+        (Algorithm 1). Validation always starts at ``T(x)``.
     calibrate_scale
         Before training, set the net's ``output_scale`` (when it has one, as
         :class:`~irsolve.nets.RefinementUNet` does) to the base's error
@@ -142,6 +150,7 @@ class RefinerConfig:
     jac_iters: int = 1
     unroll_max: int | None = None
     step_weights: Literal["uniform", "linear"] = "uniform"
+    start_mix: float = 0.0
     calibrate_scale: bool = True
 
     def __post_init__(self) -> None:
@@ -149,6 +158,8 @@ class RefinerConfig:
             raise ValueError(f"expected K >= 1 and alpha > 0, got K={self.K}, alpha={self.alpha}")
         if self.unroll_max is not None and self.unroll_max < self.K:
             raise ValueError(f"expected unroll_max >= K={self.K} or None, got {self.unroll_max}")
+        if not 0.0 <= self.start_mix <= 1.0:
+            raise ValueError(f"expected 0 <= start_mix <= 1, got {self.start_mix}")
         if self.step_weights not in ("uniform", "linear"):
             raise ValueError(
                 f"expected step_weights 'uniform' or 'linear', got {self.step_weights!r}"
@@ -164,6 +175,7 @@ class RefinerConfig:
             "beta_jac",
             "unroll_max",
             "step_weights",
+            "start_mix",
         )
         return {n: getattr(self, n) for n in names if getattr(self, n) != getattr(plain, n)}
 
@@ -241,6 +253,9 @@ class RefinerObjective:
             steps = int(torch.randint(cfg.K, cfg.unroll_max + 1, ()).item())
         ctx = self.refiner.prepare(x)
         h = self.initial(x)
+        if cfg.start_mix > 0:
+            t = cfg.start_mix * torch.rand(h.shape[0], *(1,) * (h.dim() - 1), device=h.device)
+            h = h + t.to(h.dtype) * (y.to(h.dtype) - h)
         step_losses = []
         for k in range(steps):
             h = self.refiner.step(ctx, h, k)

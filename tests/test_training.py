@@ -226,6 +226,8 @@ def test_invalid_settings_raise_naming_the_values():
         RefinerConfig(K=0)
     with pytest.raises(ValueError, match="unroll_max >= K=4 or None, got 3"):
         RefinerConfig(K=4, unroll_max=3)
+    with pytest.raises(ValueError, match="0 <= start_mix <= 1, got 1.5"):
+        RefinerConfig(start_mix=1.5)
     with pytest.raises(ValueError, match="step_weights 'uniform' or 'linear', got 'last'"):
         RefinerConfig(step_weights="last")
 
@@ -248,3 +250,25 @@ def test_unroll_loss_weights_the_per_step_losses(step_weights):
     expected = sum(w * l for w, l in zip(weights, per_step, strict=True))
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=0)
     assert parts["steps"] == 3
+
+
+class _Zero(torch.nn.Module):
+    """A refinement net that never corrects: the unroll stays at its start."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(features[:, :1])
+
+
+def test_start_mix_starts_the_unroll_between_the_base_and_the_target():
+    """With ``Phi = 0`` every step's loss is that of the start ``T(x) + t (y - T(x))``."""
+    x, y = _pairs(n=6).tensors
+    config = RefinerConfig(K=2, beta_fp=0.0, beta_s=0.0, start_mix=1.0)
+    objective = RefinerObjective(_perturbed_base, _Zero(), config)
+    torch.manual_seed(3)
+    loss, _ = objective.loss(x, y, epoch_progress=1.0)
+    torch.manual_seed(3)
+    t = torch.rand(6, 1, 1, 1)
+    h0 = _perturbed_base(x)
+    start = h0 + t * (y - h0)
+    torch.testing.assert_close(loss, (start - y).square().mean())
+    assert loss < (h0 - y).square().mean()
