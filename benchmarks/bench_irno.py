@@ -11,8 +11,11 @@ for k = 0..2K and a table:
   ``rms(Phi)`` when ``--stop-threshold`` is given), and a stop once the
   updates stop shrinking (``patience = 1``, keeping the smallest-update iterate);
 - ``IRNO+levers``: trained with the stability levers (stronger fixed-point
-  weight, unroll lengths sampled in K..2K, and with ``--beta-jac`` the
-  Jacobian-norm penalty) and evaluated with alpha decaying past K;
+  weight, unroll lengths sampled in K..2K with the later steps' losses
+  weighted more, and with ``--beta-jac`` the Jacobian-norm penalty,
+  ``--start-mix`` unroll starts between base and target) and evaluated
+  with alpha decaying past K (``gamma = 0.25``: at most ``alpha / 3`` of
+  movement past K in all, however long the run);
 - ``FNO+UNet``: the same ``Phi`` applied once (``K = 1``, ``alpha = 1``),
   trained directly for ``--ref-epochs`` epochs;
 - ``FNO-big``: an FNO with as many parameters as ``FNO + Phi``, trained for
@@ -170,8 +173,14 @@ def main() -> None:
     parser.add_argument(
         "--beta-jac", type=float, default=0.0, help="Jacobian penalty of IRNO+levers (~+30 %% time)"
     )
+    parser.add_argument(
+        "--step-weights", choices=("uniform", "linear"), default="linear", help="IRNO+levers"
+    )
+    parser.add_argument(
+        "--start-mix", type=float, default=0.0, help="IRNO+levers: unroll starts up to this far"
+    )
     parser.add_argument("--ref-lr", type=float, default=2e-3, help="refiner learning rate")
-    parser.add_argument("--alpha-decay", type=float, default=0.5)
+    parser.add_argument("--alpha-decay", type=float, default=0.25)
     parser.add_argument("--stop-threshold", type=float, default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
@@ -227,6 +236,8 @@ def main() -> None:
         beta_fp=args.stable_beta_fp,
         beta_jac=args.beta_jac,
         unroll_max=2 * K,
+        step_weights=args.step_weights,
+        start_mix=args.start_mix,
         alpha_decay=args.alpha_decay,
         stop_threshold=args.stop_threshold,
     )
