@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import tempfile
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--ref-lr", type=float, default=2e-3, help="refiner learning rate")
     parser.add_argument("--alpha-decay", type=float, default=0.25)
     parser.add_argument("--stop-threshold", type=float, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -292,7 +294,7 @@ def main() -> None:
     print(f"{'k':>3} " + " ".join(f"{label:>20}" for label in runs if runs[label][0].K == K))
     for k in range(2 * K + 1):
         row = [runs[label][1].metrics["vrmse"][k] for label in runs if runs[label][0].K == K]
-        print(f"{k:3d} " + " ".join(f"{v:20.4f}" for v in row))
+        print(f"{k:3d} " + " ".join(f"{v:20.5f}" for v in row))
     for label, (rc, report) in runs.items():
         print(f"{label}: levers {rc.levers() or 'none'}; return codes {report.retcodes}")
 
@@ -307,7 +309,7 @@ def main() -> None:
     header = f"{'model':<22}{'params':>10}{'train s':>9}{'VRMSE@K':>10}{'VRMSE@2K':>10}"
     print(f"\n{header}{'vs FNO':>9}")
     for label, n, s, vk, v2k in rows:
-        print(f"{label:<22}{n:>10,}{s:>9.0f}{vk:>10.4f}{v2k:>10.4f}{vk / base_v:>9.3f}")
+        print(f"{label:<22}{n:>10,}{s:>9.0f}{vk:>10.5f}{v2k:>10.5f}{vk / base_v:>9.3f}")
 
     x_test, y_test = test.tensors
     with torch.no_grad():
@@ -323,8 +325,10 @@ def main() -> None:
         "bands: thirds of [0, Nyquist])"
     )
     print(f"{'model':<22}" + "".join(f"{name:>8}" for name in BAND_NAMES))
+    bands: dict[str, dict[str, float]] = {}
     for label, pred in preds.items():
         medians = band_medians(pred, base_pred, y_test)
+        bands[label] = dict(zip(BAND_NAMES, medians, strict=True))
         print(f"{label:<22}" + "".join(f"{m:8.3f}" for m in medians))
     n_probe = min(16, len(x_test))
     print(
@@ -333,9 +337,11 @@ def main() -> None:
         "(ratio ~ 1, q ~ 1)"
     )
     print(f"{'model':<22}{'|Phi_K|/|Phi_0|':>16}{'||J_G(h_K)||':>14}")
+    feedbacks: dict[str, dict[str, float]] = {}
     for label in ("IRNO", "IRNO+levers"):
         refiner = make_refiner(nets[label], runs[label][0])
         ratio, q = feedback(refiner, x_test[:n_probe], base_pred[:n_probe], K)
+        feedbacks[label] = {"phi_ratio": ratio, "step_norm": q}
         print(f"{label:<22}{ratio:>16.3f}{q:>14.3f}")
 
     others = {"FNO": base_v, "FNO+UNet": runs["FNO+UNet"][1].metrics["vrmse"][1], "FNO-big": v_big}
@@ -348,10 +354,30 @@ def main() -> None:
         ratios = ", ".join(f"{n} {v[K] / peer:.3f}" for n, peer in others.items())
         print(
             f"  {label:<20} {100 * reduction:5.1f} % -> {reduction >= 0.5}; "
-            f"{v[2 * K]:.4f} vs {v[K]:.4f} -> {v[2 * K] <= v[K]}; "
+            f"{v[2 * K]:.5f} vs {v[K]:.5f} -> {v[2 * K] <= v[K]}; "
             f"IRNO/peer {ratios} -> {all(v[K] < peer for peer in others.values())}"
         )
     print(f"total {time.perf_counter() - tic:.0f} s")
+    if args.json is not None:
+        figures = {
+            "preset": dataclasses.asdict(preset),
+            "table": {
+                row[0]: dict(
+                    zip(("params", "train_s", "vrmse_K", "vrmse_2K"), row[1:], strict=True)
+                )
+                for row in rows
+            },
+            "runs": {
+                label: {"levers": rc.levers(), **report.to_dict()}
+                for label, (rc, report) in runs.items()
+            },
+            "bands": bands,
+            "feedback": feedbacks,
+        }
+        # NaN (no 2K for one-shot models) is not JSON: written as null
+        text = json.dumps(figures, indent=2).replace("NaN", "null")
+        args.json.write_text(text + "\n")
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":
