@@ -6,7 +6,7 @@
 # trajectory at nu = 1e-4, an FNO keeping n/8 modes, the refiner trained with
 # unroll lengths up to 2K (later steps weighted more) and evaluated with alpha
 # decaying past K (gamma = 0.25).
-# Small sizes so it finishes in about five minutes on two CPU cores.
+# Small sizes so it finishes in about three minutes on two CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs}
