@@ -27,7 +27,10 @@ one pair per trajectory, cached under ``--root``. The base keeps n/8 Fourier
 modes, as The Well's FNO baselines do; the U-Net's output is scaled to the
 base's RMS error (``RefinerConfig.calibrate_scale``). ``--quick`` is a ~6
 minute smoke run at 32^2 (too short to meet the goals); the full preset
-(64^2, K = 4) takes ~40 minutes on 2 CPU cores.
+(64^2, K = 4) takes ~30 minutes on 2 CPU cores. Besides the table it
+prints each model's error per frequency band at K relative to the base's,
+and whether the learnt step contracts (``||Phi(h_K)|| / ||Phi(h_0)||`` and
+``||J_G(h_K)||``); ``--json`` keeps every figure.
 
 Run: ``python benchmarks/bench_irno.py --quick`` (or without ``--quick``).
 """
