@@ -125,10 +125,12 @@ class RefinerConfig:
         When positive, each sample's unroll starts at
         ``h_0 = T(x) + t (y - T(x))``, ``t ~ U(0, start_mix)``, a point
         between the base's answer and the target, so the net sees iterates
-        of every error size and must read its correction off ``h`` (error
-        feedback, a map that contracts towards ``y``) instead of spreading one
-        correction of ``x`` evenly over K steps; 0 starts at ``T(x)``
-        (Algorithm 1). Validation always starts at ``T(x)``.
+        of every error size and is pushed to read its correction off ``h``
+        (error feedback, a map that contracts towards ``y``) instead of
+        spreading one correction of ``x`` evenly over K steps. On 64^2
+        Navier-Stokes it slowed training and did not yet make the step
+        contract in 8 epochs. 0 starts at ``T(x)`` (Algorithm 1). Validation
+        always starts at ``T(x)``.
     calibrate_scale
         Before training, set the net's ``output_scale`` (when it has one, as
         :class:`~irsolve.nets.RefinementUNet` does) to the base's error
