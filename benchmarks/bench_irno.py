@@ -153,8 +153,9 @@ def feedback(refiner, x: torch.Tensor, h0: torch.Tensor, K: int) -> tuple[float,
     """
     with torch.no_grad():
         h_k = iterate_at(h0, refiner, x, K)
-        phi_0 = refiner.net(torch.cat([x, h0], dim=1)).flatten(1).norm(dim=1)
-        phi_k = refiner.net(torch.cat([x, h_k], dim=1)).flatten(1).norm(dim=1)
+        ctx = refiner.prepare(x)
+        phi_0 = refiner.correction(ctx, h0).flatten(1).norm(dim=1)
+        phi_k = refiner.correction(ctx, h_k).flatten(1).norm(dim=1)
     q = lipschitz(refiner, x, h_k, k=K - 1, method="lanczos", iters=20)
     return (phi_k / phi_0).median().item(), q.median().item()
 
@@ -318,9 +319,8 @@ def main() -> None:
     with torch.no_grad():
         base_pred = base(x_test)
         preds = {
-            label: iterate_at(base, make_refiner(nets[label.split(" ")[0]], rc), x_test, rc.K)
-            for label, (rc, _) in runs.items()
-            if label in ("IRNO", "IRNO+levers", "FNO+UNet")
+            name: iterate_at(base, make_refiner(nets[name], runs[name][0]), x_test, runs[name][0].K)
+            for name in nets
         }
         preds["FNO-big"] = big(x_test)
     print(
