@@ -25,14 +25,21 @@ Data: ``x = w_0``, ``y = w_{0.1}`` (vorticity at nu = 1e-4, z-scored with
 training statistics) from :func:`irsolve.data.make_navier_stokes_dataset`,
 one pair per trajectory, cached under ``--root``. The base keeps n/8 Fourier
 modes, as The Well's FNO baselines do; the U-Net's output is scaled to the
-base's RMS error (``RefinerConfig.calibrate_scale``). ``--quick`` is a ~6
-minute smoke run at 32^2 (too short to meet the goals); the full preset
-(64^2, K = 4) takes ~30 minutes on 2 CPU cores. Besides the table it
-prints each model's error per frequency band at K relative to the base's,
-and whether the learnt step contracts (``||Phi(h_K)|| / ||Phi(h_0)||`` and
-``||J_G(h_K)||``); ``--json`` keeps every figure.
+base's RMS error (``RefinerConfig.calibrate_scale``). Presets:
 
-Run: ``python benchmarks/bench_irno.py --quick`` (or without ``--quick``).
+- ``full`` (default): 64^2, K = 4, the base at ~1 % VRMSE; ~30 minutes on 2
+  CPU cores;
+- ``long-step``: ``y = w_{1.0}`` at 32^2, so the base's error is ~10 %,
+  near the paper's TR-2D bases (~20 %) instead of 1 %; ~15 minutes;
+- ``quick`` (or ``--quick``): a ~6 minute smoke run at 32^2, too short to
+  meet the goals.
+
+Besides the table it prints each model's error per frequency band at K
+relative to the base's, and whether the learnt step contracts
+(``||Phi(h_K)|| / ||Phi(h_0)||`` and ``||J_G(h_K)||``); ``--json`` keeps
+every figure.
+
+Run: ``python benchmarks/bench_irno.py [--preset full|long-step|quick]``.
 """
 
 from __future__ import annotations

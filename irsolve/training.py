@@ -120,7 +120,14 @@ class RefinerConfig:
         How the per-step losses ``l_k`` of one unroll of ``n`` steps combine:
         ``"uniform"``, their mean (Algorithm 1); ``"linear"``, weights
         ``(k + 1) / sum_j (j + 1)``, so the later iterates, which are the
-        answer, count more than the base-near first ones.
+        answer, count more than the base-near first ones. For a step that
+        applies a fixed correction ``g (y - h_0)`` per step (open loop, as
+        the nets of ``benchmarks/bench_irno.py`` learn), the per-step errors
+        ``(1 - k g)`` over ``k = 1..K`` are minimised by
+        ``g = sum k / sum k^2 = 3 / (2K + 1)`` under uniform weights, so the
+        error is lowest near ``k = (2K + 1) / 3`` and rises again by ``K``;
+        linear weights give ``g = sum k^2 / sum k^3 = 2 (2K + 1) / (3K (K + 1))``,
+        lowest nearer ``K``.
     start_mix
         When positive, each sample's unroll starts at
         ``h_0 = T(x) + t (y - T(x))``, ``t ~ U(0, start_mix)``, a point
