@@ -52,6 +52,7 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import torch
 from torch.utils.data import TensorDataset
@@ -64,6 +65,7 @@ from irsolve.evaluate import EvaluationReport, evaluate
 from irsolve.nets import RefinementUNet, base_operator
 from irsolve.training import (
     RefinerConfig,
+    StepWeights,
     TrainConfig,
     load_weights,
     make_refiner,
@@ -97,7 +99,7 @@ class Preset:
 # vorticity field, so the base's test error is its modelling error (spectral bias of an
 # FNO keeping n/8 modes, The Well's FNO setting), not overfitting to a few trajectories.
 # "long-step" predicts w_1.0 from w_0 at 32^2: the base's error is then ~10 % (VRMSE),
-# the size of the paper's TR-2D base errors, instead of ~1 % for w_0.1 at 64^2.
+# near the paper's TR-2D bases (~20 %), instead of ~1 % for w_0.1 at 64^2.
 PRESETS = {
     "quick": Preset(32, 320, 40, 40, 2, 0.1, 1e-4, 4, 8, 4, 4, 32, 10, 6, 8),
     "full": Preset(64, 640, 64, 128, 2, 0.1, 1e-4, 4, 8, 4, 8, 32, 12, 8, 16),
@@ -178,10 +180,11 @@ def band_medians(pred: torch.Tensor, base_pred: torch.Tensor, y: torch.Tensor) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
         "--preset", choices=tuple(PRESETS), default="full", help="data, model sizes and budgets"
     )
-    parser.add_argument("--quick", action="store_true", help="same as --preset quick")
+    size.add_argument("--quick", action="store_true", help="same as --preset quick")
     parser.add_argument("--base-epochs", type=int, default=None, help="override the preset's")
     parser.add_argument("--ref-epochs", type=int, default=None, help="override the preset's")
     parser.add_argument("--root", type=Path, default=Path("/tmp/irsolve-bench"))
@@ -194,7 +197,7 @@ def main() -> None:
         "--beta-jac", type=float, default=0.0, help="Jacobian penalty of IRNO+levers (~+30 %% time)"
     )
     parser.add_argument(
-        "--step-weights", choices=("uniform", "linear"), default="linear", help="IRNO+levers"
+        "--step-weights", choices=get_args(StepWeights), default="linear", help="IRNO+levers"
     )
     parser.add_argument(
         "--start-mix", type=float, default=0.0, help="IRNO+levers: unroll starts up to this far"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 import yaml
@@ -20,7 +20,14 @@ from irsolve.checkpoint import load_checkpoint, load_model_state
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.evaluate import evaluate
 from irsolve.nets import RefinementUNet, base_operator, build_net
-from irsolve.training import RefinerConfig, TrainConfig, make_refiner, train_base, train_refiner
+from irsolve.training import (
+    RefinerConfig,
+    StepWeights,
+    TrainConfig,
+    make_refiner,
+    train_base,
+    train_refiner,
+)
 
 __all__ = ["add_subcommands", "load_config_file", "load_pairs"]
 
@@ -269,7 +276,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--unroll-max", type=int, default=r.unroll_max, help="sample K..this")
     p.add_argument(
         "--step-weights",
-        choices=("uniform", "linear"),
+        choices=get_args(StepWeights),
         default=r.step_weights,
         help="per-step loss weights: mean, or (k + 1)-weighted",
     )

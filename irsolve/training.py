@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,7 @@ __all__ = [
     "Objective",
     "RefinerConfig",
     "RefinerObjective",
+    "StepWeights",
     "TrainConfig",
     "TrainResult",
     "fit",
@@ -89,6 +90,10 @@ class TrainConfig:
                 f"expected epochs, batch_size >= 1 and lr, clip > 0, got epochs={self.epochs}, "
                 f"batch_size={self.batch_size}, lr={self.lr}, clip={self.clip}"
             )
+
+
+#: How the per-step losses of one unroll combine (see :class:`RefinerConfig`).
+StepWeights = Literal["uniform", "linear"]
 
 
 @dataclasses.dataclass
@@ -158,7 +163,7 @@ class RefinerConfig:
     jac_method: Literal["hutchinson", "power"] = "hutchinson"
     jac_iters: int = 1
     unroll_max: int | None = None
-    step_weights: Literal["uniform", "linear"] = "uniform"
+    step_weights: StepWeights = "uniform"
     start_mix: float = 0.0
     calibrate_scale: bool = True
 
@@ -169,7 +174,7 @@ class RefinerConfig:
             raise ValueError(f"expected unroll_max >= K={self.K} or None, got {self.unroll_max}")
         if not 0.0 <= self.start_mix <= 1.0:
             raise ValueError(f"expected 0 <= start_mix <= 1, got {self.start_mix}")
-        if self.step_weights not in ("uniform", "linear"):
+        if self.step_weights not in get_args(StepWeights):
             raise ValueError(
                 f"expected step_weights 'uniform' or 'linear', got {self.step_weights!r}"
             )
@@ -270,9 +275,10 @@ class RefinerObjective:
             h = self.refiner.step(ctx, h, k)
             spec = progressive_spectral_loss(h, y, k, cfg.K, cfg.lam_start, cfg.lam_end)
             step_losses.append(mse(h, y) + cfg.beta_s * spec)
-        weights = torch.ones(steps)
         if cfg.step_weights == "linear":
-            weights = torch.arange(1, steps + 1, dtype=torch.float32)
+            weights = torch.arange(1.0, steps + 1)
+        else:
+            weights = torch.ones(steps)
         weights = (weights / weights.sum()).to(device=x.device, dtype=step_losses[0].dtype)
         loss = (weights * torch.stack(step_losses)).sum()
         parts = {"unroll": loss.item(), "steps": float(steps)}
