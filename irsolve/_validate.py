@@ -1,0 +1,110 @@
+"""Argument checks shared by the public constructors and functions.
+
+Each check returns the value converted to its plain Python type, or raises an
+error whose message names the public function (``owner``) and the argument:
+``TypeError`` for a value of the wrong kind (a string, ``None``, a bool where a
+number is expected), ``ValueError`` for a number out of range, NaN or
+infinite, or a non-integral float where an integer is expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "check_bool",
+    "check_choice",
+    "check_float_dtype",
+    "check_int",
+    "check_real",
+]
+
+#: Floating dtypes the numerical kernels support on every device.
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def _shown(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_int(owner: str, name: str, value: Any, *, minimum: int | None = None) -> int:
+    """``value`` as an ``int``; integral floats (``1e4``) are accepted, bools are not."""
+    wanted = "an int" + ("" if minimum is None else f" >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: expected {name} to be {wanted}, got {_shown(value)}")
+    if isinstance(value, numbers.Integral):
+        result = int(value)
+    elif math.isfinite(value) and float(value).is_integer():
+        result = int(value)
+    else:
+        raise ValueError(f"{owner}: expected {name} to be {wanted}, got {_shown(value)}")
+    if minimum is not None and result < minimum:
+        raise ValueError(f"{owner}: expected {name} to be {wanted}, got {value!r}")
+    return result
+
+
+def check_real(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    open_min: bool = False,
+    open_max: bool = False,
+    finite: bool = True,
+) -> float:
+    """``value`` as a ``float`` in the given range (closed unless ``open_*``); NaN never passes."""
+    parts = []
+    if minimum is not None:
+        parts.append(f"{'>' if open_min else '>='} {minimum}")
+    if maximum is not None:
+        parts.append(f"{'<' if open_max else '<='} {maximum}")
+    wanted = ("a finite real" if finite else "a real") + (
+        " " + " and ".join(parts) if parts else ""
+    )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: expected {name} to be {wanted}, got {_shown(value)}")
+    result = float(value)
+    ok = not math.isnan(result) and (math.isfinite(result) or not finite)
+    if ok and minimum is not None:
+        ok = result > minimum if open_min else result >= minimum
+    if ok and maximum is not None:
+        ok = result < maximum if open_max else result <= maximum
+    if not ok:
+        raise ValueError(f"{owner}: expected {name} to be {wanted}, got {value!r}")
+    return result
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """``value`` if it is a bool (NumPy bools included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: expected {name} to be a bool, got {_shown(value)}")
+    return bool(value)
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        error = ValueError if isinstance(value, str) else TypeError
+        raise error(f"{owner}: expected {name} to be one of {listed}, got {_shown(value)}")
+    return value
+
+
+def check_float_dtype(owner: str, name: str, dtype: Any) -> torch.dtype:
+    """``dtype`` if it is ``torch.float32`` or ``torch.float64``."""
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"{owner}: expected {name} to be a torch.dtype, got {_shown(dtype)}")
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(
+            f"{owner}: expected {name} to be torch.float32 or torch.float64, got {dtype}"
+        )
+    return dtype
