@@ -50,7 +50,7 @@ from torch import Tensor
 from irsolve.interface import FixedPointSolver, Problem
 
 from .lipschitz import Linearisation, spectral_norm
-from .stepmap import StepMap, ball_points, sample_norm
+from .stepmap import StepMap, ball_points, sample_l2
 
 __all__ = ["Certificate", "contraction_certificate", "invariant_radii", "iterate"]
 
@@ -277,7 +277,7 @@ def contraction_certificate(
 
     trajectory = iterate(step, h0, steps)
     errors = trajectory - y
-    observed = torch.stack([sample_norm(e) for e in errors])
+    observed = torch.stack([sample_l2(e) for e in errors])
     if delta is None:
         finite = torch.where(torch.isfinite(observed), observed, torch.zeros_like(observed))
         delta_t = finite.amax(dim=0)
@@ -286,7 +286,7 @@ def contraction_certificate(
 
     with torch.no_grad():
         g_y = step(y)
-    bias = sample_norm(g_y - y)
+    bias = sample_l2(g_y - y)
 
     random_errors = ball_points(
         y.repeat((n_probe,) + (1,) * (y.dim() - 1)), delta_t.repeat(n_probe), generator=generator
@@ -303,7 +303,7 @@ def contraction_certificate(
     holds = r_minus <= delta_t
     floor = torch.where(q < 1, bias / (1.0 - q).clamp_min(eps), torch.inf)
     bound = _error_bound(observed[0], q, c, bias, delta_t, steps)
-    slack = 8 * eps * (sample_norm(y) + bound.nan_to_num(posinf=0.0))
+    slack = 8 * eps * (sample_l2(y) + bound.nan_to_num(posinf=0.0))
     within = (observed <= bound + slack).all(dim=0)
     logger.info("certificate holds for %d of %d samples", int(holds.sum()), batch)
     return Certificate(
@@ -378,9 +378,9 @@ def _largest_curvature(
         with torch.no_grad():
             g_shift = tiled(centre + flat)
         g_centre = g_y.repeat((copies,) + (1,) * (y.dim() - 1))
-        remainder = sample_norm(g_shift - g_centre - j_e)
-        roundoff = 16 * eps * (sample_norm(g_shift) + sample_norm(g_centre) + sample_norm(j_e))
-        size = sample_norm(flat)
+        remainder = sample_l2(g_shift - g_centre - j_e)
+        roundoff = 16 * eps * (sample_l2(g_shift) + sample_l2(g_centre) + sample_l2(j_e))
+        size = sample_l2(flat)
         ratio = (remainder - roundoff).clamp_min(0.0) / size.clamp_min(tiny) ** 2
         ratios.append(torch.where(size > 0, ratio, torch.zeros_like(ratio)).view(copies, -1))
     ratio = torch.cat(ratios)

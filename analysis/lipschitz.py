@@ -24,7 +24,7 @@ from torch.func import jvp, vjp
 
 from irsolve.interface import FixedPointSolver
 
-from .stepmap import StepMap, ball_points, sample_norm
+from .stepmap import StepMap, ball_points, sample_l2
 
 __all__ = ["Linearisation", "empirical_lipschitz", "lipschitz", "spectral_norm"]
 
@@ -182,7 +182,7 @@ def spectral_norm(
     sigma = torch.zeros(h.shape[0], dtype=h.dtype, device=h.device)
     for i in range(iters):
         jv = linear.forward(v)
-        new_sigma = sample_norm(jv)
+        new_sigma = sample_l2(jv)
         v = _normalise(linear.transpose(jv))
         if _converged(sigma, new_sigma, tol, i):
             sigma = new_sigma
@@ -193,7 +193,7 @@ def spectral_norm(
 
 def _normalise(v: Tensor) -> Tensor:
     """``v_b / ||v_b||`` per sample (a zero sample stays zero)."""
-    norm = sample_norm(v).clamp_min(torch.finfo(v.dtype).tiny)
+    norm = sample_l2(v).clamp_min(torch.finfo(v.dtype).tiny)
     return v / norm.view((-1,) + (1,) * (v.dim() - 1))
 
 
@@ -224,7 +224,7 @@ def _lanczos(linear: Linearisation, v: Tensor, iters: int, tol: float) -> Tensor
         for _ in range(2):  # full reorthogonalisation, "twice is enough"
             for u in basis:
                 w = w - _dot(w, u).view(shape) * u
-        beta = sample_norm(w)
+        beta = sample_l2(w)
         tridiagonal = torch.diag_embed(torch.stack(alphas, dim=1))
         if betas:
             off = torch.diag_embed(torch.stack(betas, dim=1), offset=1)
@@ -278,7 +278,7 @@ def empirical_lipschitz(
         raise ValueError(f"expected n_pairs >= 1, got {n_pairs}")
     batch, n = h.shape[0], h[0].numel()
     if radius is None:
-        norm = sample_norm(h)
+        norm = sample_l2(h)
         radius = 0.01 * torch.where(norm > 0, norm, torch.full_like(norm, math.sqrt(n)))
     radius = torch.as_tensor(radius, dtype=h.dtype, device=h.device).expand(batch)
     points = 2 * n_pairs

@@ -18,10 +18,10 @@ from torch import Tensor
 
 from irsolve.interface import FixedPointSolver, Problem
 
-__all__ = ["StepMap", "ball_points", "sample_norm", "working_dtype"]
+__all__ = ["StepMap", "ball_points", "sample_l2", "working_dtype"]
 
 
-def sample_norm(t: Tensor) -> Tensor:
+def sample_l2(t: Tensor) -> Tensor:
     """Euclidean norm of each sample: ``||t_b||_2`` over all non-batch dims, shape ``(B,)``."""
     return torch.linalg.vector_norm(t.flatten(1), dim=1)
 
@@ -31,7 +31,7 @@ def ball_points(
 ) -> Tensor:
     """Uniform random points in the balls ``||e_b|| <= radius_b``, shaped like ``like``."""
     direction = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
-    direction = direction / sample_norm(direction).clamp_min(torch.finfo(like.dtype).tiny).view(
+    direction = direction / sample_l2(direction).clamp_min(torch.finfo(like.dtype).tiny).view(
         (-1,) + (1,) * (like.dim() - 1)
     )
     n = like[0].numel()
