@@ -64,9 +64,9 @@ def check_real(
     """``value`` as a ``float`` in the given range (closed unless ``open_*``); NaN never passes."""
     parts = []
     if minimum is not None:
-        parts.append(f"{'>' if open_min else '>='} {minimum}")
+        parts.append(f"{'>' if open_min else '>='} {minimum:g}")
     if maximum is not None:
-        parts.append(f"{'<' if open_max else '<='} {maximum}")
+        parts.append(f"{'<' if open_max else '<='} {maximum:g}")
     wanted = ("a finite real" if finite else "a real") + (
         " " + " and ".join(parts) if parts else ""
     )

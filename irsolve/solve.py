@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_bool, check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
 from irsolve.solution import ReturnCode, Solution
 
@@ -57,7 +58,7 @@ def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
         return torch.linalg.vector_norm(flat, dim=1)
     if norm == "max":
         return torch.linalg.vector_norm(flat, ord=math.inf, dim=1)
-    raise ValueError(f"expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
+    raise ValueError(f"sample_norm: expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
 
 
 def _check_finite(name: str, t: Tensor) -> None:
@@ -106,23 +107,20 @@ class SolveState:
         save_trajectory: bool = False,
         grad: bool = False,
     ) -> None:
-        if not isinstance(refiner, FixedPointSolver):
-            raise TypeError(
-                f"expected refiner to be a FixedPointSolver, got {type(refiner).__name__}"
-            )
-        if not (tol >= 0 and math.isfinite(tol)):
-            raise ValueError(f"expected tol >= 0, got {tol}")
-        if not (rtol >= 0 and math.isfinite(rtol)):
-            raise ValueError(f"expected rtol >= 0, got {rtol}")
-        if int(maxiter) != maxiter or maxiter < 0:
-            raise ValueError(f"expected an integer maxiter >= 0, got {maxiter}")
-        if divergence is not None and not divergence > 1:
-            raise ValueError(f"expected divergence > 1 or None, got {divergence}")
-        if patience is not None and (int(patience) != patience or patience < 1):
-            raise ValueError(f"expected patience >= 1 or None, got {patience}")
-        if not (isinstance(norm, str) or callable(norm)):
-            raise ValueError(f"expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
-
+        _check_options(
+            "SolveState",
+            base=base,
+            refiner=refiner,
+            tol=tol,
+            rtol=rtol,
+            maxiter=maxiter,
+            norm=norm,
+            divergence=divergence,
+            patience=patience,
+            callback=callback,
+            save_trajectory=save_trajectory,
+            grad=grad,
+        )
         self.solver = refiner
         self.x = x
         self.tol, self.rtol, self.maxiter = float(tol), float(rtol), int(maxiter)
@@ -366,6 +364,54 @@ class SolveState:
         )
 
 
+def _check_options(owner: str, **options: Any) -> None:
+    """Check the arguments of :func:`solve` / :func:`init`, naming ``owner`` in the errors.
+
+    ``options`` holds ``base``, ``refiner`` and any of the keyword options;
+    an unknown keyword raises ``TypeError`` listing the known ones.
+    """
+    known = list(inspect.signature(SolveState.__init__).parameters)[1:]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(
+            f"{owner}: unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(known)}"
+        )
+    base = options.get("base")
+    if not (base is None or isinstance(base, Tensor) or callable(base)):
+        raise TypeError(
+            f"{owner}: expected base to be a callable x -> h0, a Tensor or None, "
+            f"got {type(base).__name__}"
+        )
+    if "refiner" in options and not isinstance(options["refiner"], FixedPointSolver):
+        raise TypeError(
+            f"{owner}: expected refiner to be a FixedPointSolver, "
+            f"got {type(options['refiner']).__name__}"
+        )
+    for name in ("tol", "rtol"):
+        if name in options:
+            check_real(owner, name, options[name], minimum=0.0)
+    if "maxiter" in options:
+        check_int(owner, "maxiter", options["maxiter"], minimum=0)
+    norm = options.get("norm", "rms")
+    if not callable(norm):
+        check_choice(owner, "norm", norm, ("rms", "l2", "max"))
+    if options.get("divergence") is not None:
+        check_real(
+            owner, "divergence", options["divergence"], minimum=1.0, open_min=True, finite=False
+        )
+    if options.get("patience") is not None:
+        check_int(owner, "patience", options["patience"], minimum=1)
+    callback = options.get("callback")
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"{owner}: expected callback to be callable or None, got {type(callback).__name__}"
+        )
+    for name in ("save_trajectory", "grad"):
+        if name in options:
+            check_bool(owner, name, options[name])
+
+
 def _signature_of_state(returns: type) -> inspect.Signature:
     """``SolveState.__init__``'s signature without ``self``: the one list of solve options."""
     signature = inspect.signature(SolveState.__init__)
@@ -383,6 +429,7 @@ def init(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> SolveS
     ...     print(s.k, s.active.numel())
     >>> sol = state.solution()
     """
+    _check_options("init", base=base, refiner=refiner, **options)
     return SolveState(base, refiner, x, **options)
 
 
@@ -433,10 +480,14 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
     ------
     ValueError
         Non-finite ``x`` or ``h0`` (naming the samples), a base output or a
-        step output of the wrong shape, negative ``tol``/``rtol``/``maxiter``.
+        step output of the wrong shape, an option out of range (negative or
+        NaN ``tol``/``rtol``, a negative or non-integral ``maxiter``, ...);
+        the message names ``solve`` and the argument.
     TypeError
-        An unknown keyword argument, or a refiner that is not a FixedPointSolver.
+        An unknown keyword argument, an option of the wrong type (a string
+        ``tol``), or a refiner that is not a FixedPointSolver.
     """
+    _check_options("solve", base=base, refiner=refiner, **options)
     return SolveState(base, refiner, x, **options).solve()
 
 

@@ -230,14 +230,14 @@ def test_shape_mismatches_report_both_shapes():
         solve(lambda x: torch.zeros(3, 2), Stationary(), torch.zeros(2, 2))
 
 
-def test_bad_arguments_raise():
+def test_bad_arguments_raise_naming_solve_and_the_argument():
     h0 = torch.zeros(2, 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="solve: unexpected keyword argument.*'tolerance'"):
         solve(h0, Stationary(), h0, tolerance=1e-3)  # unknown keyword, never dropped
-    with pytest.raises(ValueError, match="tol >= 0"):
+    with pytest.raises(ValueError, match="solve: expected tol to be a finite real >= 0, got -1.0"):
         solve(h0, Stationary(), h0, tol=-1.0)
-    with pytest.raises(ValueError, match="maxiter >= 0"):
-        solve(h0, Stationary(), h0, maxiter=-1)
+    with pytest.raises(ValueError, match="init: expected maxiter to be an int >= 0"):
+        init(h0, Stationary(), h0, maxiter=-1)
     with pytest.raises(ValueError, match="ask|problem|Problem"):
         solve(None, Stationary(), h0)
     with pytest.raises(TypeError, match="FixedPointSolver"):
