@@ -61,13 +61,19 @@ def multicolour_sweeps(
     periodic: bool,
     omega: float,
     sweeps: int,
+    reverse: bool = False,
 ) -> Tensor:
-    """``sweeps`` multicolour Gauss–Seidel/SOR sweeps; returns a new tensor."""
+    """``sweeps`` multicolour Gauss–Seidel/SOR sweeps; returns a new tensor.
+
+    ``reverse`` visits the colours in the opposite order (the adjoint sweep, see
+    :func:`coloured_sweeps`).
+    """
     n0, n1 = u.shape[-2:]
     up = pad(u, periodic)
     offs = offsets(stencil)
+    order = COLOURS[::-1] if reverse else COLOURS
     for _ in range(sweeps):
-        for ci, cj in COLOURS:
+        for ci, cj in order:
             r = f[..., ci::2, cj::2].clone()
             for k, (di, dj) in enumerate(offs):
                 neighbour = up[..., 1 + ci + di : 1 + n0 + di : 2, 1 + cj + dj : 1 + n1 + dj : 2]
@@ -145,7 +151,7 @@ def _merge(blocks: list[Tensor], n: int) -> Tensor:
 
 
 def coloured_sweeps(
-    data: ColouredStencil, u: Tensor, f: Tensor, omega: float, sweeps: int
+    data: ColouredStencil, u: Tensor, f: Tensor, omega: float, sweeps: int, reverse: bool = False
 ) -> Tensor:
     """``sweeps`` multicolour Gauss–Seidel/SOR sweeps on colour-split arrays; returns a new tensor.
 
@@ -154,6 +160,12 @@ def coloured_sweeps(
     ``(ci, cj)`` has colour ``((ci + di) mod 2, (cj + dj) mod 2)`` and sits at
     block index ``(I + floor((ci + di) / 2), J + floor((cj + dj) / 2))``. Needs
     a Dirichlet grid or a periodic grid of even size.
+
+    ``reverse`` visits the colours in the opposite order. For a symmetric ``A``
+    the reversed sweep is the adjoint of the forward one in the ``A`` inner
+    product (its iteration matrix is ``(D / omega + U)^-1`` where the forward
+    one has ``(D / omega + L)^-1``), so forward then reversed sweeps form a
+    symmetric iteration (symmetric SOR in the colour ordering).
     """
     n, periodic = data.n, data.periodic
     if periodic and n % 2:
@@ -163,8 +175,9 @@ def coloured_sweeps(
     fb = _split(f, m, False, periodic)
     index = {colour: c for c, colour in enumerate(COLOURS)}
     offs = offsets(data.coefficients[:, 0])
+    order = list(enumerate(COLOURS))
     for _ in range(sweeps):
-        for c, (ci, cj) in enumerate(COLOURS):
+        for c, (ci, cj) in order[::-1] if reverse else order:
             r = fb[c]
             for k, (di, dj) in enumerate(offs):
                 other = ub[index[(ci + di) % 2, (cj + dj) % 2]]
@@ -207,6 +220,13 @@ class GaussSeidel(FixedPointSolver):
     :class:`~irsolve.solvers.Poisson2D` or :class:`~irsolve.solvers.Darcy2D`
     directly and then splits the stencil on the fly. ``residual`` is
     ``f - A h``.
+
+    On a periodic grid ``A`` is singular (constants span its null space) and the
+    documented solution is the mean-zero one, so each step returns its iterate
+    minus its mean. A sweep maps ``u + c`` to ``G(u) + c`` for a constant ``c``
+    (``A 1 = 0``), so the projection changes nothing but the mean: the projected
+    iterates are those of plain Gauss–Seidel shifted to mean zero, as in
+    :class:`~irsolve.solvers.Multigrid`.
     """
 
     def __init__(self, omega: float = 1.0, ordering: str = "redblack", sweeps: int = 1) -> None:
@@ -225,7 +245,10 @@ class GaussSeidel(FixedPointSolver):
     def step(self, ctx: GaussSeidelContext | StencilProblem, h: Tensor, k: int) -> Tensor:
         if not isinstance(ctx, GaussSeidelContext):
             ctx = self.prepare(ctx)
-        return self.smooth(ctx.data, h, ctx.problem.f, self.sweeps)
+        u = self.smooth(ctx.data, h, ctx.problem.f, self.sweeps)
+        if ctx.problem.periodic:
+            u = u - u.mean(dim=(-2, -1), keepdim=True)
+        return u
 
     def residual(self, ctx: GaussSeidelContext | StencilProblem, h: Tensor) -> Tensor:
         problem = ctx.problem if isinstance(ctx, GaussSeidelContext) else ctx
@@ -248,12 +271,16 @@ class GaussSeidel(FixedPointSolver):
         u: Tensor,
         f: Tensor,
         sweeps: int,
+        reverse: bool = False,
     ) -> Tensor:
-        """``sweeps`` sweeps from ``u`` with the data of :meth:`setup`; returns a new tensor."""
+        """``sweeps`` sweeps from ``u`` with the data of :meth:`setup`; returns a new tensor.
+
+        ``reverse`` visits the colours in the opposite order (the adjoint sweep).
+        """
         if isinstance(data, ColouredStencil):
-            return coloured_sweeps(data, u, f, self.omega, sweeps)
+            return coloured_sweeps(data, u, f, self.omega, sweeps, reverse)
         stencil, inv_diag = data
-        return multicolour_sweeps(stencil, inv_diag, u, f, True, self.omega, sweeps)
+        return multicolour_sweeps(stencil, inv_diag, u, f, True, self.omega, sweeps, reverse)
 
     def __repr__(self) -> str:
         return f"GaussSeidel(omega={self.omega}, ordering={self.ordering!r}, sweeps={self.sweeps})"

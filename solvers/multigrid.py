@@ -45,7 +45,7 @@ from irsolve.interface import FixedPointSolver
 from irsolve.solvers._interpolation import Transfer, can_coarsen, galerkin, interpolation
 from irsolve.solvers._interpolation import prolong as _prolong
 from irsolve.solvers._interpolation import restrict as _restrict
-from irsolve.solvers._stencil import apply_stencil, stencil_to_dense
+from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_dense
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
@@ -135,6 +135,7 @@ class Multigrid(FixedPointSolver):
         coarse: str = "direct",
         coarsest: int = 8,
         cycle_dtype: torch.dtype | None = None,
+        symmetric: bool = False,
     ) -> None:
         if cycle not in CYCLES:
             raise ValueError(f"expected cycle in {CYCLES}, got {cycle!r}")
@@ -158,6 +159,12 @@ class Multigrid(FixedPointSolver):
         if cycle_dtype is not None and not cycle_dtype.is_floating_point:
             raise ValueError(f"expected a floating cycle_dtype, got {cycle_dtype}")
         self.cycle_dtype = cycle_dtype
+        if symmetric and (cycle == "F" or pre != post):
+            raise ValueError(
+                "expected a V or W cycle with pre == post for symmetric=True, got "
+                f"cycle={cycle!r}, pre={pre}, post={post}"
+            )
+        self.symmetric = bool(symmetric)
 
     def prepare(self, x: StencilProblem) -> Hierarchy:
         """Build the hierarchy: interpolation weights and Galerkin operators, then the LU factor."""
@@ -184,9 +191,11 @@ class Multigrid(FixedPointSolver):
         dense = stencil_to_dense(stencil, periodic)
         if periodic:
             # Constants span the null space: A + c 1 1^T is regular, and for a right-hand
-            # side orthogonal to 1 its solution solves A e = r with mean zero.
-            diag_mean = dense.diagonal(dim1=-2, dim2=-1).mean(dim=-1)
-            dense = dense + (diag_mean / size**2)[:, None, None]
+            # side orthogonal to 1 its solution solves A e = r with mean zero. c is scaled
+            # by the mean centre coefficient of the stencil (not of the dense matrix: on a
+            # one-node grid every coupling wraps onto the node and A = 0).
+            scale = stencil[:, centre_index(stencil)].abs().flatten(1).mean(dim=1)
+            dense = dense + (scale / size**2)[:, None, None]
         lu, pivots = torch.linalg.lu_factor(dense)
         logger.debug("multigrid hierarchy: sizes %s", [lev.n for lev in levels])
         return Hierarchy(problem, levels, lu, pivots)
@@ -232,12 +241,15 @@ class Multigrid(FixedPointSolver):
             ec = self._cycle(ctx, depth + 1, ec, rc, "V")
         u = u + _prolong(level.transfer, ec)
         if self.post:
-            u = self.smoother.smooth(level.smoother, u, f, self.post)
+            if self.symmetric and isinstance(self.smoother, GaussSeidel):
+                u = self.smoother.smooth(level.smoother, u, f, self.post, reverse=True)
+            else:
+                u = self.smoother.smooth(level.smoother, u, f, self.post)
         return u
 
     def __repr__(self) -> str:
         return (
             f"Multigrid(cycle={self.cycle!r}, pre={self.pre}, post={self.post}, "
             f"smoother={self.smoother!r}, coarse={self.coarse!r}, coarsest={self.coarsest}, "
-            f"cycle_dtype={self.cycle_dtype})"
+            f"cycle_dtype={self.cycle_dtype}, symmetric={self.symmetric})"
         )

@@ -7,6 +7,7 @@ import torch
 from core_solvers import DiagonalProblem, Richardson
 
 from irsolve import FixedPointSolver, Interleave, solve
+from irsolve.solvers import GaussSeidel, Multigrid, Poisson2D
 
 
 class Recorder(FixedPointSolver):
@@ -66,3 +67,17 @@ def test_interleave_rejects_bad_pattern():
         Interleave(Richardson(0.5), Richardson(0.5), pattern=(1, 0))
     with pytest.raises(TypeError):
         Interleave(Richardson(0.5), lambda h: h)
+
+
+def test_interleave_with_multigrid_solves_a_one_node_periodic_grid():
+    # One periodic node: A = 0 and the mean-zero solution is 0; preparing the multigrid
+    # child used to fail on the singular coarsest matrix.
+    problem = Poisson2D(torch.ones(2, 1, 1, 1), bc="periodic")
+    solver = Interleave(GaussSeidel(), Multigrid())
+    sol = solve(None, solver, problem, tol=1e-12, maxiter=4)
+    assert sol.success
+    zero = torch.zeros(2, 1, 1, 1, dtype=torch.float64)
+    assert torch.equal(sol.u, zero)
+    ctx = solver.prepare(problem)
+    h = torch.full((2, 1, 1, 1), 3.0, dtype=torch.float64)
+    assert torch.equal(solver.step(ctx, h, 0), zero) and torch.equal(solver.step(ctx, h, 1), zero)

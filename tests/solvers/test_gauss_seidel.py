@@ -12,6 +12,7 @@ import torch
 
 from irsolve import ReturnCode, solve
 from irsolve.solvers import Darcy2D, GaussSeidel, Poisson2D
+from irsolve.solvers._interpolation import galerkin, interpolation
 from irsolve.solvers._stencil import stencil_to_scipy
 from irsolve.solvers.gauss_seidel import (
     COLOURS,
@@ -125,9 +126,54 @@ def test_step_on_periodic_grid_of_odd_size_uses_the_strided_sweep():
     u = _rand(1, 1, 7, 7, seed=3)
     inv_diag = 1 / problem.diagonal()
     expected = multicolour_sweeps(problem.stencil, inv_diag, u, problem.f, True, 1.0, 2)
-    assert torch.equal(GaussSeidel(sweeps=2).step(problem, u, 0), expected)
+    expected = expected - expected.mean()  # periodic steps return the mean-zero iterate
+    assert torch.allclose(GaussSeidel(sweeps=2).step(problem, u, 0), expected, rtol=0, atol=1e-15)
 
 
 def test_unknown_ordering_raises():
     with pytest.raises(ValueError, match="redblack"):
         GaussSeidel(ordering="lexicographic")
+
+
+@pytest.mark.parametrize("n", [2, 4, 7])
+def test_periodic_solve_returns_the_mean_zero_pseudo_inverse_solution(n):
+    # A is singular on the periodic grid; the documented solution is the minimum-norm
+    # (mean-zero) one, pinv(A) f. Residual 1e-12 relative: the error is below cond * 1e-12,
+    # cond(A restricted to mean-zero) <= n^2 here, so 1e-9 relative is a safe bound.
+    problem = Poisson2D(_rand(2, 1, n, n), bc="periodic")
+    result = solve(None, GaussSeidel(), problem, tol=0.0, rtol=1e-12, maxiter=5000)
+    assert result.retcode == ReturnCode.SUCCESS
+    for b, matrix in enumerate(problem.to_scipy()):
+        exact = np.linalg.pinv(matrix.toarray()) @ problem.f[b, 0].numpy().ravel()
+        assert np.abs(result.u[b, 0].numpy().ravel() - exact).max() < 1e-9 * np.abs(exact).max()
+
+
+def test_periodic_step_is_plain_sweep_shifted_to_mean_zero():
+    # A 1 = 0, so the sweep maps u + c to G(u) + c: projecting each step changes only the mean.
+    problem = Poisson2D(_rand(1, 1, 8, 8), bc="periodic")
+    u = _rand(1, 1, 8, 8, seed=4)
+    solver = GaussSeidel(sweeps=3)
+    plain = solver.smooth(solver.prepare(problem).data, u + 5.0, problem.f, 3)
+    stepped = solver.step(problem, u, 0)
+    assert abs(stepped.mean().item()) < 1e-15
+    assert torch.allclose(stepped, plain - plain.mean(), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", ["darcy", "galerkin"])
+def test_reversed_sweep_is_the_adjoint_so_forward_then_reversed_is_symmetric(case):
+    # Symmetric SOR in colour order: the map r -> (forward then reversed sweep from zero on
+    # A e = r) is (M^-1 of symmetric SOR), a symmetric matrix when A is symmetric.
+    # The Galerkin coarse operator P^T A P is a symmetric 9-point stencil.
+    stencil = Darcy2D(torch.rand(1, 1, 9, 9, dtype=DT) + 0.2).stencil
+    if case == "galerkin":
+        stencil = galerkin(stencil, interpolation(stencil, False))
+    n = stencil.shape[-1]
+    units = torch.eye(n * n, dtype=DT).reshape(n * n, 1, n, n)
+    data = colour_split(stencil.expand(n * n, -1, -1, -1), False)
+    forward = coloured_sweeps(data, torch.zeros_like(units), units, 1.0, 1)
+    both = coloured_sweeps(data, forward, units, 1.0, 1, reverse=True)
+    m = both.reshape(n * n, n * n).numpy()
+    assert np.abs(m - m.T).max() < 1e-13 * np.abs(m).max()
+    # Without the reversal the two-sweep map is not symmetric.
+    twice = coloured_sweeps(data, forward, units, 1.0, 1).reshape(n * n, n * n).numpy()
+    assert np.abs(twice - twice.T).max() > 1e-3 * np.abs(twice).max()

@@ -225,3 +225,53 @@ def test_cuda_solve_matches_cpu_solve():
 
 def test_smoother_default_is_gauss_seidel():
     assert isinstance(Multigrid().smoother, GaussSeidel)
+
+
+def test_one_node_periodic_grid_gives_the_zero_solution():
+    # On one periodic node every coupling wraps onto the node: A = 0, f is projected to
+    # mean zero (so f = 0), and the mean-zero solution is 0.
+    problem = Poisson2D(_rand(2, 1, 1, 1), bc="periodic")
+    solver = Multigrid()
+    ctx = solver.prepare(problem)
+    assert torch.equal(solver.step(ctx, _rand(2, 1, 1, 1, seed=3), 0), torch.zeros(2, 1, 1, 1))
+    result = solve(None, solver, problem, tol=1e-12, maxiter=5)
+    assert result.retcode == ReturnCode.SUCCESS
+    assert torch.equal(result.u, torch.zeros(2, 1, 1, 1, dtype=DT))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_small_periodic_grids_give_the_pseudo_inverse_solution(n):
+    # Grids too small to coarsen: one dense solve of the regularised matrix, then mean zero.
+    problem = Poisson2D(_rand(2, 1, n, n), bc="periodic")
+    result = solve(None, Multigrid(), problem, tol=0.0, rtol=1e-12, maxiter=3)
+    for b, matrix in enumerate(problem.to_scipy()):
+        exact = np.linalg.pinv(matrix.toarray()) @ problem.f[b, 0].numpy().ravel()
+        assert np.abs(result.u[b, 0].numpy().ravel() - exact).max() < 1e-12 * np.abs(exact).max()
+
+
+def _cycle_matrix(solver: Multigrid, problem) -> np.ndarray:
+    """The linear map r -> one cycle from zero on A e = r, as a dense matrix."""
+    n = problem.n
+    units = torch.eye(n * n, dtype=DT).reshape(n * n, 1, n, n)
+    batch = Darcy2D(problem.a.expand(n * n, -1, -1, -1), f=units)
+    ctx = solver.prepare(batch)
+    return solver._cycle(ctx, 0, None, units, solver.cycle).reshape(n * n, n * n).numpy().T
+
+
+@pytest.mark.parametrize("cycle", ["V", "W"])
+def test_symmetric_cycle_is_a_symmetric_positive_definite_preconditioner(cycle):
+    # CG needs M symmetric positive definite: post-smoothing in reverse colour order
+    # makes the cycle the adjoint of itself; the default (same order) cycle is not symmetric.
+    problem = _fno_darcy(1, 11, seed=2)
+    m = _cycle_matrix(Multigrid(cycle=cycle, symmetric=True), problem)
+    assert np.abs(m - m.T).max() < 1e-12 * np.abs(m).max()
+    assert np.linalg.eigvalsh(m).min() > 0
+    plain = _cycle_matrix(Multigrid(cycle=cycle), problem)
+    assert np.abs(plain - plain.T).max() > 1e-3 * np.abs(plain).max()
+
+
+def test_symmetric_cycle_needs_equal_sweeps_and_no_f_cycle():
+    with pytest.raises(ValueError, match="pre == post for symmetric=True"):
+        Multigrid(pre=2, post=1, symmetric=True)
+    with pytest.raises(ValueError, match="cycle='F'"):
+        Multigrid(cycle="F", symmetric=True)
