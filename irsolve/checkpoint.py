@@ -1,29 +1,69 @@
-"""Checkpoints: state dicts plus a JSON config, written atomically, loaded with ``weights_only``.
+"""Checkpoints: state dicts plus a JSON config, committed as a set, loaded with ``weights_only``.
 
 A checkpoint file ``name.pt`` holds plain containers of tensors and numbers
 (model, optimiser and scheduler state dicts, epoch, RNG states, history and
 the JSON-able config); ``name.json`` beside it repeats the config and the
-epoch summary for people and tools. Both are written to a temporary file in
-the same folder and renamed, so an interrupted write never leaves a torn file.
+epoch summary for people and tools.
+
+A training run writes several such files per epoch (``last`` and, when the
+epoch improved, ``best``). :func:`commit_checkpoints` makes them one
+consistent set, in three steps:
+
+1. each file is written in full under a staged name (``last.pt.next``),
+   through a temporary file that is flushed and renamed;
+2. ``manifest.json`` is replaced atomically: it names every file of the set
+   with its size, SHA-256 and epoch, the entries of files not rewritten this
+   epoch carried over. This rename is the commit point;
+3. the staged files are renamed over the old ones.
+
+A kill before step 2 leaves the previous set and its manifest intact (the
+staged files are discarded by :func:`recover_checkpoints`); a kill during
+step 3 leaves staged files that match the manifest, which
+:func:`recover_checkpoints` renames into place. :func:`load_checkpoint`
+checks a file against the manifest of its folder, so a stale ``best.pt`` or
+a summary one epoch behind is an error, never read silently.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
+import pickle
 import tempfile
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["load_checkpoint", "load_model_state", "model_state", "save_checkpoint"]
+__all__ = [
+    "MANIFEST",
+    "CheckpointError",
+    "commit_checkpoints",
+    "load_checkpoint",
+    "load_model_state",
+    "model_state",
+    "read_manifest",
+    "recover_checkpoints",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
+#: Name of the file that lists the consistent set of a checkpoint folder.
+MANIFEST = "manifest.json"
+_STAGED = ".next"
+_FORMAT = 1
 _LISTED = 8
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file or folder that is damaged, inconsistent or of another kind."""
 
 
 def model_state(model: nn.Module) -> dict[str, Tensor]:
@@ -72,35 +112,227 @@ def load_model_state(
     model.load_state_dict(state, strict=False)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, rename it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any], summary: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` (``torch.save``) and ``summary`` to ``path.json``.
+def _torch_bytes(payload: Mapping[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(dict(payload), buffer)
+    return buffer.getvalue()
 
-    ``payload`` must hold only tensors, numbers, strings, ``None`` and
-    lists/dicts of them, so that :func:`load_checkpoint` can read it with
-    ``weights_only=True``; ``summary`` must be JSON-serialisable.
+
+def _json_bytes(summary: Mapping[str, Any]) -> bytes:
+    return (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Write one checkpoint: ``payload`` to ``path`` (``torch.save``), ``summary`` to ``path.json``.
+
+    Each file is written atomically, but the two are not a set: a training
+    run uses :func:`commit_checkpoints`. ``payload`` must hold only tensors,
+    numbers, strings, ``None`` and lists/dicts of them, so that
+    :func:`load_checkpoint` can read it with ``weights_only=True``;
+    ``summary`` must be JSON-serialisable.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(summary, indent=2, sort_keys=True).encode()
-    _atomic_write(path, lambda handle: torch.save(payload, handle))
-    _atomic_write(path.with_suffix(".json"), lambda handle: handle.write(text))
+    _atomic_write(path, _torch_bytes(payload))
+    _atomic_write(path.with_suffix(".json"), _json_bytes(summary))
     logger.debug("wrote checkpoint %s", path)
 
 
+def read_manifest(directory: str | Path) -> dict[str, Any] | None:
+    """The manifest of a checkpoint folder, or ``None`` when it has none.
+
+    Raises
+    ------
+    CheckpointError
+        When the manifest is not the JSON :func:`commit_checkpoints` writes.
+    """
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        ok = manifest["format"] == _FORMAT and all(
+            {"sha256", "bytes", "epoch"} <= entry.keys() for entry in files.values()
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(
+            f"checkpoint manifest {path} is damaged (expected the JSON file list irsolve "
+            f"writes); delete the folder or resume from an older run"
+        )
+    return manifest
+
+
+def commit_checkpoints(
+    directory: str | Path,
+    epoch: int,
+    checkpoints: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> dict[str, Any]:
+    """Write ``name.pt`` and ``name.json`` for each ``name -> (payload, summary)`` as one set.
+
+    Files of the folder's previous set that are not rewritten (``best.pt`` in
+    an epoch that did not improve) stay in the new manifest with their own
+    epoch. See the module docstring for the order of writes that makes an
+    interruption at any point leave one consistent set.
+
+    Parameters
+    ----------
+    directory
+        The checkpoint folder (created).
+    epoch
+        The epoch the written files hold (1-based), recorded per file.
+    checkpoints
+        ``{"last": (payload, summary), ...}``: payloads for ``torch.save``
+        (tensors and plain containers only), JSON-serialisable summaries.
+
+    Returns
+    -------
+    dict
+        The manifest written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = read_manifest(directory)
+    files = dict(previous["files"]) if previous else {}
+    staged = []
+    for name, (payload, summary) in checkpoints.items():
+        for filename, data in (
+            (f"{name}.pt", _torch_bytes(payload)),
+            (f"{name}.json", _json_bytes(summary)),
+        ):
+            _atomic_write(directory / (filename + _STAGED), data)
+            files[filename] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+                "epoch": int(epoch),
+            }
+            staged.append(filename)
+    manifest = {"format": _FORMAT, "epoch": int(epoch), "files": files}
+    _atomic_write(directory / MANIFEST, _json_bytes(manifest))
+    for filename in staged:
+        os.replace(directory / (filename + _STAGED), directory / filename)
+    logger.debug("committed checkpoints %s of epoch %d in %s", sorted(staged), epoch, directory)
+    return manifest
+
+
+def _matches(path: Path, entry: Mapping[str, Any]) -> bytes | None:
+    """The bytes of ``path`` when its size and SHA-256 are those of ``entry``, else ``None``."""
+    if not path.is_file() or path.stat().st_size != entry["bytes"]:
+        return None
+    data = path.read_bytes()
+    return data if hashlib.sha256(data).hexdigest() == entry["sha256"] else None
+
+
+def _mismatch(path: Path, entry: Mapping[str, Any]) -> CheckpointError:
+    if not path.is_file():
+        found = "it is missing"
+    elif path.stat().st_size != entry["bytes"]:
+        found = f"it has {path.stat().st_size} bytes, the manifest {entry['bytes']}"
+    else:
+        found = "its SHA-256 differs from the manifest's: written by another epoch or changed"
+    return CheckpointError(
+        f"checkpoint {path} does not belong to the set of epoch {entry['epoch']} that "
+        f"{path.parent / MANIFEST} lists ({found}); resume the run to rewrite it, or delete "
+        f"the folder"
+    )
+
+
+def recover_checkpoints(directory: str | Path) -> dict[str, Any] | None:
+    """Bring a checkpoint folder back to its last committed set; return its manifest.
+
+    Staged files that the manifest lists (a run stopped after the commit
+    point) are renamed into place; staged files it does not list (a run
+    stopped before it) are deleted. Every listed file is then checked.
+
+    Raises
+    ------
+    CheckpointError
+        When a listed file matches neither the manifest nor a staged copy.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    listed = manifest["files"] if manifest else {}
+    for filename, entry in listed.items():
+        path, staged = directory / filename, directory / (filename + _STAGED)
+        if _matches(path, entry) is None:
+            if _matches(staged, entry) is None:
+                raise _mismatch(path, entry)
+            os.replace(staged, path)
+            logger.info("completed the interrupted commit of %s (epoch %d)", path, entry["epoch"])
+    for stray in directory.glob(f"*{_STAGED}"):
+        stray.unlink()
+        logger.info("discarded %s, written by an epoch that was never committed", stray)
+    return manifest
+
+
+def _damage(path: Path, data: bytes, err: Exception) -> CheckpointError:
+    if not data:
+        what = "empty file"
+    elif not data.startswith(b"PK\x03\x04"):
+        what = "not a torch file"
+    elif not zipfile.is_zipfile(io.BytesIO(data)):
+        what = "truncated torch file"
+    elif isinstance(err, pickle.UnpicklingError):
+        what = "holds objects that weights-only loading refuses; it was not written by irsolve"
+    else:
+        what = f"unreadable torch file, {type(err).__name__}"
+    return CheckpointError(
+        f"checkpoint {path} is damaged ({what}); delete the folder or resume from an older run"
+    )
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``)."""
+    """Read a checkpoint file with ``torch.load(weights_only=True)``, checked against its manifest.
+
+    When the file's folder has a ``manifest.json`` listing it, the file must
+    have the size and SHA-256 recorded there (or a staged copy must, when a
+    commit was interrupted after its commit point).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    CheckpointError
+        When the file is damaged (empty, truncated, not a torch file, holds
+        objects other than tensors and plain containers) or is not the one
+        its manifest lists (a stale ``best.pt``).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"expected a checkpoint file at {path}, found none")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    manifest = read_manifest(path.parent)
+    entry = manifest["files"].get(path.name) if manifest else None
+    if entry is None:
+        data = path.read_bytes()
+    else:
+        data = _matches(path, entry)
+        if data is None:
+            data = _matches(path.with_name(path.name + _STAGED), entry)
+        if data is None:
+            raise _mismatch(path, entry)
+    try:
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, KeyError, ValueError) as err:
+        raise _damage(path, data, err) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"checkpoint {path} is damaged (expected a dict of states, got "
+            f"{type(state).__name__}); delete the folder or resume from an older run"
+        )
+    return state

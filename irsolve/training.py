@@ -22,17 +22,29 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from irsolve.checkpoint import load_checkpoint, load_model_state, model_state, save_checkpoint
+from irsolve._validate import check_bool, check_choice, check_int, check_real
+from irsolve.checkpoint import (
+    MANIFEST,
+    CheckpointError,
+    commit_checkpoints,
+    load_checkpoint,
+    load_model_state,
+    model_state,
+    read_manifest,
+    recover_checkpoints,
+)
 from irsolve.losses import (
     fixed_point_loss,
     jacobian_penalty,
@@ -46,6 +58,7 @@ from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = [
     "BaseObjective",
+    "NonFiniteTrainingError",
     "Objective",
     "RefinerConfig",
     "RefinerObjective",
@@ -56,6 +69,7 @@ __all__ = [
     "load_weights",
     "make_refiner",
     "residual_rms",
+    "seed_everything",
     "train_base",
     "train_refiner",
 ]
@@ -71,7 +85,15 @@ class TrainConfig:
     ``lr_min`` over all ``epochs``, gradient-norm clip ``clip``. ``seed``
     seeds the global torch RNG when :func:`fit` starts (dropout, sampled
     unroll lengths, Jacobian probes) and a separate generator for shuffling;
-    ``progress`` shows a tqdm bar per epoch.
+    build the model after :func:`seed_everything` for a reproducible
+    initialisation too. ``max_skipped`` is the largest fraction of an epoch's
+    batches that may have a non-finite loss or gradient (skipped) before
+    :func:`fit` stops with :class:`NonFiniteTrainingError`. ``progress``
+    shows a tqdm bar per epoch.
+
+    Every field is checked for type and range on construction; numeric
+    strings (``"1e-3"``, as YAML reads them) are not numbers here: convert
+    them where they are read.
     """
 
     epochs: int = 10
@@ -83,13 +105,52 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+    max_skipped: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not self.clip > 0:
-            raise ValueError(
-                f"expected epochs, batch_size >= 1 and lr, clip > 0, got epochs={self.epochs}, "
-                f"batch_size={self.batch_size}, lr={self.lr}, clip={self.clip}"
-            )
+        owner = "TrainConfig"
+        self.epochs = check_int(owner, "epochs", self.epochs, minimum=1)
+        self.batch_size = check_int(owner, "batch_size", self.batch_size, minimum=1)
+        self.lr = check_real(owner, "lr", self.lr, minimum=0.0, open_min=True)
+        self.weight_decay = check_real(owner, "weight_decay", self.weight_decay, minimum=0.0)
+        self.lr_min = check_real(owner, "lr_min", self.lr_min, minimum=0.0, maximum=self.lr)
+        self.clip = check_real(owner, "clip", self.clip, minimum=0.0, open_min=True)
+        self.seed = check_int(owner, "seed", self.seed, minimum=0)
+        if self.seed >= 2**63:
+            raise ValueError(f"{owner}: expected seed to be an int < 2**63, got {self.seed}")
+        self.device = check_device(owner, "device", self.device)
+        self.progress = check_bool(owner, "progress", self.progress)
+        self.max_skipped = check_real(
+            owner, "max_skipped", self.max_skipped, minimum=0.0, maximum=1.0
+        )
+
+
+def check_device(owner: str, name: str, value: Any) -> str:
+    """``value`` if it names a torch device this machine has (``"cpu"``, ``"cuda:0"``...)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{owner}: expected {name} to be a device string, got {value!r}")
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise ValueError(
+            f"{owner}: expected {name} to be a torch device such as 'cpu' or 'cuda:0', "
+            f"got {value!r}"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{owner}: expected {name} a device this machine has, got {value!r}")
+    return value
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global RNGs (every device) with ``seed``.
+
+    Call it before building the model: weight initialisation draws from the
+    global torch RNG, so two runs with one seed then start from the same
+    weights. :func:`fit` seeds again when it starts (data order, noise).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the global RNG user transforms draw from)
+    torch.manual_seed(seed)
 
 
 #: How the per-step losses of one unroll combine (see :class:`RefinerConfig`).
@@ -168,16 +229,31 @@ class RefinerConfig:
     calibrate_scale: bool = True
 
     def __post_init__(self) -> None:
-        if self.K < 1 or not self.alpha > 0:
-            raise ValueError(f"expected K >= 1 and alpha > 0, got K={self.K}, alpha={self.alpha}")
-        if self.unroll_max is not None and self.unroll_max < self.K:
-            raise ValueError(f"expected unroll_max >= K={self.K} or None, got {self.unroll_max}")
-        if not 0.0 <= self.start_mix <= 1.0:
-            raise ValueError(f"expected 0 <= start_mix <= 1, got {self.start_mix}")
-        if self.step_weights not in get_args(StepWeights):
-            raise ValueError(
-                f"expected step_weights 'uniform' or 'linear', got {self.step_weights!r}"
+        owner = "RefinerConfig"
+        self.K = check_int(owner, "K", self.K, minimum=1)
+        self.alpha = check_real(owner, "alpha", self.alpha, minimum=0.0, open_min=True)
+        for name in ("beta_s", "beta_fp", "fp_warmup_epochs", "beta_jac"):
+            setattr(self, name, check_real(owner, name, getattr(self, name), minimum=0.0))
+        self.lam_start = check_real(owner, "lam_start", self.lam_start, minimum=0.0)
+        self.lam_end = check_real(owner, "lam_end", self.lam_end, minimum=0.0)
+        self.alpha_decay = check_real(
+            owner, "alpha_decay", self.alpha_decay, minimum=0.0, open_min=True
+        )
+        if self.stop_threshold is not None:
+            self.stop_threshold = check_real(
+                owner, "stop_threshold", self.stop_threshold, minimum=0.0
             )
+        self.jac_method = check_choice(
+            owner, "jac_method", self.jac_method, ("hutchinson", "power")
+        )
+        self.jac_iters = check_int(owner, "jac_iters", self.jac_iters, minimum=1)
+        if self.unroll_max is not None:
+            self.unroll_max = check_int(owner, "unroll_max", self.unroll_max, minimum=self.K)
+        self.step_weights = check_choice(
+            owner, "step_weights", self.step_weights, get_args(StepWeights)
+        )
+        self.start_mix = check_real(owner, "start_mix", self.start_mix, minimum=0.0, maximum=1.0)
+        self.calibrate_scale = check_bool(owner, "calibrate_scale", self.calibrate_scale)
 
     def levers(self) -> dict[str, Any]:
         """The stability levers that differ from the paper's plain recipe."""
@@ -324,6 +400,10 @@ class RefinerObjective:
             self.base.to(device)
 
 
+class NonFiniteTrainingError(RuntimeError):
+    """Training stopped: too many non-finite batches in an epoch, or no finite metric at all."""
+
+
 @dataclasses.dataclass
 class TrainResult:
     """What :func:`fit` returns.
@@ -406,11 +486,11 @@ def fit(
     )
     summary_config = {"train": dataclasses.asdict(config), **objective.config()}
     history: list[dict[str, float]] = []
-    best, best_epoch, skipped_total, start_epoch = math.inf, 0, 0, 0
+    best, best_epoch, skipped_total, start_epoch, steps_total = math.inf, 0, 0, 0, 0
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
-    if resume and ckpt_dir is not None and (ckpt_dir / "last.pt").is_file():
-        state = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
+    state = _resume_state(ckpt_dir, resume, summary_config, device)
+    if state is not None:
         load_model_state(model, state["model"], source=str(ckpt_dir / "last.pt"))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -421,32 +501,51 @@ def fit(
         history = list(state["history"])
         best, best_epoch = float(state["best"]), int(state["best_epoch"])
         skipped_total, start_epoch = int(state["skipped"]), int(state["epoch"])
+        steps_total = int(state.get("steps", 0))
         logger.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
 
     for epoch in range(start_epoch, config.epochs):
         model.train()
         tic = time.perf_counter()
         totals: dict[str, float] = {}
-        done = skipped = 0
+        done = skipped = bad_data = 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress)
         for i, (x, y) in enumerate(bar):
             x, y = x.to(device), y.to(device)
             loss, parts = objective.loss(x, y, epoch + i / len(loader))
             optimizer.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if finite:
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
+                finite = bool(torch.isfinite(grad_norm))
+            if not finite:
                 skipped += 1
-                logger.warning("epoch %d batch %d: non-finite loss %s, skipped", epoch + 1, i, loss)
-                continue
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
-            if not torch.isfinite(grad_norm):
-                skipped += 1
-                logger.warning("epoch %d batch %d: non-finite gradient, skipped", epoch + 1, i)
+                bad_data += not (torch.isfinite(x).all() and torch.isfinite(y).all())
+                logger.warning(
+                    "epoch %d batch %d: non-finite loss or gradient (loss %s), skipped",
+                    epoch + 1,
+                    i,
+                    loss.item(),
+                )
                 optimizer.zero_grad(set_to_none=True)
+                if skipped > config.max_skipped * len(loader):
+                    raise NonFiniteTrainingError(
+                        _nonfinite_message(
+                            epoch + 1,
+                            skipped,
+                            len(loader),
+                            bad_data,
+                            steps_total,
+                            config,
+                            summary_config,
+                        )  # fmt: skip
+                    )
                 continue
             optimizer.step()
             scheduler.step()
             done += 1
+            steps_total += 1
             for key, value in {"loss": loss.item(), **parts}.items():
                 totals[key] = totals.get(key, 0.0) + value
             bar.set_postfix(loss=f"{totals['loss'] / done:.4g}")
@@ -458,6 +557,8 @@ def fit(
             record.update(_validate(objective, val_data, config, device))
         record["seconds"] = time.perf_counter() - tic
         metric = record.get("val_vrmse", record.get("train_loss", math.inf))
+        if not math.isfinite(metric):
+            logger.warning("epoch %d: non-finite selection metric %s", epoch + 1, metric)
         improved = metric < best
         if improved:
             best, best_epoch = metric, epoch + 1
@@ -478,18 +579,106 @@ def fit(
                 "best": best,
                 "best_epoch": best_epoch,
                 "skipped": skipped_total,
+                "steps": steps_total,
                 "rng_torch": torch.get_rng_state(),
                 "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "rng_shuffle": shuffle_rng.get_state(),
                 "config": summary_config,
             }
             summary = {"config": summary_config, "epoch": epoch + 1, "record": record}
-            save_checkpoint(ckpt_dir / "last.pt", payload, summary)
+            written = {"last": (payload, summary)}
             if improved:
-                save_checkpoint(ckpt_dir / "best.pt", payload, summary)
+                written["best"] = (payload, summary)
+            commit_checkpoints(ckpt_dir, epoch + 1, written)
         if callback is not None:
             callback(record)
+    if best_epoch == 0:
+        raise NonFiniteTrainingError(
+            f"no epoch of {config.epochs} gave a finite "
+            f"{'validation VRMSE' if val_data is not None else 'training loss'}: "
+            "check the data for NaN or infinite values and lower the learning rate "
+            f"(lr={config.lr:g})"
+        )
     return TrainResult(history, best, best_epoch, skipped_total, ckpt_dir)
+
+
+#: Training settings a resumed run may change: where it runs and how it reports.
+_RESUMABLE = ("device", "progress")
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two nested configs differ (``train.device``/``progress`` excepted)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(saved) | set(current), key=str):
+            name = f"{prefix}{key}"
+            if prefix == "train." and key in _RESUMABLE:
+                continue
+            out += _differences(saved.get(key), current.get(key), name + ".")
+        return out
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        saved, current = list(saved), list(current)
+    return [] if saved == current else [f"{prefix[:-1]} (saved {saved!r}, now {current!r})"]
+
+
+def _resume_state(
+    ckpt_dir: Path | None, resume: bool, summary_config: dict[str, Any], device: torch.device
+) -> dict[str, Any] | None:
+    """The ``last.pt`` state to resume from, after recovering the folder's last committed set."""
+    if ckpt_dir is None:
+        return None
+    last = ckpt_dir / "last.pt"
+    if not resume:
+        if read_manifest(ckpt_dir) is not None or last.exists():
+            raise CheckpointError(
+                f"checkpoint folder {ckpt_dir} already holds a run; resume it "
+                "(resume=True, CLI --resume) or choose another folder"
+            )
+        return None
+    manifest = recover_checkpoints(ckpt_dir)
+    if manifest is None:
+        if not last.is_file():
+            logger.info("nothing to resume in %s: training from the start", ckpt_dir)
+            return None
+        logger.warning("%s has no %s: resuming from %s unchecked", ckpt_dir, MANIFEST, last)
+    state = load_checkpoint(last, map_location=device)
+    changed = _differences(state.get("config"), summary_config)
+    if changed:
+        raise CheckpointError(
+            f"cannot resume {last} with other settings than its run's: {'; '.join(changed)}; "
+            "resume with the same settings or train into another folder"
+        )
+    return state
+
+
+def _nonfinite_message(
+    epoch: int,
+    skipped: int,
+    batches: int,
+    bad_data: int,
+    steps: int,
+    config: TrainConfig,
+    summary_config: dict[str, Any],
+) -> str:
+    """The error of a run stopped for non-finite batches, naming the likely cause."""
+    alpha = summary_config.get("refiner", {}).get("alpha")
+    settings = "the objective's settings" + ("" if alpha is None else f" (alpha={alpha:g})")
+    if bad_data:
+        cause = (
+            f"the training data holds NaN or infinite values ({bad_data} of the skipped "
+            "batches); clean or regenerate the data"
+        )
+    elif steps == 0:
+        cause = f"the loss is not finite before any update; check {settings}"
+    else:
+        cause = (
+            f"training diverged after {steps} updates; lower the learning rate "
+            f"(lr={config.lr:g}) or {settings}"
+        )
+    return (
+        f"epoch {epoch}: {skipped} of {batches} batches had a non-finite loss or gradient, "
+        f"more than max_skipped={config.max_skipped:g} of them; likely cause: {cause}"
+    )
 
 
 def train_base(

@@ -10,6 +10,7 @@ from irsolve.checkpoint import load_checkpoint, load_model_state
 from irsolve.losses import progressive_spectral_loss
 from irsolve.nets import RefinementUNet, base_operator
 from irsolve.training import (
+    NonFiniteTrainingError,
     RefinerConfig,
     RefinerObjective,
     TrainConfig,
@@ -171,7 +172,7 @@ def test_checkpoints_are_weights_only_with_a_json_summary(tmp_path):
         checkpoint_dir=tmp_path,
     )  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "best.json", "best.pt", "last.json", "last.pt",
+        "best.json", "best.pt", "last.json", "last.pt", "manifest.json",
     ]  # fmt: skip
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["epoch"] == 2
@@ -219,17 +220,80 @@ def test_non_finite_batches_are_skipped_and_counted():
     assert all(torch.isfinite(p).all() for p in fno.parameters())
 
 
-def test_invalid_settings_raise_naming_the_values():
-    with pytest.raises(ValueError, match="epochs=0"):
-        TrainConfig(epochs=0)
-    with pytest.raises(ValueError, match="K >= 1 and alpha > 0, got K=0"):
-        RefinerConfig(K=0)
-    with pytest.raises(ValueError, match="unroll_max >= K=4 or None, got 3"):
-        RefinerConfig(K=4, unroll_max=3)
-    with pytest.raises(ValueError, match="0 <= start_mix <= 1, got 1.5"):
-        RefinerConfig(start_mix=1.5)
-    with pytest.raises(ValueError, match="step_weights 'uniform' or 'linear', got 'last'"):
-        RefinerConfig(step_weights="last")
+@pytest.mark.parametrize(
+    ("cls", "field", "value", "error"),
+    [
+        (TrainConfig, "epochs", 0, ValueError),
+        (TrainConfig, "epochs", 1.5, ValueError),
+        (TrainConfig, "epochs", "3", TypeError),
+        (TrainConfig, "batch_size", 0, ValueError),
+        (TrainConfig, "lr", float("inf"), ValueError),
+        (TrainConfig, "lr", float("nan"), ValueError),
+        (TrainConfig, "lr", 0.0, ValueError),
+        (TrainConfig, "lr", "1e-3", TypeError),  # a YAML string: converted by the CLI, not here
+        (TrainConfig, "weight_decay", -1e-5, ValueError),
+        (TrainConfig, "lr_min", 1.0, ValueError),  # above lr: the cosine would rise
+        (TrainConfig, "clip", 0.0, ValueError),
+        (TrainConfig, "seed", -1, ValueError),
+        (TrainConfig, "seed", True, TypeError),
+        (TrainConfig, "device", "gpu", ValueError),
+        (TrainConfig, "progress", "yes", TypeError),
+        (TrainConfig, "max_skipped", 1.5, ValueError),
+        (RefinerConfig, "K", 0, ValueError),
+        (RefinerConfig, "alpha", float("inf"), ValueError),
+        (RefinerConfig, "alpha", -0.2, ValueError),
+        (RefinerConfig, "beta_s", -1.0, ValueError),
+        (RefinerConfig, "beta_fp", float("nan"), ValueError),
+        (RefinerConfig, "fp_warmup_epochs", -1.0, ValueError),
+        (RefinerConfig, "lam_end", -2.0, ValueError),
+        (RefinerConfig, "alpha_decay", 0.0, ValueError),
+        (RefinerConfig, "stop_threshold", -1e-3, ValueError),
+        (RefinerConfig, "beta_jac", -1.0, ValueError),
+        (RefinerConfig, "jac_method", "exact", ValueError),
+        (RefinerConfig, "jac_iters", 0, ValueError),
+        (RefinerConfig, "unroll_max", 3, ValueError),  # below K = 6
+        (RefinerConfig, "step_weights", "last", ValueError),
+        (RefinerConfig, "start_mix", 1.5, ValueError),
+        (RefinerConfig, "calibrate_scale", 1, TypeError),
+    ],
+)
+def test_config_fields_are_checked_for_type_and_range_naming_the_field(cls, field, value, error):
+    with pytest.raises(error, match=rf"{cls.__name__}: expected {field} to be .*, got "):
+        cls(**{field: value})
+
+
+def test_integral_numbers_are_accepted_as_ints_and_floats():
+    config = TrainConfig(epochs=2.0, lr=1)
+    assert config.epochs == 2 and isinstance(config.epochs, int)
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+
+
+def _fno() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return base_operator("fno", 1, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1)
+
+
+def test_nan_in_the_training_data_stops_the_run_naming_the_data(tmp_path):
+    x, y = _pairs(n=8).tensors
+    x = x.clone()
+    x[0, 0, 3, 3] = float("nan")  # one pixel: with batch size 8 every batch holds it
+    config = TrainConfig(epochs=2, batch_size=8, progress=False)
+    with pytest.raises(NonFiniteTrainingError, match="training data holds NaN or infinite"):
+        train_base(_fno(), TensorDataset(x, y), None, config, checkpoint_dir=tmp_path)
+    assert not (tmp_path / "best.pt").exists()  # nothing claims to be a trained model
+
+
+def test_a_diverging_learning_rate_stops_the_run_naming_the_learning_rate():
+    config = TrainConfig(epochs=2, batch_size=2, lr=1e30, progress=False)
+    with pytest.raises(NonFiniteTrainingError, match=r"diverged after \d+ updates.*lr=1e\+30"):
+        train_base(_fno(), _pairs(n=8), None, config)
+
+
+def test_a_non_finite_initial_loss_stops_the_run_naming_alpha():
+    config = TrainConfig(epochs=1, progress=False)
+    refine = RefinerConfig(K=2, alpha=1e200, calibrate_scale=False)
+    with pytest.raises(NonFiniteTrainingError, match=r"before any update.*alpha=1e\+200"):
+        train_refiner(_perturbed_base, _small_unet(), _pairs(n=8), None, config, refine)
 
 
 @pytest.mark.parametrize("step_weights", ["uniform", "linear"])
