@@ -3,19 +3,28 @@
 ``irsolve data generate {navier_stokes,darcy,poisson} --n N --resolution R
 --seed S --out DIR`` writes ``DIR/<name>/`` (splits 80/10/10 by default);
 ``irsolve data info PATH`` prints the layout, fields, shapes and splits of a
-dataset folder or a single file.
+single file, a dataset folder, or every complete dataset in a folder.
+
+Nothing outside ``--out`` is written or deleted: ``--name`` is one plain
+folder name, and ``--overwrite`` swaps the new dataset in by renames
+(:mod:`irsolve.data.atomic_folder`), so a killed run leaves the complete old
+or the complete new dataset. Every bad input is one ``argparse`` error line
+that names the flag (exit status 2), not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import functools
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import torch
 import yaml
 
+from irsolve.data.atomic_folder import check_folder_name, is_work_folder
 from irsolve.data.generate import (
     make_darcy_dataset,
     make_navier_stokes_dataset,
@@ -36,28 +45,94 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
     generate = commands.add_parser("generate", help="simulate and write a dataset")
     generate.add_argument("problem", choices=sorted(_DEFAULT_RESOLUTION))
-    generate.add_argument("--n", type=int, required=True, help="samples over all splits")
-    generate.add_argument("--resolution", type=int, help="grid points per side")
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--n", type=_int_at_least(1), required=True, help="samples, all splits")
+    generate.add_argument(
+        "--resolution",
+        type=_int_at_least(1),
+        help="grid points per side (default: 64 for navier_stokes, even >= 4; 63 otherwise)",
+    )
+    generate.add_argument("--seed", type=_int_at_least(0), default=0)
     generate.add_argument("--out", type=Path, required=True, help="parent folder")
-    generate.add_argument("--name", help="dataset name (default: the problem)")
     generate.add_argument(
-        "--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VALID", "TEST")
+        "--name", type=_folder_name, help="dataset folder name (default: the problem)"
     )
-    generate.add_argument("--steps", type=int, default=10, help="frames per trajectory (NS)")
-    generate.add_argument("--record-dt", type=float, default=1.0, help="time between frames (NS)")
-    generate.add_argument("--viscosity", type=float, default=1e-3, help="(NS)")
-    generate.add_argument("--burn-in", type=float, default=0.0, help="time before frame 0 (NS)")
+    generate.add_argument(
+        "--split",
+        type=_number_at_least_zero,
+        nargs=3,
+        default=(0.8, 0.1, 0.1),
+        metavar=("TRAIN", "VALID", "TEST"),
+    )
+    for flag, kind, default, text in _NS_FLAGS:
+        generate.add_argument(flag, type=kind, help=f"{text} (navier_stokes; default {default})")
     generate.add_argument("--velocity", action="store_true", help="also store velocity (NS)")
-    generate.add_argument("--overwrite", action="store_true")
     generate.add_argument(
-        "--threads", type=int, help="torch threads (one is fastest on a busy machine)"
+        "--overwrite", action="store_true", help="replace an existing dataset of that name"
     )
-    generate.set_defaults(handler=_generate)
+    generate.add_argument(
+        "--threads", type=_int_at_least(1), help="torch threads (one is fastest on a busy machine)"
+    )
+    generate.set_defaults(handler=functools.partial(_generate, generate))
 
-    info = commands.add_parser("info", help="print the layout of a dataset folder or file")
+    info = commands.add_parser(
+        "info", help="print the layout of a dataset file, dataset folder or folder of datasets"
+    )
     info.add_argument("path", type=Path)
-    info.set_defaults(handler=_info)
+    info.set_defaults(handler=functools.partial(_info, info))
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: an int ``>= low``, else an error that quotes the text."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _number(text: str, low: float, strict: bool) -> float:
+    """``float(text)`` if finite and ``> low`` (``strict``) or ``>= low``, else raise."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
+    return value
+
+
+def _number_above_zero(text: str) -> float:
+    return _number(text, 0.0, strict=True)
+
+
+def _number_at_least_zero(text: str) -> float:
+    return _number(text, 0.0, strict=False)
+
+
+def _folder_name(text: str) -> str:
+    """An argparse ``type``: one plain, visible folder name."""
+    try:
+        return check_folder_name(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected one plain folder name (no '/', not '.', '..' or hidden), got {text!r}"
+        ) from None
+
+
+#: Flags of ``navier_stokes`` only: flag, argparse type, default, help.
+_NS_FLAGS: tuple[tuple[str, Callable[[str], object], object, str], ...] = (
+    ("--steps", _int_at_least(1), 10, "frames per trajectory"),
+    ("--record-dt", _number_above_zero, 1.0, "time between frames"),
+    ("--viscosity", _number_above_zero, 1e-3, "kinematic viscosity"),
+    ("--burn-in", _number_at_least_zero, 0.0, "time simulated before frame 0"),
+)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -67,37 +142,66 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """Round ``n`` samples into train/valid/test by ``fractions`` (train gets the remainder)."""
-    if n < 1 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
-        raise ValueError(f"expected n >= 1 and non-negative fractions, got {n} and {fractions}")
+    if n < 1 or not all(math.isfinite(f) and f >= 0 for f in fractions) or sum(fractions) <= 0:
+        raise ValueError(
+            f"expected n >= 1 and finite non-negative fractions with a positive sum, "
+            f"got {n} and {tuple(fractions)}"
+        )
     total = sum(fractions)
     valid = int(round(n * fractions[1] / total))
     test = int(round(n * fractions[2] / total))
     train = n - valid - test
     if train < 1:
-        raise ValueError(f"split {fractions} of {n} samples leaves no training sample")
+        raise ValueError(f"split {tuple(fractions)} of {n} samples leaves no training sample")
     return train, valid, test
 
 
-def _generate(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
+def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Check the arguments that depend on each other, then write the dataset.
+
+    Every bad input ends in ``parser.error`` (one line naming the flag, exit
+    status 2); nothing is written or deleted outside ``--out``.
+    """
+    ns_options = {}
+    for flag, _, default, _ in _NS_FLAGS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None and args.problem != "navier_stokes":
+            parser.error(f"argument {flag}: applies to navier_stokes only, not {args.problem}")
+        ns_options[flag[2:].replace("-", "_")] = default if value is None else value
+    if args.velocity and args.problem != "navier_stokes":
+        parser.error(f"argument --velocity: applies to navier_stokes only, not {args.problem}")
+    resolution = _DEFAULT_RESOLUTION[args.problem] if args.resolution is None else args.resolution
+    if args.problem == "navier_stokes" and (resolution < 4 or resolution % 2):
+        parser.error(f"argument --resolution: expected an even int >= 4, got {resolution}")
     try:
         counts = split_counts(args.n, tuple(args.split))
-        common = {
-            "resolution": args.resolution or _DEFAULT_RESOLUTION[args.problem],
-            "seed": args.seed,
-            "name": args.name or args.problem,
-            "overwrite": args.overwrite,
-            "progress": True,
-        }
+    except ValueError as err:
+        parser.error(f"argument --split: {err}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(
+            f"argument --out: expected a directory or a path to create, got file {args.out}"
+        )
+    name = args.name or args.problem
+    if (args.out / name).exists() and not args.overwrite:
+        parser.error(f"argument --name: {args.out / name} exists; pass --overwrite to replace it")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    common = {
+        "resolution": resolution,
+        "seed": args.seed,
+        "name": name,
+        "overwrite": args.overwrite,
+        "progress": True,
+    }
+    try:
         if args.problem == "navier_stokes":
             path = make_navier_stokes_dataset(
                 args.out,
                 *counts,
-                n_steps=args.steps,
-                record_dt=args.record_dt,
-                viscosity=args.viscosity,
-                burn_in=args.burn_in,
+                n_steps=ns_options["steps"],
+                record_dt=ns_options["record_dt"],
+                viscosity=ns_options["viscosity"],
+                burn_in=ns_options["burn_in"],
                 velocity=args.velocity,
                 **common,
             )
@@ -106,49 +210,86 @@ def _generate(args: argparse.Namespace) -> int:
         else:
             path = make_poisson_dataset(args.out, *counts, **common)
     except FileExistsError as err:
-        print(
-            f"irsolve data generate: {err.args[0].split(';')[0]}; pass --overwrite", file=sys.stderr
-        )
-        return 2
+        parser.error(f"argument --name: {err}")
+    except OSError as err:
+        parser.error(f"argument --out: {err}")
     except ValueError as err:
-        print(f"irsolve data generate: {err}", file=sys.stderr)
-        return 2
+        parser.error(str(err))
     print(f"wrote {path} (train/valid/test = {counts[0]}/{counts[1]}/{counts[2]})")
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
+def _info(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Describe a file, a dataset folder, or every complete dataset in a folder."""
     path: Path = args.path
     try:
         if path.is_file():
             print(_describe_file(path))
-            return 0
-        if not (path / "data").is_dir():
-            raise FileNotFoundError(f"{path}: expected a .hdf5 file or a folder with data/")
-        print(f"dataset {path.name} ({path})")
-        for split in SPLITS:
-            files = sorted((path / "data" / split).glob("*.hdf5"))
-            trajectories = 0
-            for file in files:
-                with h5py.File(file, "r") as f:
-                    trajectories += int(f.attrs.get("n_trajectories", 0))
-            print(f"  {split}: {len(files)} file(s), {trajectories} trajectories")
-        files = [f for s in SPLITS for f in sorted((path / "data" / s).glob("*.hdf5"))]
-        if not files:
-            raise FileNotFoundError(f"{path}: no .hdf5 file in any split")
-        print(_describe_file(files[0]))
-        stats = path / "stats.yaml"
-        if stats.is_file():
-            table = yaml.safe_load(stats.read_text())
-            print(f"stats.yaml: {', '.join(sorted(table))}")
-            for name in table.get("mean", {}):
-                print(f"  {name}: mean {table['mean'][name]}, std {table['std'][name]}")
+        elif (path / "data").is_dir():
+            if is_work_folder(path.name):
+                raise ValueError(
+                    f"{path} is the work folder of an unfinished irsolve data generate "
+                    "(running or killed), not a dataset"
+                )
+            print(_describe_dataset(path))
+        elif path.is_dir():
+            print(_describe_datasets(path))
         else:
-            print("stats.yaml: missing")
+            raise FileNotFoundError(f"no file or folder at {path}")
     except (OSError, ValueError) as err:
-        print(f"irsolve data info: {err}", file=sys.stderr)
-        return 2
+        parser.error(f"argument path: {err}")
     return 0
+
+
+def _describe_datasets(folder: Path) -> str:
+    """One summary per complete dataset in ``folder``; hidden work folders are skipped."""
+    datasets = [
+        p
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith(".") and p.is_dir() and (p / "data").is_dir()
+    ]
+    if not datasets:
+        raise FileNotFoundError(
+            f"{folder}: expected a .hdf5 file, a dataset folder (with data/) or a folder of "
+            "datasets, found none of them"
+        )
+    lines = [f"{len(datasets)} dataset(s) in {folder}"]
+    lines += [line for p in datasets for line in _split_summary(p)]
+    skipped = [p.name for p in sorted(folder.iterdir()) if is_work_folder(p.name)]
+    if skipped:
+        lines.append(f"skipped {len(skipped)} unfinished work folder(s): {', '.join(skipped)}")
+    return "\n".join(lines)
+
+
+def _split_summary(path: Path) -> list[str]:
+    """``dataset <name> (<path>)`` and one line per split with files and trajectories."""
+    lines = [f"dataset {path.name} ({path})"]
+    for split in SPLITS:
+        files = sorted((path / "data" / split).glob("*.hdf5"))
+        trajectories = 0
+        for file in files:
+            with h5py.File(file, "r") as f:
+                trajectories += int(f.attrs.get("n_trajectories", 0))
+        lines.append(f"  {split}: {len(files)} file(s), {trajectories} trajectories")
+    return lines
+
+
+def _describe_dataset(path: Path) -> str:
+    """The split summary, the first file's layout and the fields of ``stats.yaml``."""
+    lines = _split_summary(path)
+    files = [f for s in SPLITS for f in sorted((path / "data" / s).glob("*.hdf5"))]
+    if not files:
+        raise FileNotFoundError(f"{path}: no .hdf5 file in any split")
+    lines.append(_describe_file(files[0]))
+    stats = path / "stats.yaml"
+    if stats.is_file():
+        table = yaml.safe_load(stats.read_text())
+        lines.append(f"stats.yaml: {', '.join(sorted(table))}")
+        for name in table.get("mean", {}):
+            lines.append(f"  {name}: mean {table['mean'][name]}, std {table['std'][name]}")
+    else:
+        lines.append("stats.yaml: missing")
+    return "\n".join(lines)
 
 
 def _describe_file(path: Path) -> str:

@@ -13,6 +13,7 @@ bit-identical files and every file's samples are independent of the others.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,21 @@ def split_generator(seed: int, split: str, file_index: int) -> torch.Generator:
     words = [seed, SPLITS.index(split), file_index]
     state = np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state))
+
+
+def _check_int(argument: str, value: object, low: int) -> None:
+    """Raise ``ValueError`` naming ``argument`` unless ``value`` is an int ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"expected {argument} to be an int >= {low}, got {value!r}")
+
+
+def _check_float(argument: str, value: object, *, positive: bool) -> None:
+    """Raise ``ValueError`` naming ``argument`` unless ``value`` is finite, ``> 0`` or ``>= 0``."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"expected {argument} to be a finite number {bound}, got {value!r}")
 
 
 def _file_chunks(counts: dict[str, int], per_file: int) -> Iterator[tuple[str, int, int]]:
@@ -131,6 +147,9 @@ def make_navier_stokes_dataset(
     """
     if n_train < 1:
         raise ValueError(f"expected n_train >= 1 (statistics come from train), got {n_train}")
+    _check_int("n_steps", n_steps, 1)
+    _check_float("record_dt", record_dt, positive=True)
+    _check_float("burn_in", burn_in, positive=False)
     solver = NavierStokes2D(resolution, viscosity, default_forcing(resolution))
     coords = np.arange(resolution) / resolution
     time = burn_in + np.arange(n_steps) * record_dt
@@ -260,6 +279,7 @@ def _write_static(
     """Write a static (one frame per sample) dataset on the Dirichlet interior grid."""
     if counts[0] < 1:
         raise ValueError(f"expected n_train >= 1 (statistics come from train), got {counts[0]}")
+    _check_int("resolution", resolution, 1)
     coords = (np.arange(resolution) + 1.0) / (resolution + 1.0)
     return _write_dataset(
         root,
@@ -292,6 +312,7 @@ def _write_dataset(
     **file_content: object,
 ) -> Path:
     """Drive ``sample(n_traj, generator)`` file by file and write every split."""
+    _check_int("seed", seed, 0)
     total = sum(counts.values())
     with (
         WellDatasetWriter(root, name, overwrite=overwrite) as writer,

@@ -23,18 +23,18 @@ tensor fields get one value per component (a list for t1, a nested list for
 t2).
 
 Writes are atomic: a file is written under a temporary name and renamed, and
-:class:`WellDatasetWriter` builds a whole folder under a temporary name and
-renames it when complete, so an interrupted run leaves nothing that looks
-finished. Files carry no timestamps (``track_times=False``) and no
-randomness, so the same data give bit-identical files.
+:class:`WellDatasetWriter` builds a whole folder under a hidden name and
+swaps it in by renames when complete (:mod:`irsolve.data.atomic_folder`), so
+an interrupted or killed run leaves nothing that looks finished and never
+loses the dataset it was replacing. Files carry no timestamps
+(``track_times=False``) and no randomness, so the same data give
+bit-identical files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,16 @@ from types import TracebackType
 import h5py
 import numpy as np
 import yaml
+
+from irsolve.data.atomic_folder import (
+    check_folder_name,
+    check_replaceable,
+    clean_interrupted,
+    new_work_folder,
+    prepare_parent,
+    publish,
+    remove_work_folder,
+)
 
 __all__ = [
     "SPLITS",
@@ -425,19 +435,36 @@ class _Moments:
 class WellDatasetWriter:
     """Build ``<root>/<name>/`` (``data/<split>/*.hdf5`` and ``stats.yaml``) atomically.
 
-    Files go to a hidden temporary folder beside the destination; on a clean
-    exit ``stats.yaml`` is computed from the training split and the folder is
-    renamed to ``<root>/<name>``. On an exception the temporary folder is
-    removed and nothing appears at the destination.
+    On entry, work folders left in ``root`` by killed runs are cleaned up
+    (:func:`~irsolve.data.atomic_folder.clean_interrupted`) and files go to a
+    new hidden work folder beside the destination. On a clean exit
+    ``stats.yaml`` is computed from the training split and the folder is
+    swapped in by renames (:func:`~irsolve.data.atomic_folder.publish`), so
+    ``<root>/<name>`` never holds a half-written or half-deleted dataset. On
+    an exception the work folder is removed and the destination is untouched.
+    Nothing outside ``root`` is written or deleted.
 
     Parameters
     ----------
     root
-        Parent folder (created if missing).
+        Parent folder (created if missing; an existing file is an error).
     name
-        Dataset name: folder name and each file's ``@dataset_name``.
+        Dataset name: one plain, visible folder name (no ``/``, not ``.`` or
+        ``..``, no leading ``.``), also each file's ``@dataset_name``.
     overwrite
-        Replace an existing ``<root>/<name>``; otherwise that is an error.
+        Replace an existing ``<root>/<name>`` (a dataset folder or an empty
+        folder; anything else is kept and is an error); otherwise an existing
+        one is an error.
+
+    Raises
+    ------
+    ValueError
+        On entering, for a bad ``name``.
+    NotADirectoryError
+        On entering, if ``root`` is an existing file.
+    FileExistsError
+        On entering (and again on publishing), if ``<root>/<name>`` exists and
+        may not be replaced.
 
     Examples
     --------
@@ -447,18 +474,30 @@ class WellDatasetWriter:
 
     def __init__(self, root: str | os.PathLike[str], name: str, *, overwrite: bool = False):
         self.root = Path(root)
-        self.name = name
+        self.name = check_folder_name(name)
         self.destination = self.root / name
         self.overwrite = overwrite
+        self._parent: Path | None = None
         self._tmp: Path | None = None
 
     def __enter__(self) -> WellDatasetWriter:
-        if self.destination.exists() and not self.overwrite:
-            raise FileExistsError(f"{self.destination} exists; pass overwrite=True to replace it")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=self.root))
-        for split in SPLITS:
-            (self._tmp / "data" / split).mkdir(parents=True)
+        parent = prepare_parent(self.root)
+        destination = parent / self.name
+        if os.path.lexists(destination):
+            if not self.overwrite:
+                raise FileExistsError(
+                    f"{self.destination} exists; pass overwrite=True to replace it"
+                )
+            check_replaceable(destination)
+        clean_interrupted(parent)
+        tmp = new_work_folder(parent, self.name)
+        try:
+            for split in SPLITS:
+                (tmp / "data" / split).mkdir(parents=True)
+        except BaseException:
+            remove_work_folder(parent, tmp)
+            raise
+        self._parent, self._tmp = parent, tmp
         return self
 
     def write(self, split: str, filename: str, **content: object) -> Path:
@@ -467,7 +506,7 @@ class WellDatasetWriter:
             raise RuntimeError("WellDatasetWriter.write called outside its `with` block")
         if split not in SPLITS:
             raise ValueError(f"expected a split in {SPLITS}, got {split!r}")
-        path = self._tmp / "data" / split / filename
+        path = self._tmp / "data" / split / check_folder_name(filename, "filename")
         return write_well_file(path, dataset_name=self.name, **content)
 
     def files(self, split: str) -> Iterator[Path]:
@@ -483,10 +522,11 @@ class WellDatasetWriter:
         tb: TracebackType | None,
     ) -> None:
         tmp, self._tmp = self._tmp, None
-        if tmp is None:
+        parent = self._parent
+        if tmp is None or parent is None:
             return
         if exc_type is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_work_folder(parent, tmp)
             return
         try:
             train = sorted((tmp / "data" / "train").glob("*.hdf5"))
@@ -495,10 +535,8 @@ class WellDatasetWriter:
             stats = compute_stats(train)
             with open(tmp / "stats.yaml", "w") as out:
                 yaml.safe_dump(stats, out, sort_keys=True)
-            if self.destination.exists():
-                shutil.rmtree(self.destination)
-            os.replace(tmp, self.destination)
+            publish(tmp, parent, self.name, overwrite=self.overwrite)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_work_folder(parent, tmp)
             raise
         logger.info("wrote %s", self.destination)

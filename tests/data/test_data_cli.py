@@ -31,10 +31,12 @@ def test_generate_then_info_describes_the_written_dataset(
     argv = ["data", "generate", "poisson", "--n", "10", "--resolution", "7", "--out"]
     assert run([*argv, str(tmp_path)]) == 0
     assert len(HDF5Dataset(tmp_path / "poisson", "test")) == 1
-    assert run([*argv, str(tmp_path)]) == 2  # exists, no --overwrite
-    capsys.readouterr()
+    with pytest.raises(SystemExit, match="2"):  # exists, no --overwrite
+        run([*argv, str(tmp_path)])
+    assert "--overwrite" in capsys.readouterr().err
     assert run(["data", "info", str(tmp_path / "poisson")]) == 0
     out = capsys.readouterr().out
     assert "train: 1 file(s), 8 trajectories" in out
     assert "t0_fields/u: shape (8, 1, 7, 7) float64" in out
-    assert run(["data", "info", str(tmp_path / "missing")]) == 2
+    with pytest.raises(SystemExit, match="2"):
+        run(["data", "info", str(tmp_path / "missing")])
