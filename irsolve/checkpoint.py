@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 #: Name of the file that lists the consistent set of a checkpoint folder.
 MANIFEST = "manifest.json"
 _STAGED = ".next"
+_TEMP = ".tmp"
 _FORMAT = 1
 _LISTED = 8
 
@@ -114,7 +115,7 @@ def load_model_state(
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, rename it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -258,7 +259,8 @@ def recover_checkpoints(directory: str | Path) -> dict[str, Any] | None:
 
     Staged files that the manifest lists (a run stopped after the commit
     point) are renamed into place; staged files it does not list (a run
-    stopped before it) are deleted. Every listed file is then checked.
+    stopped before it) and half-written temporary files of this module are
+    deleted. Every listed file is then checked.
 
     Raises
     ------
@@ -275,8 +277,10 @@ def recover_checkpoints(directory: str | Path) -> dict[str, Any] | None:
                 raise _mismatch(path, entry)
             os.replace(staged, path)
             logger.info("completed the interrupted commit of %s (epoch %d)", path, entry["epoch"])
-    for stray in directory.glob(f"*{_STAGED}"):
-        stray.unlink()
+    strays = [*directory.glob(f"*{_STAGED}"), *directory.glob(f".*{_STAGED}.*{_TEMP}")]
+    strays += [p for name in (*listed, MANIFEST) for p in directory.glob(f".{name}.*{_TEMP}")]
+    for stray in strays:
+        stray.unlink(missing_ok=True)
         logger.info("discarded %s, written by an epoch that was never committed", stray)
     return manifest
 

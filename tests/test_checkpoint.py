@@ -1,0 +1,175 @@
+"""Checkpoint sets: a kill at any write leaves one consistent set; damage is one clear error."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from irsolve.checkpoint import (
+    MANIFEST,
+    CheckpointError,
+    commit_checkpoints,
+    load_checkpoint,
+    read_manifest,
+    recover_checkpoints,
+    save_checkpoint,
+)
+from irsolve.nets import base_operator
+from irsolve.training import TrainConfig, train_base
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _pairs() -> TensorDataset:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 1, 8, 8, generator=gen)
+    return TensorDataset(x, 0.5 * (x + torch.roll(x, 1, -1)))
+
+
+def _fno() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return base_operator("fno", 1, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1)
+
+
+CONFIG = TrainConfig(epochs=3, batch_size=4, lr=1e-2, progress=False)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so no handler of the library runs."""
+
+
+def _kill_at_replace(monkeypatch, n: int) -> None:
+    """Make the ``n``-th ``os.replace`` (0-based) of the run raise :class:`Killed` instead."""
+    calls = iter(range(10**6))
+    real = os.replace
+
+    def replace(src, dst):
+        if next(calls) == n:
+            raise Killed
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _train(folder, **kwargs):
+    return train_base(_fno(), _pairs(), _pairs(), CONFIG, checkpoint_dir=folder, **kwargs)
+
+
+def test_a_kill_at_any_write_resumes_to_the_uninterrupted_run(tmp_path, monkeypatch):
+    full = _train(tmp_path / "full")
+    assert full.best_epoch == 3  # every epoch improves, so each commit rewrites best.pt too
+    reference = load_checkpoint(tmp_path / "full" / "best.pt")
+    # One improving epoch is 9 renames: 4 staged files, the manifest, the 4 files into place.
+    # Kill at each one of epoch 2 (calls 9..17), then resume.
+    for n in range(9, 18):
+        folder = tmp_path / f"kill{n}"
+        with monkeypatch.context() as patch:
+            _kill_at_replace(patch, n)
+            with pytest.raises(Killed):
+                _train(folder)
+        manifest = read_manifest(folder)
+        assert manifest["epoch"] == (1 if n <= 13 else 2)  # call 13 renames the manifest
+        resumed = _train(folder, resume=True)
+        assert resumed.best_epoch == full.best_epoch
+        assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
+        best = load_checkpoint(folder / "best.pt")
+        assert best["epoch"] == resumed.best_epoch
+        for key, value in reference["model"].items():
+            assert torch.equal(best["model"][key], value), (n, key)
+        summary = json.loads((folder / "best.json").read_text())
+        assert summary["epoch"] == best["epoch"]
+        left = sorted(p.name for p in folder.iterdir())
+        assert left == ["best.json", "best.pt", "last.json", "last.pt", MANIFEST], n
+
+
+def test_a_stale_best_file_is_detected_not_read(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=4, lr=1e-2, progress=False)
+    train_base(_fno(), _pairs(), _pairs(), config, checkpoint_dir=tmp_path / "run")
+    shutil.copy(tmp_path / "run" / "best.pt", tmp_path / "best_epoch1.pt")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    commit_checkpoints(tmp_path / "run", 2, {"best": (state, {"epoch": 2})})
+    shutil.copy(tmp_path / "best_epoch1.pt", tmp_path / "run" / "best.pt")  # what a torn run left
+    message = "best.pt does not belong to the set of epoch 2 that .*manifest.json lists"
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "run" / "best.pt")
+    with pytest.raises(CheckpointError, match=message):
+        recover_checkpoints(tmp_path / "run")
+
+
+def test_a_summary_one_epoch_behind_is_detected(tmp_path):
+    commit_checkpoints(tmp_path, 1, {"last": ({"epoch": 1}, {"epoch": 1})})
+    old = (tmp_path / "last.json").read_bytes()
+    commit_checkpoints(tmp_path, 2, {"last": ({"epoch": 2}, {"epoch": 2})})
+    (tmp_path / "last.json").write_bytes(old)
+    with pytest.raises(CheckpointError, match=r"last.json does not belong .* epoch 2"):
+        recover_checkpoints(tmp_path)
+
+
+def test_a_truncated_file_in_a_run_names_its_size_against_the_manifest(tmp_path):
+    commit_checkpoints(tmp_path, 1, {"last": ({"w": torch.ones(100)}, {"epoch": 1})})
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(data[: len(data) // 2])
+    match = rf"has {len(data) // 2} bytes, the manifest {len(data)}"
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "last.pt")
+
+
+def _slice_payload(path):
+    torch.save({"s": slice(1, 2)}, path)  # a Python object weights-only loading refuses
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (lambda p, d: p.write_bytes(d[: len(d) // 2]), "truncated torch file"),
+        (lambda p, d: p.write_bytes(b""), "empty file"),
+        (lambda p, d: p.write_bytes(os.urandom(64)), "not a torch file"),
+        (lambda p, d: p.write_bytes(b"hello\n"), "not a torch file"),
+        (
+            lambda p, d: _slice_payload(p),
+            "holds objects that weights-only loading refuses; it was not written by irsolve",
+        ),
+    ],
+)
+def test_a_damaged_file_is_one_line_saying_what_it_is_and_what_to_do(tmp_path, damage, what):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, {"w": torch.ones(100)}, {})
+    damage(path, path.read_bytes())
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert str(err.value) == (
+        f"checkpoint {path} is damaged ({what}); delete the folder or resume from an older run"
+    )
+
+
+def test_a_damaged_manifest_is_an_error(tmp_path):
+    commit_checkpoints(tmp_path, 1, {"last": ({"epoch": 1}, {"epoch": 1})})
+    (tmp_path / MANIFEST).write_text('{"format": 1, "files": {"last.pt": {}}}')
+    with pytest.raises(CheckpointError, match="manifest .* is damaged"):
+        load_checkpoint(tmp_path / "last.pt")
+
+
+def test_a_run_into_a_used_folder_without_resume_is_refused(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=4, progress=False)
+    train_base(_fno(), _pairs(), None, config, checkpoint_dir=tmp_path)
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="already holds a run; resume it"):
+        train_base(_fno(), _pairs(), None, config, checkpoint_dir=tmp_path)
+    assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_resuming_with_other_settings_names_them(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=4, progress=False)
+    train_base(_fno(), _pairs(), None, config, checkpoint_dir=tmp_path)
+    other = TrainConfig(epochs=2, batch_size=4, lr=1e-3, progress=True)
+    with pytest.raises(CheckpointError, match=r"train.epochs \(saved 1, now 2\); train.lr"):
+        train_base(_fno(), _pairs(), None, other, checkpoint_dir=tmp_path, resume=True)
