@@ -103,6 +103,10 @@ class Anderson(FixedPointSolver):
             stored=ctx.stored,
         )
 
+    def with_rhs(self, ctx: AndersonContext, f: Tensor) -> AndersonContext:
+        """The inner context with right-hand side ``f`` and an empty history (a new problem)."""
+        return AndersonContext(inner=self.solver.with_rhs(ctx.inner, f))
+
     def step(self, ctx: AndersonContext, h: Tensor, k: int) -> Tensor:
         image = self.solver.step(ctx.inner, h, k)
         batch = h.shape[0]

@@ -76,6 +76,12 @@ class Interleave(FixedPointSolver):
             for solver, child_ctx in zip(self.solvers, ctx, strict=True)
         )
 
+    def with_rhs(self, ctx: tuple[Any, ...], f: Tensor) -> tuple[Any, ...]:
+        return tuple(
+            solver.with_rhs(child_ctx, f)
+            for solver, child_ctx in zip(self.solvers, ctx, strict=True)
+        )
+
     def step_name(self, k: int) -> str:
         index, local_k = self.child_at(k)
         return self.solvers[index].step_name(local_k)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["FixedPointSolver", "Problem", "restrict"]
+__all__ = ["FixedPointSolver", "Problem", "restrict", "with_rhs"]
 
 
 class Problem(ABC):
@@ -43,6 +43,29 @@ class Problem(ABC):
     def restrict(self, index: Tensor) -> Problem:
         """The same problem restricted to the samples ``index`` (a 1-D long tensor)."""
 
+    def apply(self, u: Tensor) -> Tensor:
+        """The operator ``A u``, shaped like ``u`` (needed by Krylov methods).
+
+        Subclasses that can apply their operator override this; the default raises.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define apply(u) (the operator A u); "
+            "Krylov methods need it"
+        )
+
+    def with_rhs(self, f: Tensor) -> Problem:
+        """The same operator with the right-hand side ``f`` (shaped like a solution).
+
+        Used to apply a solver as a preconditioner to ``A z = r``: the solver's
+        context is prepared once and only the right-hand side is swapped (see
+        :func:`with_rhs`). Subclasses that hold ``f`` override this; the
+        default raises.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define with_rhs(f), so a solver's context "
+            "built on it cannot be given a new right-hand side"
+        )
+
 
 def restrict(obj: Any, index: Tensor) -> Any:
     """Restrict a solver context to the batch rows ``index``.
@@ -65,6 +88,42 @@ def restrict(obj: Any, index: Tensor) -> Any:
         return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
     if isinstance(obj, dict):
         return {key: restrict(value, index) for key, value in obj.items()}
+    return obj
+
+
+def with_rhs(obj: Any, f: Tensor) -> Any:
+    """Give a solver context the right-hand side ``f``: every :class:`Problem` in it
+    is replaced by ``problem.with_rhs(f)``.
+
+    The walk mirrors :func:`restrict`: objects with a ``with_rhs(f)`` method
+    (problems, contexts of their own kind) use it; dataclasses, tuples, lists
+    and dicts are rebuilt field by field; anything else (tensors, numbers,
+    modules) is kept. A container in which nothing changed is returned as
+    is, so swapping the right-hand side of a multigrid hierarchy copies no
+    level. Quantities a context derived from the old ``f`` are *not*
+    updated: a solver that caches such a quantity overrides
+    :meth:`FixedPointSolver.with_rhs`.
+    """
+    if isinstance(obj, Tensor):
+        return obj
+    if hasattr(obj, "with_rhs") and callable(obj.with_rhs) and not isinstance(obj, type):
+        return obj.with_rhs(f)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {}
+        for field in dataclasses.fields(obj):
+            value = getattr(obj, field.name)
+            new = with_rhs(value, f)
+            if new is not value:
+                changes[field.name] = new
+        return dataclasses.replace(obj, **changes) if changes else obj
+    if isinstance(obj, (tuple, list)):
+        items = [with_rhs(o, f) for o in obj]
+        if all(new is old for new, old in zip(items, obj, strict=True)):
+            return obj
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    if isinstance(obj, dict):
+        values = {key: with_rhs(value, f) for key, value in obj.items()}
+        return obj if all(values[key] is obj[key] for key in obj) else values
     return obj
 
 
@@ -100,6 +159,16 @@ class FixedPointSolver(ABC):
     def restrict(self, ctx: Any, index: Tensor) -> Any:
         """Context for the samples ``index`` only; default: :func:`restrict`."""
         return restrict(ctx, index)
+
+    def with_rhs(self, ctx: Any, f: Tensor) -> Any:
+        """Context for the same operator with right-hand side ``f``; default: :func:`with_rhs`.
+
+        Lets a Krylov method prepare a preconditioner once per solve and apply
+        it to a new residual each iteration. A solver whose context holds a
+        quantity derived from ``f`` overrides this (or raises, when it cannot
+        serve a new right-hand side).
+        """
+        return with_rhs(ctx, f)
 
     def step_name(self, k: int) -> str:
         """Name of the solver that performs step ``k`` (composites report a child)."""

@@ -15,12 +15,14 @@ step is :class:`Refiner`. Coefficient fields for Darcy data:
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
+from irsolve.solvers.krylov import FlexibleCG
 from irsolve.solvers.multigrid import Multigrid
 from irsolve.solvers.problems import Darcy2D, Poisson2D, StencilProblem
 from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = [
     "Darcy2D",
+    "FlexibleCG",
     "GaussSeidel",
     "GeometricAlpha",
     "Jacobi",

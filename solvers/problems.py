@@ -102,6 +102,16 @@ class StencilProblem(Problem):
         """Input of a learned step (:class:`~irsolve.solvers.Refiner`): ``f``, ``(B, 1, n, n)``."""
         return self.f
 
+    def with_rhs(self, f: Tensor) -> StencilProblem:
+        """The same operator with right-hand side ``f`` (``(B, 1, n, n)``, cast to the stencil's
+        dtype and device; used as is, also on periodic grids)."""
+        if not isinstance(f, Tensor) or tuple(f.shape) != tuple(self.f.shape):
+            got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+            raise ValueError(f"expected f of shape {tuple(self.f.shape)}, got {got}")
+        new = copy.copy(self)
+        new.f = f.to(dtype=self.f.dtype, device=self.f.device)
+        return new
+
     def restrict(self, index: Tensor) -> StencilProblem:
         new = copy.copy(self)
         for name, value in vars(self).items():

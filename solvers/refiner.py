@@ -167,6 +167,14 @@ class Refiner(FixedPointSolver):
             phi = phi * keep.to(phi.dtype)
         return h + self.alpha_at(k) * phi
 
+    def with_rhs(self, ctx: RefinerContext, f: Tensor) -> RefinerContext:
+        """Not supported: the net reads features of ``f`` computed once in :meth:`prepare`."""
+        raise TypeError(
+            "Refiner cannot take a new right-hand side (its input features were computed from f "
+            "in prepare), so it cannot serve as a Krylov preconditioner; use a learned step that "
+            "reads the residual"
+        )
+
     def residual(self, ctx: RefinerContext, h: Tensor) -> Tensor | None:
         """The problem's physical residual ``f - A h`` when solving a Problem, else ``None``."""
         return ctx.problem.residual(h) if ctx.problem is not None else None

@@ -1,0 +1,254 @@
+"""Flexible Krylov methods whose preconditioner is any fixed-point solver.
+
+:class:`FlexibleCG` (for symmetric positive definite operators) and
+:class:`FlexibleGMRES` (for any non-singular operator) are
+:class:`~irsolve.FixedPointSolver` s: one step is one Krylov iteration, with
+one application of the preconditioner and one of the operator, so
+:func:`irsolve.solve` drives them, judges every sample on its physical
+residual ``f - A h`` and drops converged samples like for any other solver.
+
+The preconditioner ``M`` is a fixed-point solver applied ``preconditioner_steps``
+times to ``A z = r`` from ``z = 0``: Jacobi sweeps, a multigrid cycle, a
+learned step that reads the residual, or an :class:`~irsolve.Interleave` of
+them. Its context is prepared once per solve; each iteration swaps in the
+new right-hand side through :meth:`~irsolve.FixedPointSolver.with_rhs`.
+``M`` may change from one iteration to the next (a learned step, a nonlinear
+smoother): that is what the *flexible* variants allow.
+
+Every sample has its own inner products, step lengths and least-squares
+problem. A sample whose iteration breaks down (``<p, A p> <= 0``: the
+operator or the preconditioner is not positive; a degenerate Krylov basis;
+NaN from the preconditioner) gets a NaN iterate, which the engine ends as
+``UNSTABLE`` while it keeps that sample's lowest-residual iterate; the other
+samples go on.
+
+References
+----------
+Y. Notay, "Flexible conjugate gradients", SIAM J. Sci. Comput. 22 (2000)
+1444–1460.
+Y. Saad, "A flexible inner-outer preconditioned GMRES algorithm", SIAM J.
+Sci. Comput. 14 (1993) 461–469.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from irsolve.interface import FixedPointSolver, Problem, restrict
+
+__all__ = ["FlexibleCG", "FlexibleCGContext"]
+
+logger = logging.getLogger(__name__)
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """Per-sample inner products ``<a_b, b_b>`` over all non-batch dims, ``(B,)``."""
+    return (a * b).flatten(1).sum(dim=1)
+
+
+def _per_sample(values: Tensor, like: Tensor) -> Tensor:
+    """``(B,)`` values shaped to broadcast against ``like`` ``(B, ...)``."""
+    return values.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def _check_positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+    return int(value)
+
+
+def _breakdown(name: str, broken: Tensor, reason: str) -> None:
+    """Log the samples (positions in the current batch) whose iteration broke down."""
+    samples = broken.nonzero().flatten().tolist()
+    logger.warning("%s breakdown (%s) in batch rows %s: ending them", name, reason, samples)
+
+
+class _FlexibleKrylov(FixedPointSolver):
+    """What both flexible methods share: the preconditioner and the residual cache.
+
+    The engine asks for ``residual(ctx, h)`` after every step and then passes
+    the same ``h`` (or its rows, after dropping converged samples) to the next
+    step; the context caches the pair so the step does not apply ``A`` again.
+    """
+
+    def __init__(self, preconditioner: FixedPointSolver, preconditioner_steps: int) -> None:
+        if not isinstance(preconditioner, FixedPointSolver):
+            raise TypeError(
+                f"expected preconditioner to be a FixedPointSolver, "
+                f"got {type(preconditioner).__name__}"
+            )
+        self.preconditioner = preconditioner
+        self.preconditioner_steps = _check_positive_int(
+            "preconditioner_steps", preconditioner_steps
+        )
+
+    def _check_problem(self, x: Any) -> Problem:
+        if not isinstance(x, Problem):
+            raise TypeError(
+                f"{type(self).__name__} expected a Problem carrying A and f (Poisson2D, Darcy2D, "
+                f"StencilProblem), got {type(x).__name__}"
+            )
+        return x
+
+    def precondition(self, ctx: Any, r: Tensor) -> Tensor:
+        """``z = M r``: ``preconditioner_steps`` steps on ``A z = r`` from ``z = 0``."""
+        inner = self.preconditioner.with_rhs(ctx.preconditioner, r)
+        z = torch.zeros_like(r)
+        for s in range(self.preconditioner_steps):
+            z = self.preconditioner.step(inner, z, s)
+        return z
+
+    def residual(self, ctx: Any, h: Tensor) -> Tensor:
+        """Physical residual ``f - A h``; cached in the context for the next step."""
+        r = ctx.problem.residual(h)
+        ctx.iterate, ctx.residual = h, r
+        return r
+
+    def _residual_of(self, ctx: Any, h: Tensor) -> Tensor:
+        """``f - A h`` from the cache when ``h`` is the iterate last measured, else computed."""
+        cached = ctx.iterate
+        if cached is not None and (
+            cached is h or (cached.shape == h.shape and torch.equal(cached, h))
+        ):
+            return ctx.residual
+        return ctx.problem.residual(h)
+
+
+@dataclass
+class FlexibleCGContext:
+    """Per-solve state of :class:`FlexibleCG`.
+
+    ``directions[:, i]``, ``images[:, i]`` and ``energies[:, i]`` hold the
+    search direction ``p_i`` (flattened per sample), ``A p_i`` and
+    ``<p_i, A p_i>`` for the last ``min(stored, m)`` steps (a ring buffer,
+    ``(B, m, N)`` and ``(B, m)``). ``iterate`` / ``residual`` cache the last
+    ``h`` and ``f - A h`` the engine asked for.
+    """
+
+    problem: Problem
+    preconditioner: Any
+    directions: Tensor | None = None
+    images: Tensor | None = None
+    energies: Tensor | None = None
+    stored: int = 0
+    iterate: Tensor | None = None
+    residual: Tensor | None = None
+
+
+class FlexibleCG(_FlexibleKrylov):
+    r"""Flexible conjugate gradients FCG(m) for symmetric positive definite ``A``.
+
+    From ``h_k`` with residual ``r_k = f - A h_k`` (recomputed from the
+    iterate, so rounding does not make the recurrence drift), one step is
+
+    .. math::
+
+        z_k = M_k r_k, \qquad
+        p_k = z_k - \sum_{i = k - m}^{k - 1}
+              \frac{\langle z_k, A p_i\rangle}{\langle p_i, A p_i\rangle} p_i, \qquad
+        h_{k+1} = h_k + \frac{\langle r_k, p_k\rangle}{\langle p_k, A p_k\rangle} p_k,
+
+    per sample (Notay 2000). ``p_k`` is ``A``-orthogonal to the last ``m``
+    directions, and the step length minimises the energy norm of the error
+    along ``p_k``, so ``||h - u||_A`` never increases, whatever ``M_k`` is.
+    With a fixed symmetric positive definite ``M`` and ``m >= 1`` this is
+    preconditioned CG in exact arithmetic; a variable or non-symmetric ``M``
+    (a multigrid cycle whose smoother is not symmetric, a learned step) needs
+    the explicit orthogonalisation, and ``m > 1`` keeps the convergence close
+    to CG's.
+
+    Parameters
+    ----------
+    preconditioner
+        Any :class:`~irsolve.FixedPointSolver` whose context accepts a new
+        right-hand side (:meth:`~irsolve.FixedPointSolver.with_rhs`).
+    m
+        Directions kept for the orthogonalisation (>= 1).
+    preconditioner_steps
+        Steps of ``preconditioner`` per application, from ``z = 0`` (>= 1).
+
+    Notes
+    -----
+    The context (a :class:`FlexibleCGContext`) holds the history; one
+    ``FlexibleCG`` object can serve several solves. If the iterate passed to
+    :meth:`step` is not the one the previous step returned, the step is
+    still an exact energy line search from it. ``<p_k, A p_k> <= 0`` or a
+    non-finite step length ends that sample (NaN iterate, ``UNSTABLE``).
+
+    Examples
+    --------
+    >>> sol = solve(None, FlexibleCG(Multigrid()), Darcy2D(a), tol=0, rtol=1e-8)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, preconditioner: FixedPointSolver, m: int = 5, preconditioner_steps: int = 1
+    ) -> None:
+        super().__init__(preconditioner, preconditioner_steps)
+        self.m = _check_positive_int("m", m)
+
+    def prepare(self, x: Problem) -> FlexibleCGContext:
+        """Check the problem and prepare the preconditioner's context once."""
+        problem = self._check_problem(x)
+        return FlexibleCGContext(problem, self.preconditioner.prepare(problem))
+
+    def restrict(self, ctx: FlexibleCGContext, index: Tensor) -> FlexibleCGContext:
+        own = restrict(dataclasses.replace(ctx, preconditioner=None), index)
+        own.preconditioner = self.preconditioner.restrict(ctx.preconditioner, index)
+        return own
+
+    def with_rhs(self, ctx: FlexibleCGContext, f: Tensor) -> FlexibleCGContext:
+        """A fresh context (no history) for right-hand side ``f``: FCG as an inner solver."""
+        return FlexibleCGContext(
+            ctx.problem.with_rhs(f), self.preconditioner.with_rhs(ctx.preconditioner, f)
+        )
+
+    def step(self, ctx: FlexibleCGContext, h: Tensor, k: int) -> Tensor:
+        batch = h.shape[0]
+        r = self._residual_of(ctx, h)
+        z = self.precondition(ctx, r).reshape(batch, -1)
+        used = min(ctx.stored, self.m)
+        if used:
+            images, energies = ctx.images[:, :used], ctx.energies[:, :used]
+            coefficients = (images @ z.unsqueeze(-1)).squeeze(-1) / energies
+            p = z - (coefficients.unsqueeze(1) @ ctx.directions[:, :used]).squeeze(1)
+        else:
+            p = z
+        ap = ctx.problem.apply(p.reshape(h.shape)).reshape(batch, -1)
+        energy = _dot(p, ap)
+        alpha = _dot(r.flatten(1), p) / energy
+
+        solved = _dot(r, r) == 0
+        broken = ~solved & ~(torch.isfinite(alpha) & (energy > 0))
+        if bool(broken.any()):
+            _breakdown("FlexibleCG", broken, "<p, A p> <= 0 or a non-finite step length")
+        usable = ~solved & ~broken
+        # Only usable directions enter the history; the others are zero with unit energy.
+        keep = usable.unsqueeze(-1)
+        p, ap = torch.where(keep, p, 0.0), torch.where(keep, ap, 0.0)
+        self._remember(ctx, p, ap, torch.where(usable, energy, 1.0))
+        h_next = h + _per_sample(torch.where(usable, alpha, 0.0), h) * p.reshape(h.shape)
+        return torch.where(_per_sample(broken, h), torch.nan, h_next)
+
+    def _remember(self, ctx: FlexibleCGContext, p: Tensor, ap: Tensor, energy: Tensor) -> None:
+        """Put ``p``, ``A p`` and ``<p, A p>`` in the ring buffer (out of place, for autograd)."""
+        if ctx.directions is None:
+            ctx.directions = p.new_zeros(p.shape[0], self.m, p.shape[1])
+            ctx.images = torch.zeros_like(ctx.directions)
+            ctx.energies = p.new_ones(p.shape[0], self.m)
+        slot = torch.tensor([ctx.stored % self.m], device=p.device)
+        ctx.directions = ctx.directions.index_copy(1, slot, p.unsqueeze(1))
+        ctx.images = ctx.images.index_copy(1, slot, ap.unsqueeze(1))
+        ctx.energies = ctx.energies.index_copy(1, slot, energy.unsqueeze(1))
+        ctx.stored += 1
+
+    def __repr__(self) -> str:
+        return (
+            f"FlexibleCG({self.preconditioner!r}, m={self.m}, "
+            f"preconditioner_steps={self.preconditioner_steps})"
+        )

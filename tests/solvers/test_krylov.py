@@ -1,0 +1,198 @@
+"""Flexible Krylov methods: iteration counts against scipy's cg / gmres, solutions against
+scipy's spsolve, per-sample convergence, breakdown handling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+from torch import Tensor
+
+from irsolve import FixedPointSolver, Interleave, ReturnCode, solve
+from irsolve.solvers import (
+    Darcy2D,
+    GaussSeidel,
+    Jacobi,
+    Multigrid,
+    Poisson2D,
+    Refiner,
+    StencilProblem,
+    darcy_coefficient,
+    gaussian_random_field,
+)
+from irsolve.solvers.krylov import FlexibleCG
+
+DT = torch.float64
+
+
+def _darcy(batch: int, n: int, seed: int = 0) -> Darcy2D:
+    grf = gaussian_random_field(batch, n, generator=torch.Generator().manual_seed(seed))
+    return Darcy2D(darcy_coefficient(grf))
+
+
+def _spsolve(problem: StencilProblem) -> Tensor:
+    solutions = [
+        spla.spsolve(m.tocsc(), problem.f[b, 0].numpy().ravel())
+        for b, m in enumerate(problem.to_scipy())
+    ]
+    return torch.from_numpy(np.stack(solutions)).reshape(problem.f.shape)
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    return (a * b).flatten(1).sum(dim=1)
+
+
+def _relative_error(u: Tensor, reference: Tensor) -> Tensor:
+    return (u - reference).flatten(1).norm(dim=1) / reference.flatten(1).norm(dim=1)
+
+
+class ExactInverse(FixedPointSolver):
+    """``h + A^{-1} (f - A h)`` by scipy's sparse LU: the perfect preconditioner."""
+
+    def prepare(self, x: StencilProblem) -> tuple[StencilProblem, list]:
+        return x, [spla.factorized(m.tocsc()) for m in x.to_scipy()]
+
+    def restrict(self, ctx: tuple[StencilProblem, list], index: Tensor) -> tuple:
+        problem, solves = ctx
+        return problem.restrict(index), [solves[i] for i in index.tolist()]
+
+    def step(self, ctx: tuple[StencilProblem, list], h: Tensor, k: int) -> Tensor:
+        problem, solves = ctx
+        r = problem.residual(h).flatten(1).numpy()
+        e = np.stack([lu(row) for lu, row in zip(solves, r, strict=True)])
+        return h + torch.from_numpy(e).reshape(h.shape)
+
+
+class Zero(FixedPointSolver):
+    """A preconditioner that returns zero: every Krylov direction degenerates."""
+
+    def step(self, ctx: StencilProblem, h: Tensor, k: int) -> Tensor:
+        return torch.zeros_like(h)
+
+
+def _scipy_cg_iterations(problem: StencilProblem, rtol: float) -> list[int]:
+    """Iterations of Jacobi-preconditioned ``scipy.sparse.linalg.cg`` to ``||r|| <= rtol ||f||``."""
+    counts = []
+    for b, matrix in enumerate(problem.to_scipy()):
+        count = [0]
+
+        def tick(_: np.ndarray, count: list[int] = count) -> None:
+            count[0] += 1
+
+        jacobi = sp.diags(1.0 / matrix.diagonal())
+        _, info = spla.cg(
+            matrix, problem.f[b, 0].numpy().ravel(), rtol=rtol, atol=0.0, M=jacobi, callback=tick
+        )
+        assert info == 0
+        counts.append(count[0])
+    return counts
+
+
+# -- FlexibleCG ---------------------------------------------------------------------------
+
+
+def test_fcg_with_exact_preconditioner_converges_in_one_iteration():
+    problem = _darcy(2, 15)
+    sol = solve(None, FlexibleCG(ExactInverse()), problem, tol=0.0, rtol=1e-10)
+    assert sol.retcodes == [ReturnCode.SUCCESS] * 2
+    assert sol.iterations.tolist() == [1, 1]
+    # One exact step solves to rounding: cond(A) ~ 1e3 at n = 15, so 1e-12 is generous.
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-12
+
+
+def test_fcg_with_one_jacobi_sweep_matches_scipy_pcg_iteration_count():
+    problem = _darcy(3, 31)
+    rtol = 1e-8
+    sol = solve(None, FlexibleCG(Jacobi()), problem, tol=0.0, rtol=rtol, maxiter=1000)
+    assert sol.success
+    # One sweep from zero is omega D^-1 r: diagonal PCG, up to a scale CG does not see.
+    # Rounding may shift the crossing of the threshold by an iteration or two.
+    scipy_counts = _scipy_cg_iterations(problem, rtol)
+    for ours, theirs in zip(sol.iterations.tolist(), scipy_counts, strict=True):
+        assert abs(ours - theirs) <= 2, (ours, theirs)
+    # ||e|| / ||u|| <= cond(A) ||r|| / ||f||, cond ~ 2e3 here (12/3 contrast, n = 31).
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 2e3 * rtol
+
+
+def test_fcg_with_multigrid_converges_in_a_handful_of_iterations_on_darcy():
+    problem = _darcy(2, 31, seed=3)
+    sol = solve(None, FlexibleCG(Multigrid()), problem, tol=0.0, rtol=1e-10, maxiter=50)
+    assert sol.success
+    # A V(2,2) cycle contracts Darcy errors by ~0.05-0.1; Krylov does better: <= 8 to 1e-10.
+    assert sol.iterations.max() <= 8
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-8
+
+
+def test_fcg_keeps_energy_norm_monotone_with_a_variable_preconditioner():
+    # Interleave(Jacobi, GaussSeidel) with 3 steps is a different, non-symmetric M per
+    # application pattern; FCG's exact line search must still never raise ||e||_A.
+    problem = _darcy(2, 15, seed=5)
+    u = _spsolve(problem)
+    solver = FlexibleCG(Interleave(Jacobi(), GaussSeidel(), pattern=(1, 2)), preconditioner_steps=2)
+    sol = solve(None, solver, problem, tol=0.0, rtol=1e-9, save_trajectory=True, maxiter=200)
+    assert sol.success
+    energy = torch.stack([_dot(e, problem.apply(e)) for e in sol.trajectory - u])
+    assert bool((energy[1:] <= energy[:-1] * (1 + 1e-12)).all())
+
+
+def test_fcg_per_sample_convergence_matches_single_sample_solves():
+    # Poisson with constant diagonal: Jacobi is a scaled identity, so a sine mode (an
+    # eigenvector of A) converges in one step while a random right-hand side needs many.
+    n = 15
+    x = torch.arange(1, n + 1, dtype=DT) / (n + 1)
+    mode = torch.outer(torch.sin(math.pi * x), torch.sin(2 * math.pi * x))
+    f = torch.stack([torch.randn(n, n, dtype=DT), mode, torch.randn(n, n, dtype=DT)])
+    batch = Poisson2D(f.unsqueeze(1))
+    solver = FlexibleCG(Jacobi(), m=3)
+    sol = solve(None, solver, batch, tol=0.0, rtol=1e-9, maxiter=300)
+    assert sol.success
+    assert sol.iterations[1] == 1 and sol.iterations[0] > 10
+    for b in range(3):
+        single = solve(None, solver, batch.restrict(torch.tensor([b])), tol=0.0, rtol=1e-9)
+        assert single.iterations.item() == sol.iterations[b].item()
+        # Same arithmetic per sample; batching changes at most the summation order.
+        torch.testing.assert_close(single.u[0], sol.u[b], rtol=1e-10, atol=1e-14)
+
+
+def test_fcg_one_solver_object_serves_two_solves():
+    solver = FlexibleCG(Jacobi())
+    problem = _darcy(2, 15)
+    first = solve(None, solver, problem, tol=0.0, rtol=1e-8)
+    second = solve(None, solver, problem, tol=0.0, rtol=1e-8)
+    assert torch.equal(first.u, second.u)
+
+
+def test_fcg_nonpositive_operator_ends_that_sample_unstable_and_spares_the_others():
+    good = _darcy(1, 15)
+    bad = StencilProblem(-good.stencil, good.f, periodic=False)  # negative definite
+    both = StencilProblem(torch.cat([good.stencil, bad.stencil]), good.f.repeat(2, 1, 1, 1), False)
+    sol = solve(None, FlexibleCG(Jacobi(omega=0.5)), both, tol=0.0, rtol=1e-8, maxiter=300)
+    # -A is negative definite: <p, -A p> < 0 for every p != 0, so the first step breaks down.
+    assert sol.retcodes == [ReturnCode.SUCCESS, ReturnCode.UNSTABLE]
+    assert torch.isfinite(sol.u).all() and torch.equal(sol.u[1], torch.zeros_like(sol.u[1]))
+
+
+def test_fcg_zero_preconditioned_residual_ends_unstable_not_crashing():
+    problem = _darcy(2, 15)
+    sol = solve(None, FlexibleCG(Zero()), problem, tol=0.0, rtol=1e-8)
+    assert sol.retcodes == [ReturnCode.UNSTABLE] * 2
+    assert torch.equal(sol.u, torch.zeros_like(sol.u))
+
+
+def test_fcg_rejects_a_refiner_preconditioner_and_bad_parameters():
+    problem = _darcy(1, 15)
+    refiner = Refiner(lambda z: z[:, -1:])
+    with pytest.raises(TypeError, match="Refiner cannot take a new right-hand side"):
+        solve(None, FlexibleCG(refiner), problem, tol=0.0, rtol=1e-8)
+    with pytest.raises(ValueError, match="expected m to be a positive int, got 1.5"):
+        FlexibleCG(Jacobi(), m=1.5)
+    with pytest.raises(ValueError, match="expected preconditioner_steps to be a positive int"):
+        FlexibleCG(Jacobi(), preconditioner_steps=0)
+    with pytest.raises(TypeError, match="expected preconditioner to be a FixedPointSolver"):
+        FlexibleCG(lambda r: r)
+    with pytest.raises(TypeError, match="FlexibleCG expected a Problem"):
+        solve(torch.zeros(1, 1, 4, 4), FlexibleCG(Jacobi()), torch.zeros(1, 1, 4, 4))
