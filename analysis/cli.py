@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from irsolve import cli_types
 from irsolve.checkpoint import load_checkpoint, load_model_state
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.nets.factory import build_net
@@ -35,36 +36,43 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description="Run a trained refiner from its base operator's prediction on a dataset "
         "split and write report.json, report.md and figures (PNG and PDF) to --out.",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="refiner checkpoint (.pt)")
+    positive = cli_types.integer(1)
+    parser.add_argument(
+        "--checkpoint", required=True, type=cli_types.existing_path, help="refiner checkpoint (.pt)"
+    )
     parser.add_argument(
         "--base-checkpoint",
         required=True,
-        type=Path,
+        type=cli_types.existing_path,
         help="checkpoint of the frozen base operator the refiner was trained on",
     )
-    parser.add_argument("--data", required=True, type=Path, help="dataset folder or .hdf5 file")
+    parser.add_argument(
+        "--data", required=True, type=cli_types.existing_path, help="dataset folder or .hdf5 file"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--split", default="test", help="dataset split (default: test)")
-    parser.add_argument("--samples", type=int, default=16, help="samples analysed (default 16)")
     parser.add_argument(
-        "--n-steps-input", type=int, default=4, help="input frames of time-dependent data"
+        "--split", choices=("train", "valid", "test"), default="test", help="(default: test)"
+    )
+    parser.add_argument("--samples", type=positive, default=16, help="samples analysed")
+    parser.add_argument(
+        "--n-steps-input", type=positive, default=4, help="input frames of time-dependent data"
     )
     parser.add_argument(
-        "--steps", type=int, default=None, help="refinement steps (default: 2 x trained K)"
+        "--steps", type=positive, default=None, help="refinement steps (default: 2 x trained K)"
     )
-    parser.add_argument("--bands", type=int, default=3, help="radial bands up to Nyquist")
-    parser.add_argument("--n-probe", type=int, default=4, help="certificate probe points")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--bands", type=positive, default=3, help="radial bands up to Nyquist")
+    parser.add_argument("--n-probe", type=positive, default=4, help="certificate probe points")
+    parser.add_argument("--device", type=cli_types.device, default="cpu", help="torch device")
     parser.set_defaults(handler=run_analyze)
 
 
-def _load_net(path: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
+def _load_net(path: Path, device: str, objective: str) -> tuple[nn.Module, dict[str, Any]]:
     payload = load_checkpoint(path, map_location=device)
     config = payload.get("config") or {}
-    if config.get("model") is None:
+    if config.get("objective") != objective or config.get("model") is None:
         raise ValueError(
-            f"expected a checkpoint whose config names its model (written by irsolve training), "
-            f"got config keys {sorted(config)} in {path}"
+            f"expected a {objective} checkpoint (objective {objective!r}, written by irsolve "
+            f"training), got objective {config.get('objective')!r} in {path}"
         )
     net = build_net(config["model"])
     load_model_state(net, payload["model"], source=str(path))
@@ -73,12 +81,7 @@ def _load_net(path: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
 
 def load_refiner(checkpoint: Path, device: str = "cpu") -> tuple[Refiner, int]:
     """The :class:`Refiner` of a training checkpoint and its trained horizon ``K``."""
-    net, config = _load_net(checkpoint, device)
-    if config.get("objective") != "refiner":
-        raise ValueError(
-            f"expected a refiner checkpoint (objective 'refiner'), "
-            f"got objective {config.get('objective')!r} in {checkpoint}"
-        )
+    net, config = _load_net(checkpoint, device, "refiner")
     settings = RefinerConfig(**config["refiner"])
     return make_refiner(net, settings), settings.K
 
@@ -86,7 +89,7 @@ def load_refiner(checkpoint: Path, device: str = "cpu") -> tuple[Refiner, int]:
 def run_analyze(args: argparse.Namespace) -> int:
     """Handler of ``irsolve analyze``; returns the exit status."""
     refiner, trained = load_refiner(args.checkpoint, args.device)
-    base, _ = _load_net(args.base_checkpoint, args.device)
+    base, _ = _load_net(args.base_checkpoint, args.device, "base")
     data = HDF5Dataset(args.data, split=args.split, n_steps_input=args.n_steps_input)
     count = min(args.samples, len(data))
     if count < 1:

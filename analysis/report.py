@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver, Problem
 from irsolve.metrics import rfne, vrmse
 
@@ -93,8 +94,8 @@ def analyze(
     out
         Output folder (created).
     steps
-        Steps to run; default ``2 * trained_steps`` (the paper's check of
-        stability past the trained horizon).
+        Steps to run (``>= 1``); default ``2 * trained_steps`` (the paper's
+        check of stability past the trained horizon).
     trained_steps
         The ``K`` the refiner was trained with (marked in the figures).
     bands
@@ -111,9 +112,14 @@ def analyze(
     dict
         The content of ``report.json``.
     """
+    trained_steps = check_int("analyze", "trained_steps", trained_steps, minimum=1)
+    steps = 2 * trained_steps if steps is None else check_int("analyze", "steps", steps, minimum=1)
+    n_probe = check_int("analyze", "n_probe", n_probe, minimum=1)
+    iters = check_int("analyze", "iters", iters, minimum=1)
+    if not isinstance(bands, Sequence):
+        bands = check_int("analyze", "bands", bands, minimum=1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    steps = 2 * trained_steps if steps is None else steps
     step = StepMap(refiner, x)
     h0 = _initial(base, x, y).to(step.dtype)
     y = y.to(step.dtype)

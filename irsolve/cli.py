@@ -3,6 +3,11 @@
 Each feature module that offers subcommands exposes
 ``add_subcommands(subparsers)``; it is listed in :data:`SUBCOMMAND_MODULES`
 and imported only when the CLI starts, so ``import irsolve`` stays light.
+
+Exit codes: 0 success; 2 a usage mistake (a bad flag, a missing or damaged
+file, settings a resumed run does not share), printed as one line
+``irsolve COMMAND: error: ...``; 1 a run that failed (training stopped on
+non-finite losses). ``--debug`` re-raises instead, with the traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from irsolve import __version__
 
@@ -22,15 +28,25 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (argparse's usage block left out)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="irsolve",
         description="Fixed-point solvers where learned refinement steps (IRNO) "
         "and classical ones (Jacobi, Gauss-Seidel, multigrid) mix in one solve.",
     )
     parser.add_argument("--version", action="version", version=f"irsolve {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error instead of one line"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_subcommands(subparsers)
@@ -48,7 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0
-    return int(args.handler(args) or 0)
+    from irsolve.training import NonFiniteTrainingError
+
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, OSError, NonFiniteTrainingError) as err:
+        if args.debug:
+            raise
+        code = 1 if isinstance(err, NonFiniteTrainingError) else 2
+        print(f"irsolve {args.command}: error: {err}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import yaml
 from torch.utils.data import Dataset, TensorDataset
 
 from irsolve.checkpoint import load_checkpoint, load_model_state
+from irsolve.cli_types import config_value, device, existing_path, integer, new_file, real
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.evaluate import evaluate
 from irsolve.nets import RefinementUNet, base_operator, build_net
@@ -25,6 +26,7 @@ from irsolve.training import (
     StepWeights,
     TrainConfig,
     make_refiner,
+    seed_everything,
     train_base,
     train_refiner,
 )
@@ -55,32 +57,50 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 class _ConfigFile(argparse.Action):
-    """``--config FILE``: set every option the file names (unknown names are errors)."""
+    """``--config FILE``: set every option the file names, checked like the flag it stands for.
+
+    Unknown names are errors; values go through the flag's type and choices
+    (:func:`~irsolve.cli_types.config_value`), so a YAML ``lr: 1e-3``, which
+    YAML reads as a string, becomes the number ``0.001``.
+    """
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         try:
             options = load_config_file(values)
         except (OSError, ValueError, yaml.YAMLError) as err:  # TOMLDecodeError is a ValueError
             parser.error(f"cannot read --config {values}: {err}")
-        unknown = sorted(k for k in options if not hasattr(namespace, k) or k == self.dest)
+        actions = {a.dest: a for a in parser._actions if a.dest not in (self.dest, "help")}
+        unknown = sorted(k for k in options if k not in actions)
         if unknown:
             parser.error(f"unknown options in {values}: {', '.join(unknown)}")
         for key, value in options.items():
-            setattr(namespace, key, value)
+            try:
+                setattr(namespace, key, config_value(actions[key], value))
+            except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
+                parser.error(f"--config {values}: option {key}: {err}")
         setattr(namespace, self.dest, values)
 
 
 def load_pairs(path: str | Path, split: str, n_steps_input: int) -> Dataset:
     """``(x, y)`` pairs of a Well dataset folder or ``.hdf5`` file, or of a ``.pt`` file.
 
-    A ``.pt`` file holds ``{"x": Tensor, "y": Tensor}`` (read with ``weights_only``).
+    A ``.pt`` file holds ``{"x": Tensor, "y": Tensor}`` of shapes
+    ``(N, C_x, *space)`` and ``(N, C_y, *space)`` (read with ``weights_only``).
     """
     path = Path(path)
     if path.suffix == ".pt":
         tensors = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(tensors, dict) or not {"x", "y"} <= tensors.keys():
             raise ValueError(f"expected {path} to hold a dict with tensors 'x' and 'y'")
-        return TensorDataset(tensors["x"], tensors["y"])
+        x, y = tensors["x"], tensors["y"]
+        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+            raise ValueError(f"expected 'x' and 'y' in {path} to be tensors")
+        if x.dim() < 3 or x.dim() != y.dim() or len(x) != len(y) or x.shape[2:] != y.shape[2:]:
+            raise ValueError(
+                f"expected x (N, C_x, *space) and y (N, C_y, *space) in {path}, "
+                f"got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        return TensorDataset(x, y)
     return HDF5Dataset(path, split=split, n_steps_input=n_steps_input, n_steps_output=1)
 
 
@@ -100,14 +120,26 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         device=args.device,
         progress=not args.no_progress,
+        max_skipped=args.max_skipped,
     )
 
 
-def _load_net(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+#: What each kind of checkpoint is written by, for error messages.
+_WRITTEN_BY = {"base": "irsolve train-base", "refiner": "irsolve train"}
+
+
+def _load_net(
+    path: str | Path, flag: str, objective: str
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network of a training checkpoint given as ``flag``, which must be of ``objective``."""
     state = load_checkpoint(path)
-    config = state["config"]
-    if config.get("model") is None:
-        raise ValueError(f"{path} has no model config to rebuild the network from")
+    config = state.get("config") or {}
+    if config.get("objective") != objective or config.get("model") is None:
+        raise ValueError(
+            f"expected {flag} to be a {objective} checkpoint (written by "
+            f"{_WRITTEN_BY[objective]}), got one with objective {config.get('objective')!r}: "
+            f"{path}"
+        )
     net = build_net(config["model"])
     load_model_state(net, state["model"], source=str(path))
     return net, config
@@ -121,9 +153,11 @@ def _print_history(history: list[dict[str, float]]) -> None:
 
 
 def _run_train_base(args: argparse.Namespace) -> int:
+    config = _train_config(args)
     train = load_pairs(args.data, "train", args.n_steps_input)
     valid = load_pairs(args.data, "valid", args.n_steps_input) if not args.no_validation else None
     c_in, c_out = _channels(train)
+    seed_everything(args.seed)  # before the net is built: --seed fixes its initial weights
     model = base_operator(
         args.kind,
         c_in,
@@ -132,9 +166,7 @@ def _run_train_base(args: argparse.Namespace) -> int:
         hidden_channels=args.hidden,
         n_layers=args.layers,
     )
-    result = train_base(
-        model, train, valid, _train_config(args), checkpoint_dir=args.out, resume=args.resume
-    )
+    result = train_base(model, train, valid, config, checkpoint_dir=args.out, resume=args.resume)
     _print_history(result.history)
     print(f"best epoch {result.best_epoch}: {result.best_metric:.5g}; checkpoints in {args.out}")
     return 0
@@ -162,10 +194,12 @@ def _refiner_config(args: argparse.Namespace) -> RefinerConfig:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    config, refiner_config = _train_config(args), _refiner_config(args)
     train = load_pairs(args.data, "train", args.n_steps_input)
     valid = load_pairs(args.data, "valid", args.n_steps_input) if not args.no_validation else None
-    base, _ = _load_net(args.base)
+    base, _ = _load_net(args.base, "--base", "base")
     c_in, c_out = _channels(train)
+    seed_everything(args.seed)  # before the net is built: --seed fixes its initial weights
     net = RefinementUNet(
         c_in + c_out,
         c_out,
@@ -174,13 +208,12 @@ def _run_train(args: argparse.Namespace) -> int:
         padding=args.padding,
         norm=args.norm,
     )
-    refiner_config = _refiner_config(args)
     result = train_refiner(
         base,
         net,
         train,
         valid,
-        _train_config(args),
+        config,
         refiner_config,
         checkpoint_dir=args.out,
         resume=args.resume,
@@ -193,8 +226,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     data = load_pairs(args.data, args.split, args.n_steps_input)
-    base, _ = _load_net(args.base)
-    net, config = _load_net(args.refiner)
+    base, _ = _load_net(args.base, "--base", "base")
+    net, config = _load_net(args.refiner, "--refiner", "refiner")
     settings = RefinerConfig(**config["refiner"])
     overrides = {
         "alpha_decay": args.alpha_decay,
@@ -227,21 +260,38 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_POSITIVE = integer(1)
+_NON_NEGATIVE = real(0.0)
+
+
 def _common(parser: argparse.ArgumentParser, *, training: bool) -> None:
     parser.add_argument("--config", action=_ConfigFile, help="YAML or TOML file of options")
-    parser.add_argument("--data", required=True, help="Well dataset folder, .hdf5 or .pt file")
-    parser.add_argument("--n-steps-input", type=int, default=1, help="input frames per sample")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--data", required=True, type=existing_path, help="Well dataset folder, .hdf5 or .pt file"
+    )
+    parser.add_argument("--n-steps-input", type=_POSITIVE, default=1, help="input frames")
+    parser.add_argument("--batch-size", type=_POSITIVE, default=16)
+    parser.add_argument("--device", type=device, default="cpu")
     if training:
         defaults = TrainConfig()
-        parser.add_argument("--out", required=True, help="checkpoint folder")
-        parser.add_argument("--epochs", type=int, default=defaults.epochs)
-        parser.add_argument("--lr", type=float, default=defaults.lr)
-        parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-        parser.add_argument("--lr-min", type=float, default=defaults.lr_min)
-        parser.add_argument("--clip", type=float, default=defaults.clip)
-        parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument("--out", required=True, type=Path, help="checkpoint folder")
+        parser.add_argument("--epochs", type=_POSITIVE, default=defaults.epochs)
+        parser.add_argument("--lr", type=real(0.0, open_min=True), default=defaults.lr)
+        parser.add_argument("--weight-decay", type=_NON_NEGATIVE, default=defaults.weight_decay)
+        parser.add_argument("--lr-min", type=_NON_NEGATIVE, default=defaults.lr_min)
+        parser.add_argument("--clip", type=real(0.0, open_min=True), default=defaults.clip)
+        parser.add_argument(
+            "--seed",
+            type=integer(0),
+            default=defaults.seed,
+            help="fixes the initial weights, the data order and every random draw",
+        )
+        parser.add_argument(
+            "--max-skipped",
+            type=real(0.0, 1.0),
+            default=defaults.max_skipped,
+            help="stop when more than this fraction of an epoch's batches is non-finite",
+        )
         parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
         parser.add_argument("--no-validation", action="store_true")
         parser.add_argument("--no-progress", action="store_true")
@@ -252,28 +302,30 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-base", help="train an FNO/TFNO base operator")
     _common(p, training=True)
     p.add_argument("--kind", choices=("fno", "tfno"), default="fno")
-    p.add_argument("--modes", type=int, default=16)
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--modes", type=_POSITIVE, default=16, help="Fourier modes per dimension")
+    p.add_argument("--hidden", type=_POSITIVE, default=32, help="FNO width")
+    p.add_argument("--layers", type=_POSITIVE, default=4, help="Fourier layers")
     p.set_defaults(handler=_run_train_base)
 
     p = subparsers.add_parser("train", help="train the refiner on a frozen base (IRNO)")
     _common(p, training=True)
     r = RefinerConfig()
-    p.add_argument("--base", required=True, help="base operator checkpoint (train-base)")
-    p.add_argument("--K", type=int, default=r.K, help="trained horizon")
-    p.add_argument("--alpha", type=float, default=r.alpha)
-    p.add_argument("--beta-s", type=float, default=r.beta_s, help="spectral loss weight")
-    p.add_argument("--beta-fp", type=float, default=r.beta_fp, help="fixed-point weight")
-    p.add_argument("--fp-warmup", type=float, default=r.fp_warmup_epochs, help="epochs")
-    p.add_argument("--lam-start", type=float, default=r.lam_start)
-    p.add_argument("--lam-end", type=float, default=r.lam_end)
-    p.add_argument("--alpha-decay", type=float, default=r.alpha_decay, help="gamma past K")
-    p.add_argument("--stop-threshold", type=float, default=r.stop_threshold)
-    p.add_argument("--beta-jac", type=float, default=r.beta_jac, help="Jacobian penalty")
+    p.add_argument("--base", required=True, type=existing_path, help="base checkpoint (train-base)")
+    p.add_argument("--K", type=_POSITIVE, default=r.K, help="trained horizon")
+    p.add_argument("--alpha", type=real(0.0, open_min=True), default=r.alpha)
+    p.add_argument("--beta-s", type=_NON_NEGATIVE, default=r.beta_s, help="spectral weight")
+    p.add_argument("--beta-fp", type=_NON_NEGATIVE, default=r.beta_fp, help="fixed-point weight")
+    p.add_argument("--fp-warmup", type=_NON_NEGATIVE, default=r.fp_warmup_epochs, help="epochs")
+    p.add_argument("--lam-start", type=_NON_NEGATIVE, default=r.lam_start)
+    p.add_argument("--lam-end", type=_NON_NEGATIVE, default=r.lam_end)
+    p.add_argument(
+        "--alpha-decay", type=real(0.0, open_min=True), default=r.alpha_decay, help="gamma past K"
+    )
+    p.add_argument("--stop-threshold", type=_NON_NEGATIVE, default=r.stop_threshold)
+    p.add_argument("--beta-jac", type=_NON_NEGATIVE, default=r.beta_jac, help="Jacobian penalty")
     p.add_argument("--jac-method", choices=("hutchinson", "power"), default=r.jac_method)
-    p.add_argument("--jac-iters", type=int, default=r.jac_iters)
-    p.add_argument("--unroll-max", type=int, default=r.unroll_max, help="sample K..this")
+    p.add_argument("--jac-iters", type=_POSITIVE, default=r.jac_iters)
+    p.add_argument("--unroll-max", type=_POSITIVE, default=r.unroll_max, help="sample K..this")
     p.add_argument(
         "--step-weights",
         choices=get_args(StepWeights),
@@ -282,7 +334,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--start-mix",
-        type=float,
+        type=real(0.0, 1.0),
         default=r.start_mix,
         help="start unrolls at T(x) + t (y - T(x)), t ~ U(0, this)",
     )
@@ -292,20 +344,22 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="keep the U-Net's output_scale at 1 (default: the base's RMS training error)",
     )
-    p.add_argument("--width", type=int, default=16, help="U-Net base width")
-    p.add_argument("--depth", type=int, default=4, help="U-Net depth")
+    p.add_argument("--width", type=_POSITIVE, default=16, help="U-Net base width")
+    p.add_argument("--depth", type=_POSITIVE, default=4, help="U-Net depth")
     p.add_argument("--norm", choices=("batch", "layer", "group"), default="batch")
     p.add_argument("--padding", choices=("circular", "zeros"), default="circular")
     p.set_defaults(handler=_run_train)
 
     p = subparsers.add_parser("evaluate", help="per-step metrics of base + refiner to 2K")
     _common(p, training=False)
-    p.add_argument("--base", required=True, help="base operator checkpoint")
-    p.add_argument("--refiner", required=True, help="refiner checkpoint (train)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--steps", type=int, default=None, help="default 2K")
-    p.add_argument("--alpha-decay", type=float, default=None, help="override gamma past K")
-    p.add_argument("--stop-threshold", type=float, default=None, help="override adaptive stop")
-    p.add_argument("--patience", type=int, default=None, help="stop when updates stop shrinking")
-    p.add_argument("--json", default=None, help="write the report here")
+    p.add_argument("--base", required=True, type=existing_path, help="base operator checkpoint")
+    p.add_argument("--refiner", required=True, type=existing_path, help="refiner checkpoint")
+    p.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    p.add_argument("--steps", type=integer(0), default=None, help="default 2K")
+    p.add_argument(
+        "--alpha-decay", type=real(0.0, open_min=True), default=None, help="override gamma past K"
+    )
+    p.add_argument("--stop-threshold", type=_NON_NEGATIVE, default=None, help="override stop")
+    p.add_argument("--patience", type=_POSITIVE, default=None, help="stop when updates stall")
+    p.add_argument("--json", type=new_file, default=None, help="write the report here")
     p.set_defaults(handler=_run_evaluate)
