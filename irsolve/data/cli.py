@@ -182,8 +182,6 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"argument --out: expected a directory or a path to create, got file {args.out}"
         )
     name = args.name or args.problem
-    if (args.out / name).exists() and not args.overwrite:
-        parser.error(f"argument --name: {args.out / name} exists; pass --overwrite to replace it")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     common = {
@@ -210,6 +208,10 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         else:
             path = make_poisson_dataset(args.out, *counts, **common)
     except FileExistsError as err:
+        if not args.overwrite:
+            parser.error(
+                f"argument --name: {args.out / name} exists; pass --overwrite to replace it"
+            )
         parser.error(f"argument --name: {err}")
     except OSError as err:
         parser.error(f"argument --out: {err}")

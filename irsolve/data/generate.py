@@ -112,28 +112,34 @@ def make_navier_stokes_dataset(
     Parameters
     ----------
     root
-        Parent folder; the dataset goes to ``<root>/<name>``.
+        Parent folder (created if missing); the dataset goes to
+        ``<root>/<name>`` and nothing outside ``root`` is written or deleted.
     n_train, n_valid, n_test
         Trajectories per split (``n_train >= 1``; stats come from train).
     resolution
-        Grid points per side (even).
+        Grid points per side (even, ``>= 4``).
     n_steps, record_dt
-        Frames per trajectory and time between them.
+        Frames per trajectory (``>= 1``) and time between them (``> 0``).
     viscosity
         Kinematic viscosity (FNO: 1e-3, 1e-4).
     burn_in
         Time simulated before frame 0 and not stored (lets the forcing shape
         the flow before recording; 0 records from the random initial state).
     seed
-        Seed of every random draw.
+        Seed of every random draw (``>= 0``).
     name
-        Dataset folder name and ``@dataset_name``.
+        Dataset folder name and ``@dataset_name``: one plain, visible folder
+        name (no ``/``, not ``.`` or ``..``, no leading ``.``).
     velocity
         Also store the velocity ``(u_x, u_y)`` as a t1 field.
     trajectories_per_file
         Trajectories simulated together and written to one file.
     overwrite
-        Replace an existing ``<root>/<name>``.
+        Replace an existing dataset ``<root>/<name>``. The new one is built
+        under a hidden name and swapped in by renames
+        (:func:`~irsolve.data.atomic_folder.publish`), so a run killed at any
+        point leaves the complete old or new dataset; anything there that is
+        not a dataset folder is kept and is an error.
     progress
         Show a ``tqdm`` progress bar over trajectories.
     device
@@ -144,6 +150,16 @@ def make_navier_stokes_dataset(
     -------
     Path
         ``<root>/<name>``.
+
+    Raises
+    ------
+    ValueError
+        For an argument out of range (the message names it) or a bad ``name``.
+    FileExistsError
+        If ``<root>/<name>`` exists and ``overwrite`` is false, or it is not
+        a dataset folder.
+    NotADirectoryError
+        If ``root`` is an existing file.
     """
     if n_train < 1:
         raise ValueError(f"expected n_train >= 1 (statistics come from train), got {n_train}")

@@ -459,7 +459,7 @@ class WellDatasetWriter:
     Raises
     ------
     ValueError
-        On entering, for a bad ``name``.
+        For a bad ``name`` (at construction).
     NotADirectoryError
         On entering, if ``root`` is an existing file.
     FileExistsError
@@ -482,6 +482,7 @@ class WellDatasetWriter:
 
     def __enter__(self) -> WellDatasetWriter:
         parent = prepare_parent(self.root)
+        clean_interrupted(parent)
         destination = parent / self.name
         if os.path.lexists(destination):
             if not self.overwrite:
@@ -489,7 +490,6 @@ class WellDatasetWriter:
                     f"{self.destination} exists; pass overwrite=True to replace it"
                 )
             check_replaceable(destination)
-        clean_interrupted(parent)
         tmp = new_work_folder(parent, self.name)
         try:
             for split in SPLITS:
