@@ -15,7 +15,7 @@ step is :class:`Refiner`. Coefficient fields for Darcy data:
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
-from irsolve.solvers.krylov import FlexibleCG
+from irsolve.solvers.krylov import FlexibleCG, FlexibleGMRES
 from irsolve.solvers.multigrid import Multigrid
 from irsolve.solvers.problems import Darcy2D, Poisson2D, StencilProblem
 from irsolve.solvers.refiner import GeometricAlpha, Refiner
@@ -23,6 +23,7 @@ from irsolve.solvers.refiner import GeometricAlpha, Refiner
 __all__ = [
     "Darcy2D",
     "FlexibleCG",
+    "FlexibleGMRES",
     "GaussSeidel",
     "GeometricAlpha",
     "Jacobi",

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from irsolve.interface import FixedPointSolver, Problem, restrict
 
-__all__ = ["FlexibleCG", "FlexibleCGContext"]
+__all__ = ["FlexibleCG", "FlexibleCGContext", "FlexibleGMRES", "FlexibleGMRESContext"]
 
 logger = logging.getLogger(__name__)
 
@@ -252,3 +252,169 @@ class FlexibleCG(_FlexibleKrylov):
             f"FlexibleCG({self.preconditioner!r}, m={self.m}, "
             f"preconditioner_steps={self.preconditioner_steps})"
         )
+
+
+@dataclass
+class FlexibleGMRESContext:
+    """Per-solve state of :class:`FlexibleGMRES` for the current restart cycle.
+
+    ``basis`` ``(B, restart + 1, N)`` holds the orthonormal Arnoldi vectors
+    ``v_i``, ``search`` ``(B, restart, N)`` the preconditioned vectors
+    ``z_i = M_i v_i``, ``hessenberg`` ``(B, restart + 1, restart)`` the
+    matrix ``H`` with ``A Z_j = V_{j+1} H_j``; ``start`` is the cycle's first
+    iterate ``x_0``, ``beta`` ``(B,)`` the norm of its residual, ``size`` the
+    number of vectors ``z_i`` so far and ``last`` the iterate the previous step
+    returned. ``iterate`` / ``residual`` cache the last ``h`` and ``f - A h``
+    the engine asked for.
+    """
+
+    problem: Problem
+    preconditioner: Any
+    basis: Tensor | None = None
+    search: Tensor | None = None
+    hessenberg: Tensor | None = None
+    start: Tensor | None = None
+    beta: Tensor | None = None
+    size: int = 0
+    last: Tensor | None = None
+    iterate: Tensor | None = None
+    residual: Tensor | None = None
+
+
+class FlexibleGMRES(_FlexibleKrylov):
+    r"""Flexible GMRES(restart) (Saad 1993) for any non-singular ``A``.
+
+    A cycle starts at ``x_0`` with ``r_0 = f - A x_0``, ``beta = ||r_0||_2``,
+    ``v_1 = r_0 / beta``. Step ``j`` of the cycle applies the preconditioner
+    and the operator once,
+
+    .. math::
+
+        z_j = M_j v_j, \qquad w = A z_j, \qquad
+        h_{ij} = \langle w, v_i\rangle \ (i \le j), \qquad
+        v_{j+1} = \Big(w - \sum_{i \le j} h_{ij} v_i\Big) / h_{j+1, j},
+
+    (classical Gram–Schmidt applied twice, as accurate as the modified one),
+    and returns the minimal-residual iterate over ``x_0 + span(z_1..z_j)``:
+
+    .. math::
+
+        y_j = \arg\min_y \|\beta e_1 - \bar H_j y\|_2, \qquad
+        x_j = x_0 + Z_j y_j,
+
+    so the engine sees the true residual every step (the least-squares
+    problem is ``(j + 1) x j``: a batched QR costs nothing next to ``A``).
+    Keeping ``Z_j`` rather than ``V_j`` is what lets ``M_j`` change every
+    step. After ``restart`` steps the next step starts a new cycle from the
+    current iterate, as it does when the iterate passed in is not the one
+    returned (the residual norm is then still minimised over the new cycle).
+
+    Parameters
+    ----------
+    preconditioner
+        Any :class:`~irsolve.FixedPointSolver` whose context accepts a new
+        right-hand side (:meth:`~irsolve.FixedPointSolver.with_rhs`).
+    restart
+        Steps per cycle (>= 1); memory is ``2 restart + 1`` vectors per sample.
+    preconditioner_steps
+        Steps of ``preconditioner`` per application, from ``z = 0`` (>= 1).
+
+    Notes
+    -----
+    All samples of a batch share the step count of the cycle (the engine
+    steps them together) but have their own basis and least-squares problem.
+    A singular least-squares problem (``H_j`` rank deficient: a zero or
+    dependent ``z_j``) or a non-finite value ends that sample (NaN iterate,
+    ``UNSTABLE``).
+    """
+
+    def __init__(
+        self, preconditioner: FixedPointSolver, restart: int = 30, preconditioner_steps: int = 1
+    ) -> None:
+        super().__init__(preconditioner, preconditioner_steps)
+        self.restart = _check_positive_int("restart", restart)
+
+    def prepare(self, x: Problem) -> FlexibleGMRESContext:
+        """Check the problem and prepare the preconditioner's context once."""
+        problem = self._check_problem(x)
+        return FlexibleGMRESContext(problem, self.preconditioner.prepare(problem))
+
+    def restrict(self, ctx: FlexibleGMRESContext, index: Tensor) -> FlexibleGMRESContext:
+        own = restrict(dataclasses.replace(ctx, preconditioner=None), index)
+        own.preconditioner = self.preconditioner.restrict(ctx.preconditioner, index)
+        return own
+
+    def with_rhs(self, ctx: FlexibleGMRESContext, f: Tensor) -> FlexibleGMRESContext:
+        """A fresh context (no cycle) for right-hand side ``f``: FGMRES as an inner solver."""
+        return FlexibleGMRESContext(
+            ctx.problem.with_rhs(f), self.preconditioner.with_rhs(ctx.preconditioner, f)
+        )
+
+    def _start_cycle(self, ctx: FlexibleGMRESContext, h: Tensor, r: Tensor) -> None:
+        batch = h.shape[0]
+        r = r.reshape(batch, -1)
+        beta = torch.linalg.vector_norm(r, dim=1)
+        ctx.basis = r.new_zeros(batch, self.restart + 1, r.shape[1])
+        ctx.basis[:, 0] = r / torch.where(beta > 0, beta, 1.0).unsqueeze(-1)
+        ctx.search = r.new_zeros(batch, self.restart, r.shape[1])
+        ctx.hessenberg = r.new_zeros(batch, self.restart + 1, self.restart)
+        ctx.start, ctx.beta, ctx.size = h, beta, 0
+
+    def step(self, ctx: FlexibleGMRESContext, h: Tensor, k: int) -> Tensor:
+        batch = h.shape[0]
+        continues = ctx.last is not None and 0 < ctx.size < self.restart
+        if not (continues and (ctx.last is h or torch.equal(ctx.last, h))):
+            self._start_cycle(ctx, h, self._residual_of(ctx, h))
+        j = ctx.size
+        v = ctx.basis[:, j].reshape(h.shape)
+        z = self.precondition(ctx, v).reshape(batch, -1)
+        w = ctx.problem.apply(z.reshape(h.shape)).reshape(batch, -1)
+        basis = ctx.basis[:, : j + 1]
+        column = basis @ w.unsqueeze(-1)
+        w = w - (basis.transpose(1, 2) @ column).squeeze(-1)
+        again = basis @ w.unsqueeze(-1)
+        w = w - (basis.transpose(1, 2) @ again).squeeze(-1)
+        column = (column + again).squeeze(-1)
+        norm = torch.linalg.vector_norm(w, dim=1)
+        # Out-of-place writes keep the cycle differentiable under solve(grad=True).
+        basis_next = w / torch.where(norm > 0, norm, 1.0).unsqueeze(-1)
+        ctx.basis = ctx.basis.index_copy(1, _slot(j + 1, h), basis_next.unsqueeze(1))
+        ctx.search = ctx.search.index_copy(1, _slot(j, h), z.unsqueeze(1))
+        hessenberg = torch.cat(
+            [column, norm.unsqueeze(-1), column.new_zeros(batch, self.restart - j - 1)], dim=1
+        )
+        ctx.hessenberg = ctx.hessenberg.index_copy(2, _slot(j, h), hessenberg.unsqueeze(-1))
+        ctx.size = j + 1
+
+        # min ||beta e_1 - H y|| by QR of the (j + 2) x (j + 1) Hessenberg matrix.
+        q, upper = torch.linalg.qr(ctx.hessenberg[:, : j + 2, : j + 1])
+        rhs = ctx.beta.unsqueeze(-1) * q[:, 0, :]
+        diagonal = upper.diagonal(dim1=-2, dim2=-1).abs()
+        scale = diagonal.amax(dim=1).clamp_min(torch.finfo(h.dtype).tiny)
+        singular = diagonal.amin(dim=1) <= torch.finfo(h.dtype).eps * scale
+        safe = torch.where(
+            singular.unsqueeze(-1).unsqueeze(-1),
+            torch.eye(j + 1, dtype=h.dtype, device=h.device),
+            upper,
+        )
+        y = torch.linalg.solve_triangular(safe, rhs.unsqueeze(-1), upper=True).squeeze(-1)
+        x = ctx.start + (y.unsqueeze(1) @ ctx.search[:, : j + 1]).reshape(h.shape)
+
+        solved = ctx.beta == 0
+        broken = ~solved & (singular | ~torch.isfinite(y).all(dim=1))
+        if bool(broken.any()):
+            _breakdown("FlexibleGMRES", broken, "singular least-squares problem or NaN")
+        x = torch.where(_per_sample(solved, h), h, x)
+        x = torch.where(_per_sample(broken, h), torch.nan, x)
+        ctx.last = x
+        return x
+
+    def __repr__(self) -> str:
+        return (
+            f"FlexibleGMRES({self.preconditioner!r}, restart={self.restart}, "
+            f"preconditioner_steps={self.preconditioner_steps})"
+        )
+
+
+def _slot(index: int, like: Tensor) -> Tensor:
+    return torch.tensor([index], device=like.device)

@@ -12,7 +12,7 @@ import scipy.sparse.linalg as spla
 import torch
 from torch import Tensor
 
-from irsolve import FixedPointSolver, Interleave, ReturnCode, solve
+from irsolve import FixedPointSolver, Interleave, ReturnCode, init, solve
 from irsolve.solvers import (
     Darcy2D,
     GaussSeidel,
@@ -24,7 +24,7 @@ from irsolve.solvers import (
     darcy_coefficient,
     gaussian_random_field,
 )
-from irsolve.solvers.krylov import FlexibleCG
+from irsolve.solvers.krylov import FlexibleCG, FlexibleGMRES
 
 DT = torch.float64
 
@@ -72,6 +72,55 @@ class Zero(FixedPointSolver):
 
     def step(self, ctx: StencilProblem, h: Tensor, k: int) -> Tensor:
         return torch.zeros_like(h)
+
+
+def _convection(n: int, velocities: list[tuple[float, float]], seed: int = 0) -> StencilProblem:
+    """``-Δu + b . grad u = f`` (central differences, zero Dirichlet), one ``b`` per sample.
+
+    Non-symmetric; the cell Peclet number ``|b| h / 2`` stays below 1, so the
+    operator is an M-matrix and non-singular. The diagonal is ``4 / h^2`` for every
+    sample, so one Jacobi sweep from zero is a scaled identity preconditioner.
+    """
+    h = 1.0 / (n + 1)
+    stencil = torch.zeros(len(velocities), 5, n, n, dtype=DT)
+    for b, (bx, by) in enumerate(velocities):
+        assert max(abs(bx), abs(by)) * h / 2 < 1
+        stencil[b, 0] = -1 / h**2 - bx / (2 * h)  # north, u_{i-1, j}
+        stencil[b, 4] = -1 / h**2 + bx / (2 * h)  # south, u_{i+1, j}
+        stencil[b, 1] = -1 / h**2 - by / (2 * h)  # west, u_{i, j-1}
+        stencil[b, 3] = -1 / h**2 + by / (2 * h)  # east, u_{i, j+1}
+        stencil[b, 2] = 4 / h**2
+    stencil[:, 0, 0, :] = stencil[:, 4, -1, :] = 0.0
+    stencil[:, 1, :, 0] = stencil[:, 3, :, -1] = 0.0
+    f = torch.randn(len(velocities), 1, n, n, generator=torch.Generator().manual_seed(seed))
+    return StencilProblem(stencil, f.to(DT), periodic=False)
+
+
+VELOCITIES = [(10.0, 20.0), (25.0, -20.0), (0.0, 0.0)]
+
+
+def _scipy_gmres_iterations(problem: StencilProblem, rtol: float, restart: int) -> list[int]:
+    """Inner iterations of unpreconditioned ``scipy.sparse.linalg.gmres(restart)``."""
+    counts = []
+    for b, matrix in enumerate(problem.to_scipy()):
+        count = [0]
+
+        def tick(_: float, count: list[int] = count) -> None:
+            count[0] += 1
+
+        _, info = spla.gmres(
+            matrix,
+            problem.f[b, 0].numpy().ravel(),
+            rtol=rtol,
+            atol=0.0,
+            restart=restart,
+            maxiter=1000,
+            callback=tick,
+            callback_type="pr_norm",
+        )
+        assert info == 0
+        counts.append(count[0])
+    return counts
 
 
 def _scipy_cg_iterations(problem: StencilProblem, rtol: float) -> list[int]:
@@ -196,3 +245,79 @@ def test_fcg_rejects_a_refiner_preconditioner_and_bad_parameters():
         FlexibleCG(lambda r: r)
     with pytest.raises(TypeError, match="FlexibleCG expected a Problem"):
         solve(torch.zeros(1, 1, 4, 4), FlexibleCG(Jacobi()), torch.zeros(1, 1, 4, 4))
+
+
+# -- FlexibleGMRES ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", [8, 30])
+def test_fgmres_matches_scipy_gmres_iteration_count_and_reaches_spsolve(restart: int):
+    problem = _convection(15, VELOCITIES)
+    rtol = 1e-8
+    solver = FlexibleGMRES(Jacobi(), restart=restart)
+    sol = solve(None, solver, problem, tol=0.0, rtol=rtol, maxiter=500)
+    assert sol.success
+    # Constant diagonal: Jacobi from zero is a scaled identity, i.e. plain GMRES(restart).
+    # scipy stops on its least-squares estimate, we on the true residual: +-2 iterations.
+    scipy_counts = _scipy_gmres_iterations(problem, rtol, restart)
+    for ours, theirs in zip(sol.iterations.tolist(), scipy_counts, strict=True):
+        assert abs(ours - theirs) <= 2, (ours, theirs)
+    # ||e|| / ||u|| <= cond(A) ||r|| / ||f||; cond(A) ~ 1e2 at n = 15.
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 1e2 * rtol
+
+
+def test_fgmres_with_exact_preconditioner_converges_in_one_iteration():
+    problem = _convection(15, VELOCITIES)
+    sol = solve(None, FlexibleGMRES(ExactInverse()), problem, tol=0.0, rtol=1e-10)
+    assert sol.iterations.tolist() == [1, 1, 1] and sol.success
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-12
+
+
+def test_fgmres_with_multigrid_solves_convection_in_a_few_iterations():
+    problem = _convection(31, VELOCITIES, seed=4)
+    sol = solve(None, FlexibleGMRES(Multigrid()), problem, tol=0.0, rtol=1e-10, maxiter=50)
+    assert sol.success
+    # Black-box multigrid handles this mild convection (Peclet < 1); plain GMRES needs ~150.
+    assert sol.iterations.max() <= 10
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-8
+
+
+def test_fgmres_per_sample_convergence_matches_single_sample_solves():
+    problem = _convection(15, VELOCITIES)
+    solver = FlexibleGMRES(Jacobi(), restart=10)
+    sol = solve(None, solver, problem, tol=0.0, rtol=1e-9, maxiter=500)
+    assert sol.success and len(set(sol.iterations.tolist())) == 3
+    for b in range(3):
+        one = problem.restrict(torch.tensor([b]))
+        single = solve(None, solver, one, tol=0.0, rtol=1e-9, maxiter=500)
+        assert single.iterations.item() == sol.iterations[b].item()
+        torch.testing.assert_close(single.u[0], sol.u[b], rtol=1e-10, atol=1e-14)
+
+
+def test_fgmres_restarts_the_cycle_from_an_iterate_it_did_not_return():
+    problem = _convection(15, VELOCITIES[:2])
+    solver = FlexibleGMRES(Jacobi())
+    ctx = solver.prepare(problem)
+    h1 = solver.step(ctx, problem.zeros(), 0)
+    moved = h1 + 1e-3 * torch.randn_like(h1)
+    # The cycle built from zero does not span moved - 0: the step must start over from it.
+    fresh = solver.step(solver.prepare(problem), moved, 0)
+    torch.testing.assert_close(solver.step(ctx, moved, 1), fresh, rtol=0, atol=0)
+
+
+def test_fgmres_zero_preconditioner_ends_unstable_not_crashing():
+    problem = _convection(15, VELOCITIES)
+    sol = solve(None, FlexibleGMRES(Zero()), problem, tol=0.0, rtol=1e-8)
+    assert sol.retcodes == [ReturnCode.UNSTABLE] * 3
+    assert torch.equal(sol.u, torch.zeros_like(sol.u))
+
+
+def test_fgmres_with_inner_fcg_iterations_as_preconditioner():
+    # Inner-outer: three FCG(Multigrid) iterations per outer step (FCG's with_rhs starts
+    # each inner solve afresh); the outer FGMRES then needs one or two steps to 1e-10.
+    problem = _darcy(2, 31, seed=2)
+    inner = FlexibleCG(Multigrid(), m=3)
+    state = init(None, FlexibleGMRES(inner, preconditioner_steps=3), problem, tol=0.0, rtol=1e-10)
+    sol = state.solve()
+    assert sol.success and sol.iterations.max() <= 2
+    assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-8
