@@ -147,6 +147,8 @@ def _load_net(
 
 def _print_history(history: list[dict[str, float]]) -> None:
     keys = [k for k in history[-1] if k.startswith(("train_loss", "val_"))]
+    if any(record["skipped"] for record in history):
+        keys.append("skipped")  # batches with a non-finite loss or gradient
     print("epoch " + " ".join(f"{k:>14}" for k in keys))
     for record in history:
         print(f"{int(record['epoch']):5d} " + " ".join(f"{record[k]:14.5g}" for k in keys))

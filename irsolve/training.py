@@ -672,7 +672,7 @@ def _nonfinite_message(
         cause = f"the loss is not finite before any update; check {settings}"
     else:
         cause = (
-            f"training diverged after {steps} updates; lower the learning rate "
+            f"training diverged after {steps} update{'s' * (steps != 1)}; lower the learning rate "
             f"(lr={config.lr:g}) or {settings}"
         )
     return (

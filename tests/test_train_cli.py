@@ -2,10 +2,13 @@
 
 import argparse
 import json
+import os
 
 import pytest
 import torch
 
+from irsolve.checkpoint import load_checkpoint
+from irsolve.cli import main
 from irsolve.train_cli import add_subcommands, load_pairs
 
 
@@ -68,3 +71,78 @@ def test_load_pairs_reads_a_well_dataset_folder(tmp_path):
     x, y = pairs[1]
     assert x.shape == y.shape == (1, 16, 16)
     torch.testing.assert_close(x, pairs[0][1])  # frame 1 is the target of window 0
+
+
+def _tiny_pairs(path, nan: bool = False):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 1, 8, 8, generator=gen)
+    y = torch.roll(x, 1, -1)
+    if nan:
+        x[5, 0, 3, 3] = float("nan")  # one pixel of one sample
+    torch.save({"x": x, "y": y}, path)
+    return str(path)
+
+
+def _train_base_argv(data, out, *extra):
+    return [
+        "train-base", "--data", data, "--out", str(out), "--modes", "2", "--hidden", "4",
+        "--layers", "1", "--epochs", "2", "--batch-size", "4", "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_the_same_seed_gives_identical_weights_another_seed_others(tmp_path):
+    data = _tiny_pairs(tmp_path / "pairs.pt")
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        torch.manual_seed(int(name, 16))  # the global RNG before the run must not matter
+        assert main(_train_base_argv(data, tmp_path / name, "--seed", seed)) == 0
+    a, b, c = (_weights(tmp_path / n / "last.pt") for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: no handler of the CLI or the library runs."""
+
+
+def test_a_run_killed_in_epoch_2_and_resumed_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    data = _tiny_pairs(tmp_path / "pairs.pt")
+    assert main(_train_base_argv(data, tmp_path / "full")) == 0
+    calls = iter(range(10**6))
+    real = os.replace
+
+    def replace(src, dst):  # epoch 1 commits with 9 renames; die at the 3rd of epoch 2
+        if next(calls) == 11:
+            raise Killed
+        real(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        with pytest.raises(Killed):
+            main(_train_base_argv(data, tmp_path / "killed"))
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["epoch"] == 1
+    assert main([*_train_base_argv(data, tmp_path / "killed"), "--resume"]) == 0
+    for name in ("last.pt", "best.pt"):
+        full, resumed = _weights(tmp_path / "full" / name), _weights(tmp_path / "killed" / name)
+        assert all(torch.equal(full[k], resumed[k]) for k in full), name
+
+
+def test_a_yaml_number_read_as_a_string_is_converted(tmp_path):
+    data = _tiny_pairs(tmp_path / "pairs.pt")
+    config = tmp_path / "run.yaml"
+    config.write_text("lr: 1e-3\nepochs: 1\nno-validation: true\n")  # YAML reads 1e-3 as a str
+    assert main(_train_base_argv(data, tmp_path / "out", "--config", str(config))) == 0
+    saved = json.loads((tmp_path / "out" / "last.json").read_text())["config"]["train"]
+    assert saved["lr"] == 1e-3 and saved["epochs"] == 1
+
+
+def test_nan_training_data_fails_with_exit_1_naming_the_data(tmp_path, capsys):
+    data = _tiny_pairs(tmp_path / "pairs.pt", nan=True)
+    argv = _train_base_argv(data, tmp_path / "out", "--batch-size", "8", "--no-validation")
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("irsolve train-base: error: epoch 1: 1 of 1 batches")
+    assert "the training data holds NaN or infinite values" in err

@@ -1,0 +1,154 @@
+"""Each user mistake on train-base, train, evaluate, analyze: one line, exit 2, the flag named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from irsolve.checkpoint import save_checkpoint
+from irsolve.cli import main
+from irsolve.data.generate import make_poisson_dataset
+from irsolve.nets import RefinementUNet, base_operator
+from irsolve.training import RefinerConfig, TrainConfig, train_base, train_refiner
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny .pt dataset, a Poisson dataset folder, base and refiner checkpoints, damaged ones."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("cli")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 1, 8, 8, generator=gen)
+    torch.save({"x": x, "y": torch.roll(x, 1, -1)}, root / "pairs.pt")
+    wells = make_poisson_dataset(root / "wells", 2, 1, 1, resolution=8)
+    config = TrainConfig(epochs=1, batch_size=4, progress=False)
+    data = torch.utils.data.TensorDataset(x, torch.roll(x, 1, -1))
+    torch.manual_seed(0)
+    base = base_operator("fno", 1, 1, n_modes=(2, 2), hidden_channels=4, n_layers=1)
+    train_base(base, data, None, config, checkpoint_dir=root / "base")
+    net = RefinementUNet(2, 1, base_channels=2, depth=1, norm="group")
+    train_refiner(
+        base, net, data, None, config, RefinerConfig(K=1), checkpoint_dir=root / "refiner"
+    )
+    save_checkpoint(root / "damaged.pt", {"w": torch.ones(64)}, {})
+    (root / "damaged.pt").write_bytes((root / "damaged.pt").read_bytes()[:100])
+    (root / "bad_lr.yaml").write_text("lr: fast\n")
+    (root / "bad_epochs.yaml").write_text("epochs: true\n")
+    (root / "bad_norm.yaml").write_text("norm: instance\n")
+    return {
+        "pt": str(root / "pairs.pt"),
+        "wells": str(wells),
+        "base": str(root / "base" / "last.pt"),
+        "refiner": str(root / "refiner" / "last.pt"),
+        "damaged": str(root / "damaged.pt"),
+        "out": str(root / "out"),
+        "root": str(root),
+    }
+
+
+TRAIN_BASE = ["train-base", "--data", "{pt}", "--out", "{out}", "--epochs", "1", "--no-progress"]
+TRAIN = [*TRAIN_BASE[:5], "--base", "{base}", "--epochs", "1", "--no-progress"]
+TRAIN[0] = "train"
+EVALUATE = ["evaluate", "--data", "{pt}", "--base", "{base}", "--refiner", "{refiner}"]
+ANALYZE = ["analyze", "--data", "{wells}", "--out", "{out}"]
+ANALYZE += ["--checkpoint", "{refiner}", "--base-checkpoint", "{base}"]
+
+CASES = [
+    # train-base: the net, the optimisation, the data, the device, the config file
+    (TRAIN_BASE, ["--modes", "0"], "argument --modes: expected an int >= 1, got '0'"),
+    (TRAIN_BASE, ["--layers", "0"], "argument --layers: expected an int >= 1, got '0'"),
+    (TRAIN_BASE, ["--hidden", "-4"], "argument --hidden: expected an int >= 1"),
+    (TRAIN_BASE, ["--kind", "cnn"], "argument --kind: invalid choice: 'cnn'"),
+    (TRAIN_BASE, ["--epochs", "0"], "argument --epochs: expected an int >= 1"),
+    (TRAIN_BASE, ["--epochs", "1.5"], "argument --epochs: expected an int >= 1, got '1.5'"),
+    (TRAIN_BASE, ["--batch-size", "0"], "argument --batch-size: expected an int >= 1"),
+    (TRAIN_BASE, ["--n-steps-input", "0"], "argument --n-steps-input: expected an int >= 1"),
+    (TRAIN_BASE, ["--lr", "inf"], "argument --lr: expected a finite real > 0, got 'inf'"),
+    (TRAIN_BASE, ["--lr", "nan"], "argument --lr: expected a finite real > 0, got 'nan'"),
+    (TRAIN_BASE, ["--lr", "0"], "argument --lr: expected a finite real > 0, got '0'"),
+    (TRAIN_BASE, ["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
+    (TRAIN_BASE, ["--lr-min", "-1"], "argument --lr-min: expected a finite real >= 0"),
+    (TRAIN_BASE, ["--lr-min", "1"], "expected lr_min to be a finite real >= 0 and <= 0.0003"),
+    (TRAIN_BASE, ["--weight-decay", "-1"], "argument --weight-decay: expected a finite real >= 0"),
+    (TRAIN_BASE, ["--clip", "0"], "argument --clip: expected a finite real > 0"),
+    (TRAIN_BASE, ["--seed", "-1"], "argument --seed: expected an int >= 0, got '-1'"),
+    (TRAIN_BASE, ["--max-skipped", "2"], "argument --max-skipped: expected a finite real >= 0"),
+    (TRAIN_BASE, ["--device", "gpu"], "argument --device: expected a torch device"),
+    (TRAIN_BASE, ["--data", "{root}/missing.pt"], "argument --data: expected an existing file"),
+    (TRAIN_BASE, ["--config", "{root}/bad_lr.yaml"], "option lr: expected a number, got 'fast'"),
+    (TRAIN_BASE, ["--config", "{root}/bad_epochs.yaml"], "option epochs: expected a single"),
+    (TRAIN_BASE, ["--config", "{root}/nope.yaml"], "cannot read --config"),
+    # train: the refiner's settings and the U-Net
+    (TRAIN, ["--K", "0"], "argument --K: expected an int >= 1"),
+    (TRAIN, ["--alpha", "inf"], "argument --alpha: expected a finite real > 0, got 'inf'"),
+    (TRAIN, ["--alpha", "0"], "argument --alpha: expected a finite real > 0, got '0'"),
+    (TRAIN, ["--beta-s", "-1"], "argument --beta-s: expected a finite real >= 0, got '-1'"),
+    (TRAIN, ["--beta-fp", "nan"], "argument --beta-fp: expected a finite real >= 0"),
+    (TRAIN, ["--fp-warmup", "-1"], "argument --fp-warmup: expected a finite real >= 0"),
+    (TRAIN, ["--lam-start", "-1"], "argument --lam-start: expected a finite real >= 0"),
+    (TRAIN, ["--lam-end", "inf"], "argument --lam-end: expected a finite real >= 0"),
+    (TRAIN, ["--alpha-decay", "0"], "argument --alpha-decay: expected a finite real > 0"),
+    (TRAIN, ["--stop-threshold", "-1"], "argument --stop-threshold: expected a finite real >= 0"),
+    (TRAIN, ["--beta-jac", "-1"], "argument --beta-jac: expected a finite real >= 0"),
+    (TRAIN, ["--jac-method", "exact"], "argument --jac-method: invalid choice: 'exact'"),
+    (TRAIN, ["--jac-iters", "0"], "argument --jac-iters: expected an int >= 1"),
+    (TRAIN, ["--unroll-max", "0"], "argument --unroll-max: expected an int >= 1"),
+    (TRAIN, ["--unroll-max", "3"], "expected unroll_max to be an int >= 6, got 3"),
+    (TRAIN, ["--step-weights", "last"], "argument --step-weights: invalid choice: 'last'"),
+    (TRAIN, ["--start-mix", "1.5"], "argument --start-mix: expected a finite real >= 0 and <= 1"),
+    (TRAIN, ["--width", "0"], "argument --width: expected an int >= 1"),
+    (TRAIN, ["--depth", "0"], "argument --depth: expected an int >= 1"),
+    (TRAIN, ["--norm", "instance"], "argument --norm: invalid choice: 'instance'"),
+    (TRAIN, ["--padding", "reflect"], "argument --padding: invalid choice: 'reflect'"),
+    (TRAIN, ["--config", "{root}/bad_norm.yaml"], "option norm: expected one of 'batch'"),
+    (TRAIN, ["--base", "{refiner}"], "expected --base to be a base checkpoint"),
+    (TRAIN, ["--base", "{damaged}"], "damaged.pt is damaged (truncated torch file)"),
+    # evaluate
+    (EVALUATE, ["--refiner", "{base}"], "expected --refiner to be a refiner checkpoint"),
+    (EVALUATE, ["--base", "{refiner}"], "expected --base to be a base checkpoint"),
+    (EVALUATE, ["--refiner", "{damaged}"], "damaged.pt is damaged (truncated torch file)"),
+    (EVALUATE, ["--steps", "-1"], "argument --steps: expected an int >= 0, got '-1'"),
+    (EVALUATE, ["--patience", "0"], "argument --patience: expected an int >= 1"),
+    (EVALUATE, ["--alpha-decay", "-0.5"], "argument --alpha-decay: expected a finite real > 0"),
+    (EVALUATE, ["--stop-threshold", "nan"], "argument --stop-threshold: expected a finite real"),
+    (EVALUATE, ["--split", "dev"], "argument --split: invalid choice: 'dev'"),
+    (EVALUATE, ["--json", "{root}/no/dir/r.json"], "argument --json: expected a file path in"),
+    (EVALUATE, ["--batch-size", "0"], "argument --batch-size: expected an int >= 1"),
+    # analyze
+    (ANALYZE, ["--n-probe", "0"], "argument --n-probe: expected an int >= 1, got '0'"),
+    (ANALYZE, ["--samples", "0"], "argument --samples: expected an int >= 1"),
+    (ANALYZE, ["--bands", "0"], "argument --bands: expected an int >= 1"),
+    (ANALYZE, ["--steps", "0"], "argument --steps: expected an int >= 1"),
+    (ANALYZE, ["--n-steps-input", "0"], "argument --n-steps-input: expected an int >= 1"),
+    (ANALYZE, ["--split", "dev"], "argument --split: invalid choice: 'dev'"),
+    (ANALYZE, ["--device", "cuda:x"], "argument --device: expected a torch device"),
+    (ANALYZE, ["--checkpoint", "{base}"], "expected a refiner checkpoint (objective 'refiner'"),
+    (ANALYZE, ["--base-checkpoint", "{refiner}"], "expected a base checkpoint (objective 'base'"),
+    (ANALYZE, ["--base-checkpoint", "{root}/x.pt"], "argument --base-checkpoint: expected an"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "message"), CASES, ids=[f"{c[0]} {' '.join(e)}" for c, e, _ in CASES]
+)
+def test_a_bad_input_is_one_line_with_exit_code_2_naming_the_flag(
+    files, capsys, command, extra, message
+):
+    argv = [a.format(**files) for a in [*command, *extra]]
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"irsolve {command[0]}: error: "), err
+    assert message.format(**files) in lines[0]
+
+
+def test_debug_shows_the_traceback_instead(files):
+    argv = [a.format(**files) for a in EVALUATE]
+    argv[argv.index("--refiner") + 1] = files["base"]
+    with pytest.raises(ValueError, match="expected --refiner to be a refiner checkpoint"):
+        main(["--debug", *argv])
