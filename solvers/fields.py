@@ -14,6 +14,8 @@ import math
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_float_dtype, check_int, check_real
+
 __all__ = ["darcy_coefficient", "gaussian_random_field"]
 
 
@@ -57,10 +59,12 @@ def gaussian_random_field(
     Tensor
         Shape ``(batch, 1, n, n)``.
     """
-    if batch < 1 or n < 1:
-        raise ValueError(f"expected batch >= 1 and n >= 1, got batch={batch}, n={n}")
-    if not (alpha > 0 and tau > 0 and math.isfinite(alpha) and math.isfinite(tau)):
-        raise ValueError(f"expected finite alpha > 0 and tau > 0, got alpha={alpha}, tau={tau}")
+    owner = "gaussian_random_field"
+    batch = check_int(owner, "batch", batch, minimum=1)
+    n = check_int(owner, "n", n, minimum=1)
+    alpha = check_real(owner, "alpha", alpha, minimum=0.0, open_min=True)
+    tau = check_real(owner, "tau", tau, minimum=0.0, open_min=True)
+    check_float_dtype(owner, "dtype", dtype)
     noise = torch.randn(batch, 1, n, n, generator=generator, dtype=dtype, device=device)
     k = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
     k2 = k[:, None] ** 2 + k[None, :] ** 2
@@ -86,7 +90,10 @@ def darcy_coefficient(grf: Tensor, high: float = 12.0, low: float = 3.0) -> Tens
     Tensor
         Same shape, dtype and device as ``grf``.
     """
-    for name, value in (("high", high), ("low", low)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a finite, positive {name} coefficient, got {value}")
+    if not isinstance(grf, Tensor):
+        raise TypeError(
+            f"darcy_coefficient: expected grf to be a torch.Tensor, got {type(grf).__name__}"
+        )
+    high = check_real("darcy_coefficient", "high", high, minimum=0.0, open_min=True)
+    low = check_real("darcy_coefficient", "low", low, minimum=0.0, open_min=True)
     return torch.where(grf > 0, torch.full_like(grf, high), torch.full_like(grf, low))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver
 from irsolve.solvers._stencil import apply_stencil, centre_index
 from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
@@ -62,10 +63,8 @@ class Jacobi(FixedPointSolver):
     """
 
     def __init__(self, omega: float = 0.8, sweeps: int = 1) -> None:
-        self.omega = check_omega(omega)
-        if sweeps < 1:
-            raise ValueError(f"expected sweeps >= 1, got {sweeps}")
-        self.sweeps = int(sweeps)
+        self.omega = check_omega(omega, "Jacobi")
+        self.sweeps = check_int("Jacobi", "sweeps", sweeps, minimum=1)
 
     def prepare(self, x: StencilProblem) -> StencilProblem:
         return require_stencil_problem(x, "Jacobi")

@@ -15,28 +15,33 @@ SIAM 2000, Ch. 1 (model problems) and Ch. 7 (variable coefficients).
 from __future__ import annotations
 
 import copy
-import math
+from typing import Any
 
 import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_bool, check_choice, check_float_dtype, check_real
 from irsolve.interface import Problem
-from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_scipy
+from irsolve.solvers._stencil import apply_stencil, centre_index, offsets, stencil_to_scipy
 
 __all__ = ["Darcy2D", "Poisson2D", "StencilProblem", "check_omega", "require_stencil_problem"]
 
 
-def _check_field(name: str, value: Tensor, shape: tuple[int, ...] | None = None) -> None:
-    """Raise ``ValueError`` unless ``value`` is ``(B, 1, n, n)`` (or ``shape``) and finite."""
+def _check_field(owner: str, name: str, value: Any, shape: tuple[int, ...] | None = None) -> None:
+    """Raise unless ``value`` is a finite real tensor of shape ``(B, 1, n, n)`` (or ``shape``)."""
     if not isinstance(value, Tensor):
-        raise ValueError(f"expected {name} to be a torch.Tensor, got {type(value).__name__}")
+        raise TypeError(
+            f"{owner}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
+        )
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(f"{owner}: expected {name} with a real dtype, got {value.dtype}")
     expected = "(B, 1, n, n)" if shape is None else str(shape)
     square = value.dim() == 4 and value.shape[1] == 1 and value.shape[2] == value.shape[3]
     if not square or value.shape[-1] < 1 or (shape is not None and tuple(value.shape) != shape):
-        raise ValueError(f"expected {name} of shape {expected}, got {tuple(value.shape)}")
+        raise ValueError(f"{owner}: expected {name} of shape {expected}, got {tuple(value.shape)}")
     if not torch.isfinite(value).all():
-        raise ValueError(f"expected finite values in {name}, got NaN or infinity")
+        raise ValueError(f"{owner}: expected finite values in {name}, got NaN or infinity")
 
 
 class StencilProblem(Problem):
@@ -55,12 +60,54 @@ class StencilProblem(Problem):
 
     ``apply``, ``residual``, ``diagonal`` and ``to_scipy`` work for any such
     stencil; :class:`Poisson2D` and :class:`Darcy2D` build theirs.
+
+    Raises
+    ------
+    TypeError
+        ``stencil`` or ``f`` not a tensor, ``periodic`` not a bool.
+    ValueError
+        Shapes that do not match (batch, grid size, ``K``), a non-square
+        grid, a dtype other than float32 / float64 or differing dtypes or
+        devices, non-finite values, or (Dirichlet) a non-zero coefficient
+        pointing out of the grid.
     """
 
     def __init__(self, stencil: Tensor, f: Tensor, periodic: bool) -> None:
+        owner = type(self).__name__
+        for name, value in (("stencil", stencil), ("f", f)):
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"{owner}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
+                )
+        self.periodic = check_bool(owner, "periodic", periodic)
+        if (
+            stencil.dim() != 4
+            or stencil.shape[1] not in (5, 9)
+            or stencil.shape[2] != stencil.shape[3]
+        ):
+            raise ValueError(
+                f"{owner}: expected stencil of shape (B, 5, n, n) or (B, 9, n, n) on a square "
+                f"grid, got {tuple(stencil.shape)}"
+            )
+        batch, _, n, _ = stencil.shape
+        if tuple(f.shape) != (batch, 1, n, n):
+            raise ValueError(
+                f"{owner}: expected f of shape {(batch, 1, n, n)} (the stencil's batch and grid), "
+                f"got {tuple(f.shape)}"
+            )
+        check_float_dtype(owner, "stencil.dtype", stencil.dtype)
+        if f.dtype != stencil.dtype or f.device != stencil.device:
+            raise ValueError(
+                f"{owner}: expected f with the stencil's dtype and device ({stencil.dtype}, "
+                f"{stencil.device}), got {f.dtype}, {f.device}"
+            )
+        for name, value in (("stencil", stencil), ("f", f)):
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{owner}: expected finite values in {name}, got NaN or infinity")
+        if not self.periodic:
+            _check_dirichlet_stencil(owner, stencil)
         self.stencil = stencil
         self.f = f
-        self.periodic = periodic
 
     @property
     def batch_size(self) -> int:
@@ -150,9 +197,9 @@ class Poisson2D(StencilProblem):
     def __init__(
         self, f: Tensor, bc: str = "dirichlet", dtype: torch.dtype = torch.float64
     ) -> None:
-        if bc not in ("dirichlet", "periodic"):
-            raise ValueError(f"expected bc 'dirichlet' or 'periodic', got {bc!r}")
-        _check_field("f", f)
+        check_choice("Poisson2D", "bc", bc, ("dirichlet", "periodic"))
+        check_float_dtype("Poisson2D", "dtype", dtype)
+        _check_field("Poisson2D", "f", f)
         f = f.to(dtype)
         n = f.shape[-1]
         periodic = bc == "periodic"
@@ -197,17 +244,18 @@ class Darcy2D(StencilProblem):
     def __init__(
         self, a: Tensor, f: float | Tensor = 1.0, dtype: torch.dtype = torch.float64
     ) -> None:
-        _check_field("a", a)
+        check_float_dtype("Darcy2D", "dtype", dtype)
+        _check_field("Darcy2D", "a", a)
         if not bool((a > 0).all()):
-            raise ValueError(f"expected a strictly positive coefficient a, got min {a.min():.3g}")
+            raise ValueError(
+                f"Darcy2D: expected a strictly positive coefficient a, got min {float(a.min()):.3g}"
+            )
         a = a.to(dtype)
         if isinstance(f, Tensor):
-            _check_field("f", f, tuple(a.shape))
+            _check_field("Darcy2D", "f", f, tuple(a.shape))
             f = f.to(dtype=dtype, device=a.device)
         else:
-            if not math.isfinite(f):
-                raise ValueError(f"expected a finite forcing f, got {f}")
-            f = torch.full_like(a, float(f))
+            f = torch.full_like(a, check_real("Darcy2D", "f", f))
         n = a.shape[-1]
         self.a = a
         self.h = 1.0 / (n + 1)
@@ -252,8 +300,24 @@ def require_stencil_problem(x: object, solver: str) -> StencilProblem:
     return x
 
 
-def check_omega(omega: float) -> float:
-    """Return ``omega`` if ``0 < omega < 2`` (the range where relaxation can converge)."""
-    if not (0.0 < omega < 2.0):
-        raise ValueError(f"expected a relaxation weight omega in (0, 2), got {omega}")
-    return float(omega)
+def check_omega(omega: float, owner: str = "check_omega") -> float:
+    """``omega`` as a float if ``0 < omega < 2`` (where relaxation can converge), else an error
+    naming ``owner`` (the solver's name)."""
+    value = check_real(owner, "omega", omega)
+    if not 0.0 < value < 2.0:
+        raise ValueError(f"{owner}: expected a relaxation weight omega in (0, 2), got {omega!r}")
+    return value
+
+
+def _check_dirichlet_stencil(owner: str, stencil: Tensor) -> None:
+    """Raise unless every coefficient that points out of a Dirichlet grid is zero."""
+    for k, (di, dj) in enumerate(offsets(stencil)):
+        rows = [0] if di < 0 else [-1] if di > 0 else []
+        cols = [0] if dj < 0 else [-1] if dj > 0 else []
+        edges = [stencil[:, k, r, :] for r in rows] + [stencil[:, k, :, c] for c in cols]
+        if any(bool((edge != 0).any()) for edge in edges):
+            raise ValueError(
+                f"{owner}: expected zero stencil coefficients pointing out of the Dirichlet grid, "
+                f"got non-zero ones for offset {(di, dj)} (channel {k}); pass periodic=True "
+                "for a wrapping grid"
+            )

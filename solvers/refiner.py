@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from irsolve._validate import check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
 
 __all__ = ["GeometricAlpha", "Refiner", "RefinerContext"]
@@ -33,11 +34,14 @@ class GeometricAlpha:
     start: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0 or self.start < 0:
-            raise ValueError(
-                f"expected 0 <= gamma <= 1 and start >= 0, got gamma={self.gamma}, "
-                f"start={self.start}"
-            )
+        owner = "GeometricAlpha"
+        object.__setattr__(
+            self, "alpha", check_real(owner, "alpha", self.alpha, minimum=0.0, open_min=True)
+        )
+        object.__setattr__(
+            self, "gamma", check_real(owner, "gamma", self.gamma, minimum=0.0, maximum=1.0)
+        )
+        object.__setattr__(self, "start", check_int(owner, "start", self.start, minimum=0))
 
     def __call__(self, k: int) -> float:
         if k < self.start:
@@ -96,10 +100,19 @@ class Refiner(FixedPointSolver):
         stop_threshold: float | None = None,
         features: Callable[[Problem], Tensor] | None = None,
     ) -> None:
-        if not callable(alpha) and not float(alpha) > 0:
-            raise ValueError(f"expected alpha > 0 or a schedule k -> alpha_k, got {alpha!r}")
-        if stop_threshold is not None and not stop_threshold >= 0:
-            raise ValueError(f"expected stop_threshold >= 0 or None, got {stop_threshold}")
+        if not callable(net):
+            raise TypeError(
+                f"Refiner: expected net to be an nn.Module or a callable, got {type(net).__name__}"
+            )
+        if not callable(alpha):
+            alpha = check_real("Refiner", "alpha", alpha, minimum=0.0, open_min=True)
+        if stop_threshold is not None:
+            stop_threshold = check_real("Refiner", "stop_threshold", stop_threshold, minimum=0.0)
+        if features is not None and not callable(features):
+            raise TypeError(
+                f"Refiner: expected features to be a callable problem -> x or None, "
+                f"got {type(features).__name__}"
+            )
         self.net = net
         self.alpha = alpha
         self.stop_threshold = stop_threshold

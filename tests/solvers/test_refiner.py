@@ -144,7 +144,7 @@ def test_channel_and_shape_mismatches_raise_clear_errors():
         bad.step(bad.prepare(torch.zeros(2, 1, 4, 4)), torch.zeros(2, 1, 4, 4), 0)
     with pytest.raises(ValueError, match=r"\(B, C, \*space\), got \(4, 4\)"):
         refiner.prepare(torch.zeros(4, 4))
-    with pytest.raises(ValueError, match="alpha > 0"):
+    with pytest.raises(ValueError, match="Refiner: expected alpha to be a finite real > 0"):
         Refiner(ToTarget(), alpha=0.0)
 
 
@@ -160,5 +160,7 @@ def test_problem_without_features_needs_a_features_function():
 
 
 def test_geometric_alpha_rejects_growth():
-    with pytest.raises(ValueError, match="0 <= gamma <= 1"):
+    with pytest.raises(
+        ValueError, match="GeometricAlpha: expected gamma to be a finite real >= 0 and <= 1"
+    ):
         GeometricAlpha(alpha=0.2, gamma=1.5)
