@@ -12,6 +12,7 @@ step is :class:`Refiner`. Coefficient fields for Darcy data:
 >>> sol = solve(None, Multigrid(), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
 """
 
+from irsolve.solvers.corrector import ResidualCorrector
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
@@ -30,6 +31,7 @@ __all__ = [
     "Multigrid",
     "Poisson2D",
     "Refiner",
+    "ResidualCorrector",
     "StencilProblem",
     "darcy_coefficient",
     "gaussian_random_field",
