@@ -57,6 +57,15 @@ def _per_sample(values: Tensor, like: Tensor) -> Tensor:
     return values.reshape(-1, *([1] * (like.dim() - 1)))
 
 
+def _put(buffer: Tensor, dim: int, index: int, value: Tensor) -> Tensor:
+    """``buffer`` with ``value`` at ``index`` along ``dim``: written in place, or out of
+    place while autograd records (``solve(grad=True)``), so the history stays differentiable."""
+    slot = torch.tensor([index], device=buffer.device)
+    if torch.is_grad_enabled() and (buffer.requires_grad or value.requires_grad):
+        return buffer.index_copy(dim, slot, value.unsqueeze(dim))
+    return buffer.index_copy_(dim, slot, value.unsqueeze(dim))
+
+
 def _check_positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"expected {name} to be a positive int, got {value!r}")
@@ -223,28 +232,31 @@ class FlexibleCG(_FlexibleKrylov):
         energy = _dot(p, ap)
         alpha = _dot(r.flatten(1), p) / energy
 
-        solved = _dot(r, r) == 0
-        broken = ~solved & ~(torch.isfinite(alpha) & (energy > 0))
-        if bool(broken.any()):
-            _breakdown("FlexibleCG", broken, "<p, A p> <= 0 or a non-finite step length")
-        usable = ~solved & ~broken
-        # Only usable directions enter the history; the others are zero with unit energy.
-        keep = usable.unsqueeze(-1)
-        p, ap = torch.where(keep, p, 0.0), torch.where(keep, ap, 0.0)
-        self._remember(ctx, p, ap, torch.where(usable, energy, 1.0))
-        h_next = h + _per_sample(torch.where(usable, alpha, 0.0), h) * p.reshape(h.shape)
-        return torch.where(_per_sample(broken, h), torch.nan, h_next)
+        usable = torch.isfinite(alpha) & (energy > 0)
+        if not bool(usable.all()):
+            solved = _dot(r, r) == 0
+            broken = ~solved & ~usable
+            if bool(broken.any()):
+                _breakdown("FlexibleCG", broken, "<p, A p> <= 0 or a non-finite step length")
+            # A solved sample stays put, a broken one gets NaN; neither enters the history
+            # (zero direction, unit energy).
+            keep = usable.unsqueeze(-1)
+            p, ap = torch.where(keep, p, 0.0), torch.where(keep, ap, 0.0)
+            energy, alpha = torch.where(usable, energy, 1.0), torch.where(usable, alpha, 0.0)
+            alpha = torch.where(broken, torch.nan, alpha)
+        self._remember(ctx, p, ap, energy)
+        return h + _per_sample(alpha, h) * p.reshape(h.shape)
 
     def _remember(self, ctx: FlexibleCGContext, p: Tensor, ap: Tensor, energy: Tensor) -> None:
-        """Put ``p``, ``A p`` and ``<p, A p>`` in the ring buffer (out of place, for autograd)."""
+        """Put ``p``, ``A p`` and ``<p, A p>`` in the ring buffer."""
         if ctx.directions is None:
             ctx.directions = p.new_zeros(p.shape[0], self.m, p.shape[1])
             ctx.images = torch.zeros_like(ctx.directions)
             ctx.energies = p.new_ones(p.shape[0], self.m)
-        slot = torch.tensor([ctx.stored % self.m], device=p.device)
-        ctx.directions = ctx.directions.index_copy(1, slot, p.unsqueeze(1))
-        ctx.images = ctx.images.index_copy(1, slot, ap.unsqueeze(1))
-        ctx.energies = ctx.energies.index_copy(1, slot, energy.unsqueeze(1))
+        slot = ctx.stored % self.m
+        ctx.directions = _put(ctx.directions, 1, slot, p)
+        ctx.images = _put(ctx.images, 1, slot, ap)
+        ctx.energies = _put(ctx.energies, 1, slot, energy)
         ctx.stored += 1
 
     def __repr__(self) -> str:
@@ -376,14 +388,13 @@ class FlexibleGMRES(_FlexibleKrylov):
         w = w - (basis.transpose(1, 2) @ again).squeeze(-1)
         column = (column + again).squeeze(-1)
         norm = torch.linalg.vector_norm(w, dim=1)
-        # Out-of-place writes keep the cycle differentiable under solve(grad=True).
         basis_next = w / torch.where(norm > 0, norm, 1.0).unsqueeze(-1)
-        ctx.basis = ctx.basis.index_copy(1, _slot(j + 1, h), basis_next.unsqueeze(1))
-        ctx.search = ctx.search.index_copy(1, _slot(j, h), z.unsqueeze(1))
+        ctx.basis = _put(ctx.basis, 1, j + 1, basis_next)
+        ctx.search = _put(ctx.search, 1, j, z)
         hessenberg = torch.cat(
             [column, norm.unsqueeze(-1), column.new_zeros(batch, self.restart - j - 1)], dim=1
         )
-        ctx.hessenberg = ctx.hessenberg.index_copy(2, _slot(j, h), hessenberg.unsqueeze(-1))
+        ctx.hessenberg = _put(ctx.hessenberg, 2, j, hessenberg)
         ctx.size = j + 1
 
         # min ||beta e_1 - H y|| by QR of the (j + 2) x (j + 1) Hessenberg matrix.
@@ -414,7 +425,3 @@ class FlexibleGMRES(_FlexibleKrylov):
             f"FlexibleGMRES({self.preconditioner!r}, restart={self.restart}, "
             f"preconditioner_steps={self.preconditioner_steps})"
         )
-
-
-def _slot(index: int, like: Tensor) -> Tensor:
-    return torch.tensor([index], device=like.device)

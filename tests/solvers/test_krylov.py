@@ -321,3 +321,35 @@ def test_fgmres_with_inner_fcg_iterations_as_preconditioner():
     sol = state.solve()
     assert sol.success and sol.iterations.max() <= 2
     assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-8
+
+
+@pytest.mark.parametrize("krylov", [FlexibleCG, FlexibleGMRES])
+def test_gradient_through_the_solve_is_the_adjoint_solve(krylov: type):
+    # u = A^{-1} f, so d<g, u>/df = A^{-T} g = A^{-1} g (A symmetric); backpropagating
+    # through the unrolled iterations must reproduce it (checks the out-of-place history).
+    grf = gaussian_random_field(2, 15, generator=torch.Generator().manual_seed(1))
+    f = torch.randn(2, 1, 15, 15, dtype=DT, requires_grad=True)
+    problem = Darcy2D(darcy_coefficient(grf), f=f)
+    sol = solve(None, krylov(Multigrid()), problem, tol=0.0, rtol=1e-12, grad=True)
+    assert sol.success
+    g = torch.randn(2, 1, 15, 15, dtype=DT)
+    (sol.u * g).sum().backward()
+    adjoint = _spsolve(problem.with_rhs(g))
+    assert _relative_error(f.grad, adjoint).max() < 1e-9
+
+
+@pytest.mark.parametrize("krylov", [FlexibleCG, FlexibleGMRES])
+def test_singular_periodic_poisson_reaches_the_mean_zero_fft_solution(krylov: type):
+    # The periodic 5-point Laplacian is diagonal in the DFT basis with eigenvalues
+    # (4 - 2 cos(2 pi k / n) - 2 cos(2 pi l / n)) / h^2; the mean-zero solution divides
+    # every non-constant mode of f by its eigenvalue.
+    n = 16
+    problem = Poisson2D(torch.randn(2, 1, n, n, dtype=DT), bc="periodic")
+    sol = solve(None, krylov(Multigrid()), problem, tol=0.0, rtol=1e-10)
+    assert sol.success
+    theta = 2 * math.pi * torch.fft.fftfreq(n, dtype=DT)
+    eigen = (4 - 2 * torch.cos(theta)[:, None] - 2 * torch.cos(theta)[None, :]) / problem.h**2
+    eigen[0, 0] = math.inf
+    exact = torch.fft.ifft2(torch.fft.fft2(problem.f) / eigen).real
+    # cond(A) on the mean-zero space is ~ n^2 / 2: 1e-10 * 128 bounds the error.
+    assert _relative_error(sol.u, exact).max() < 2e-8
