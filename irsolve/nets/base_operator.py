@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from neuralop.models import FNO, TFNO
 from torch import Tensor, nn
+
+from irsolve._validate import check_choice, check_int
 
 __all__ = ["base_operator", "warn_if_odd_resolution"]
 
@@ -69,9 +72,15 @@ def base_operator(
     in_channels, out_channels
         Channels of ``x`` and of the solution.
     n_modes
-        Fourier modes kept per spatial dimension.
+        Fourier modes kept per spatial dimension (each ``>= 1``).
     hidden_channels, n_layers
-        Width and number of Fourier layers.
+        Width and number of Fourier layers (``>= 1``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        When an argument has the wrong type or is out of range; the message
+        names it.
     **kwargs
         Passed to the neuraloperator constructor (e.g. ``rank``, ``norm``).
 
@@ -82,10 +91,16 @@ def base_operator(
         warns on odd spatial sizes, and its arguments in ``irsolve_config``
         (for :func:`irsolve.nets.build_net`).
     """
-    try:
-        cls = _MODELS[kind]
-    except KeyError:
-        raise ValueError(f"expected kind 'fno' or 'tfno', got {kind!r}") from None
+    cls = _MODELS[check_choice("base_operator", "kind", kind, tuple(_MODELS))]
+    in_channels = check_int("base_operator", "in_channels", in_channels, minimum=1)
+    out_channels = check_int("base_operator", "out_channels", out_channels, minimum=1)
+    hidden_channels = check_int("base_operator", "hidden_channels", hidden_channels, minimum=1)
+    n_layers = check_int("base_operator", "n_layers", n_layers, minimum=1)
+    if isinstance(n_modes, (str, bytes)) or not isinstance(n_modes, Sequence) or not n_modes:
+        raise TypeError(
+            f"base_operator: expected n_modes to be a non-empty tuple of ints, got {n_modes!r}"
+        )
+    n_modes = tuple(check_int("base_operator", "n_modes", m, minimum=1) for m in n_modes)
     model = cls(
         n_modes=tuple(n_modes),
         in_channels=in_channels,

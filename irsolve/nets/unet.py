@@ -14,12 +14,13 @@ the output change of one Adam step, and the refiner learns nothing.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from irsolve._validate import check_choice, check_int, check_real
 
 __all__ = ["ChannelLayerNorm", "RefinementUNet"]
 
@@ -151,17 +152,15 @@ class RefinementUNet(nn.Module):
         output_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if padding not in ("circular", "zeros"):
-            raise ValueError(f"expected padding 'circular' or 'zeros', got {padding!r}")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if value < 1:
-                raise ValueError(f"expected {name} >= 1, got {value}")
-        if not (math.isfinite(output_scale) and output_scale > 0):
-            raise ValueError(f"expected a finite output_scale > 0, got {output_scale}")
-        if depth < 0 or base_channels < 1:
-            raise ValueError(
-                f"expected depth >= 0 and base_channels >= 1, got {depth} and {base_channels}"
-            )
+        owner = "RefinementUNet"
+        padding = check_choice(owner, "padding", padding, ("circular", "zeros"))
+        norm = check_choice(owner, "norm", norm, ("batch", "layer", "group"))
+        in_channels = check_int(owner, "in_channels", in_channels, minimum=1)
+        out_channels = check_int(owner, "out_channels", out_channels, minimum=1)
+        base_channels = check_int(owner, "base_channels", base_channels, minimum=1)
+        depth = check_int(owner, "depth", depth, minimum=0)
+        groups = check_int(owner, "groups", groups, minimum=1)
+        output_scale = check_real(owner, "output_scale", output_scale, minimum=0.0, open_min=True)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.base_channels = base_channels

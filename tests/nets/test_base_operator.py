@@ -25,8 +25,25 @@ def test_wrong_channels_and_unknown_kind_raise():
     fno = base_operator("fno", 2, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1)
     with pytest.raises(ValueError, match=r"\(B, 2, \*space\), got \(1, 3, 8, 8\)"):
         fno(torch.randn(1, 3, 8, 8))
-    with pytest.raises(ValueError, match="'fno' or 'tfno'"):
+    with pytest.raises(ValueError, match="expected kind to be one of 'fno', 'tfno', got 'unet'"):
         base_operator("unet", 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n_modes": (0, 4)}, ValueError, "expected n_modes to be an int >= 1, got 0"),
+        ({"n_modes": 4}, TypeError, "expected n_modes to be a non-empty tuple of ints"),
+        ({"n_modes": ()}, TypeError, "expected n_modes to be a non-empty tuple of ints"),
+        ({"n_layers": 0}, ValueError, "expected n_layers to be an int >= 1, got 0"),
+        ({"hidden_channels": 2.5}, ValueError, "expected hidden_channels to be an int >= 1"),
+        ({"in_channels": 0}, ValueError, "expected in_channels to be an int >= 1, got 0"),
+    ],
+)
+def test_out_of_range_or_mistyped_arguments_raise_naming_them(kwargs, error, message):
+    arguments = {"in_channels": 1, "out_channels": 1, "n_modes": (4, 4), **kwargs}
+    with pytest.raises(error, match=rf"base_operator: {message}"):
+        base_operator("fno", **arguments)
 
 
 @pytest.mark.parametrize(

@@ -63,11 +63,21 @@ def test_wrong_input_channels_raise_naming_expected_shape():
         net(torch.randn(1, 3, 8, 8))
 
 
-def test_unknown_norm_or_padding_raise():
-    with pytest.raises(ValueError, match="norm"):
-        RefinementUNet(2, 1, norm="instance")
-    with pytest.raises(ValueError, match="padding"):
-        RefinementUNet(2, 1, padding="reflect")
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"norm": "instance"}, ValueError, "expected norm to be one of 'batch', 'layer', 'group'"),
+        ({"padding": "reflect"}, ValueError, "expected padding to be one of 'circular', 'zeros'"),
+        ({"base_channels": 0}, ValueError, "expected base_channels to be an int >= 1, got 0"),
+        ({"depth": -1}, ValueError, "expected depth to be an int >= 0, got -1"),
+        ({"depth": 1.5}, ValueError, "expected depth to be an int >= 0, got 1.5"),
+        ({"groups": 0}, ValueError, "expected groups to be an int >= 1, got 0"),
+        ({"in_channels": "2"}, TypeError, "expected in_channels to be an int >= 1, got '2'"),
+    ],
+)
+def test_out_of_range_or_mistyped_arguments_raise_naming_them(kwargs, error, message):
+    with pytest.raises(error, match=rf"RefinementUNet: {message}"):
+        RefinementUNet(**{"in_channels": 2, "out_channels": 1, **kwargs})
 
 
 def test_output_scale_multiplies_the_correction_and_travels_with_the_state_dict():
