@@ -15,6 +15,17 @@ SIAM 2000, Sec. 2.1; Trottenberg, Oosterlee and Schüller, *Multigrid*, 2001,
 Sec. 4.1 for multicolour orderings). On periodic grids with odd ``n`` the
 colouring does not close across the wrap, and nodes on both sides of it are
 relaxed simultaneously.
+
+The ``"zebra"`` ordering relaxes whole grid lines instead of points
+(alternating-direction zebra line Gauss–Seidel): first the even rows, then the
+odd rows, each row solving its own tridiagonal equations exactly with the
+neighbouring rows held fixed, then the even and odd columns likewise. No two
+rows of one parity are coupled by a 5- or 9-point stencil, so each half-step is
+an exact block Gauss–Seidel step (Trottenberg, Oosterlee and Schüller, Sec. 5.1
+and 7.7: alternating line relaxation is the robust smoother of black-box
+multigrid for anisotropic and jumping coefficients). Strongly coupled chains of
+nodes along a line are then relaxed as one block, which point relaxation does
+only slowly.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from irsolve.interface import FixedPointSolver
+from irsolve.solvers import _tridiagonal
 from irsolve.solvers._stencil import centre_index, offsets, pad
 from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 
@@ -34,15 +46,18 @@ __all__ = [
     "ColouredStencil",
     "GaussSeidel",
     "GaussSeidelContext",
+    "LineStencil",
     "colour_split",
     "coloured_sweeps",
+    "line_split",
     "multicolour_sweeps",
+    "zebra_sweeps",
 ]
 
 #: Visiting order of the colours ``(i mod 2, j mod 2)`` in a forward sweep.
 COLOURS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (0, 1), (1, 0))
 
-ORDERINGS = ("redblack",)
+ORDERINGS = ("redblack", "zebra")
 
 
 def _refresh_halo(up: Tensor) -> None:
@@ -194,12 +209,92 @@ def coloured_sweeps(
     return _merge(ub, n)
 
 
+def transpose_stencil(stencil: Tensor) -> Tensor:
+    """The stencil of the same operator with the roles of ``i`` and ``j`` swapped.
+
+    Row ``(i, j)`` of the result is row ``(j, i)`` of ``stencil`` acting on
+    ``u.transpose(-1, -2)``: channel ``(di, dj)`` takes channel ``(dj, di)``.
+    """
+    offs = offsets(stencil)
+    return stencil[:, [offs.index((dj, di)) for di, dj in offs]].transpose(-1, -2)
+
+
+@dataclass
+class LineStencil:
+    """Data of zebra line relaxation, built once per operator by :func:`line_split`.
+
+    Attributes
+    ----------
+    stencils
+        The stencil for row lines and its :func:`transpose_stencil` for column lines.
+    lines
+        ``lines[d][c]``: the factorised tridiagonal systems of the lines of parity
+        ``c`` in direction ``d`` (0: rows, 1: columns), multipliers ``(B, 1, lines, n)``.
+    """
+
+    stencils: tuple[Tensor, Tensor]
+    lines: tuple[tuple[_tridiagonal.Tridiagonal, ...], ...]
+
+
+def line_split(stencil: Tensor, periodic: bool) -> LineStencil:
+    """Factorise the in-line couplings of every grid row and column (Dirichlet grids)."""
+    if periodic:
+        raise ValueError(
+            "expected a Dirichlet grid for zebra line relaxation, got a periodic one "
+            "(its lines would be cyclic tridiagonal systems)"
+        )
+    stencils = (stencil, transpose_stencil(stencil))
+    lines = []
+    for s in stencils:
+        offs = offsets(s)
+        west, centre, east = (s[:, offs.index((0, dj))].unsqueeze(1) for dj in (-1, 0, 1))
+        lines.append(
+            tuple(
+                _tridiagonal.factorise(west[..., c::2, :], centre[..., c::2, :], east[..., c::2, :])
+                for c in (0, 1)
+            )
+        )
+    return LineStencil(stencils, tuple(lines))
+
+
+def _line_residual(stencil: Tensor, u: Tensor, f: Tensor, parity: int) -> Tensor:
+    """Rows ``parity::2`` of ``f - A u`` (Dirichlet grid)."""
+    n0, n1 = u.shape[-2:]
+    up = F.pad(u, (1, 1, 1, 1))
+    r = f[..., parity::2, :].clone()
+    for k, (di, dj) in enumerate(offsets(stencil)):
+        neighbour = up[..., 1 + parity + di : 1 + n0 + di : 2, 1 + dj : 1 + n1 + dj]
+        r.addcmul_(stencil[:, k : k + 1, parity::2, :], neighbour, value=-1.0)
+    return r
+
+
+def zebra_sweeps(
+    data: LineStencil, u: Tensor, f: Tensor, omega: float, sweeps: int, reverse: bool = False
+) -> Tensor:
+    """``sweeps`` alternating-direction zebra line Gauss–Seidel/SOR sweeps; returns a new tensor.
+
+    One sweep relaxes the even rows, the odd rows, the even columns and the odd
+    columns, each line by ``u_L <- u_L + omega T_L^-1 (f - A u)_L`` with ``T_L``
+    the tridiagonal in-line part of ``A``. ``reverse`` runs the four half-steps
+    in the opposite order, which for symmetric ``A`` is the adjoint sweep (see
+    :func:`coloured_sweeps`).
+    """
+    u = u.clone()
+    views, rhs = (u, u.transpose(-1, -2)), (f, f.transpose(-1, -2))
+    order = [(d, c) for d in (0, 1) for c in (0, 1)]
+    for _ in range(sweeps):
+        for d, c in order[::-1] if reverse else order:
+            r = _line_residual(data.stencils[d], views[d], rhs[d], c)
+            views[d][..., c::2, :].add_(_tridiagonal.solve(data.lines[d][c], r), alpha=omega)
+    return u
+
+
 @dataclass
 class GaussSeidelContext:
     """Context of a :class:`GaussSeidel` solve: the problem and the smoother data for it."""
 
     problem: StencilProblem
-    data: ColouredStencil | tuple[Tensor, Tensor]
+    data: ColouredStencil | LineStencil | tuple[Tensor, Tensor]
 
 
 class GaussSeidel(FixedPointSolver):
@@ -212,6 +307,10 @@ class GaussSeidel(FixedPointSolver):
     ordering
         ``"redblack"``: red-black on 5-point stencils, its four-colour
         extension on 9-point stencils (both exact Gauss–Seidel orderings).
+        ``"zebra"``: alternating-direction zebra line relaxation (Dirichlet
+        grids only), about three times the cost of a red-black sweep; the
+        smoother to pair with :class:`~irsolve.solvers.Multigrid` for strongly
+        varying coefficients (see its docstring for measured figures).
     sweeps
         Sweeps per step (>= 1).
 
@@ -254,12 +353,17 @@ class GaussSeidel(FixedPointSolver):
         problem = ctx.problem if isinstance(ctx, GaussSeidelContext) else ctx
         return problem.residual(h)
 
-    def setup(self, stencil: Tensor, periodic: bool) -> ColouredStencil | tuple[Tensor, Tensor]:
+    def setup(
+        self, stencil: Tensor, periodic: bool
+    ) -> ColouredStencil | LineStencil | tuple[Tensor, Tensor]:
         """Per-operator data for :meth:`smooth` (used once per multigrid level).
 
-        The colour-split stencil, or for periodic grids of odd size (where the
-        colour blocks do not wrap) the stencil and its inverse diagonal.
+        The factorised lines (``"zebra"``), the colour-split stencil, or for
+        periodic grids of odd size (where the colour blocks do not wrap) the
+        stencil and its inverse diagonal.
         """
+        if self.ordering == "zebra":
+            return line_split(stencil, periodic)
         if periodic and stencil.shape[-1] % 2:
             c = centre_index(stencil)
             return stencil, 1.0 / stencil[:, c : c + 1]
@@ -267,7 +371,7 @@ class GaussSeidel(FixedPointSolver):
 
     def smooth(
         self,
-        data: ColouredStencil | tuple[Tensor, Tensor],
+        data: ColouredStencil | LineStencil | tuple[Tensor, Tensor],
         u: Tensor,
         f: Tensor,
         sweeps: int,
@@ -277,6 +381,8 @@ class GaussSeidel(FixedPointSolver):
 
         ``reverse`` visits the colours in the opposite order (the adjoint sweep).
         """
+        if isinstance(data, LineStencil):
+            return zebra_sweeps(data, u, f, self.omega, sweeps, reverse)
         if isinstance(data, ColouredStencil):
             return coloured_sweeps(data, u, f, self.omega, sweeps, reverse)
         stencil, inv_diag = data

@@ -54,7 +54,7 @@ __all__ = ["Hierarchy", "Level", "Multigrid"]
 
 logger = logging.getLogger(__name__)
 
-CYCLES = ("V", "W", "F")
+CYCLES = ("V", "W", "F", "K")
 #: Largest coarsest grid (unknowns per sample) factorised densely.
 MAX_DIRECT = 4096
 
@@ -209,10 +209,20 @@ class Multigrid(FixedPointSolver):
             u = self._cycle(ctx, 0, h, ctx.problem.f, self.cycle)
         else:  # mixed precision: correction from the residual, formed in the problem's dtype
             r = ctx.problem.residual(h).to(dtype)
-            u = h + self._cycle(ctx, 0, None, r, self.cycle).to(h.dtype)
+            u = h + self.precondition(ctx, r).to(h.dtype)
         if ctx.problem.periodic:
             u = u - u.mean(dim=(-2, -1), keepdim=True)
         return u
+
+    def precondition(self, ctx: Hierarchy, r: Tensor) -> Tensor:
+        """One cycle from a zero initial guess on ``A e = r``: the preconditioner ``B r``.
+
+        ``r`` is ``(B, C, n, n)`` in the hierarchy's dtype. With ``symmetric=True``
+        and a V or W cycle, ``B`` is a fixed symmetric positive definite matrix (for
+        symmetric positive definite ``A``), as conjugate gradients needs; the K-cycle
+        is not linear in ``r`` and suits flexible Krylov methods only.
+        """
+        return self._cycle(ctx, 0, None, r, self.cycle)
 
     def _coarse_solve(self, ctx: Hierarchy, f: Tensor) -> Tensor:
         b = f.reshape(f.shape[0], -1, 1)
@@ -236,6 +246,8 @@ class Multigrid(FixedPointSolver):
         elif kind == "W":
             ec = self._cycle(ctx, depth + 1, None, rc, "W")
             ec = self._cycle(ctx, depth + 1, ec, rc, "W")
+        elif kind == "K":
+            ec = self._krylov(ctx, depth + 1, rc)
         else:
             ec = self._cycle(ctx, depth + 1, None, rc, "F")
             ec = self._cycle(ctx, depth + 1, ec, rc, "V")
@@ -246,6 +258,37 @@ class Multigrid(FixedPointSolver):
             else:
                 u = self.smoother.smooth(level.smoother, u, f, self.post)
         return u
+
+    def _krylov(self, ctx: Hierarchy, depth: int, r: Tensor) -> Tensor:
+        """Two flexible-CG iterations on level ``depth``, preconditioned by a K-cycle each.
+
+        With ``c_1 = B r``, ``v_1 = A c_1``, ``rho_1 = <c_1, v_1>``,
+        ``alpha_1 = <c_1, r> / rho_1``, ``r_2 = r - alpha_1 v_1``, ``c_2 = B r_2``,
+        ``v_2 = A c_2``, ``gamma = <c_2, v_1>``, ``rho_2 = <c_2, v_2> - gamma^2 / rho_1``
+        and ``alpha_2 = <c_2, r_2>``, the iterate is
+        ``(alpha_1 - gamma alpha_2 / (rho_1 rho_2)) c_1 + (alpha_2 / rho_2) c_2``
+        (Notay and Vassilevski 2008, Algorithm 2.1). Products are per sample; a
+        zero residual gives a zero correction.
+        """
+        level = ctx.levels[depth]
+
+        def dot(a: Tensor, b: Tensor) -> Tensor:
+            return (a * b).sum(dim=(-3, -2, -1), keepdim=True)
+
+        def ratio(num: Tensor, den: Tensor) -> Tensor:
+            return torch.where(den != 0, num / torch.where(den != 0, den, 1.0), 0.0)
+
+        c1 = self._cycle(ctx, depth, None, r, "K")
+        v1 = apply_stencil(level.stencil, c1, level.periodic)
+        rho1 = dot(c1, v1)
+        alpha1 = ratio(dot(c1, r), rho1)
+        r2 = r - alpha1 * v1
+        c2 = self._cycle(ctx, depth, None, r2, "K")
+        v2 = apply_stencil(level.stencil, c2, level.periodic)
+        gamma = dot(c2, v1)
+        rho2 = dot(c2, v2) - ratio(gamma * gamma, rho1)
+        alpha2 = ratio(dot(c2, r2), rho2)
+        return (alpha1 - ratio(gamma, rho1) * alpha2) * c1 + alpha2 * c2
 
     def __repr__(self) -> str:
         return (
