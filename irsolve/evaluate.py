@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from irsolve._validate import check_int, check_real
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import mse_per_sample, rfne, vrmse
 from irsolve.solve import init
@@ -109,7 +110,9 @@ def evaluate(
     data
         ``(x, y)`` pairs.
     K
-        Trained horizon; ``steps`` defaults to ``2 * K``.
+        Trained horizon (``>= 1``); ``steps`` (``>= 0``) defaults to ``2 * K``.
+    batch_size
+        Samples per solve (``>= 1``).
     tol, divergence, patience
         Passed to :func:`irsolve.init`: with ``tol = 0`` samples run all the
         steps unless their update vanishes exactly (the refiner's adaptive
@@ -117,10 +120,21 @@ def evaluate(
         times its first one; ``patience`` ends one (``STALLED``, keeping its
         iterate of smallest update) after that many steps without a new
         smallest update, a stop on a map that no longer contracts.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When an argument has the wrong type or is out of range (``tol >= 0``,
+        ``divergence > 1`` or ``None``, ``patience >= 1`` or ``None``).
     """
-    n_steps = 2 * K if steps is None else steps
-    if K < 1 or n_steps < 0:
-        raise ValueError(f"expected K >= 1 and steps >= 0, got K={K}, steps={n_steps}")
+    K = check_int("evaluate", "K", K, minimum=1)
+    n_steps = 2 * K if steps is None else check_int("evaluate", "steps", steps, minimum=0)
+    batch_size = check_int("evaluate", "batch_size", batch_size, minimum=1)
+    tol = check_real("evaluate", "tol", tol, minimum=0.0)
+    if divergence is not None:
+        divergence = check_real("evaluate", "divergence", divergence, minimum=1.0, open_min=True)
+    if patience is not None:
+        patience = check_int("evaluate", "patience", patience, minimum=1)
     for module in (base, getattr(refiner, "net", None)):
         if isinstance(module, nn.Module):
             module.to(device).eval()

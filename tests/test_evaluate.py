@@ -84,3 +84,21 @@ def test_the_last_step_reports_the_iterate_itself_not_the_best_one():
     )  # fmt: skip
     assert report.metrics["mse"] == pytest.approx([1.0, 16.0, 256.0, 4096.0])
     assert report.sample_retcodes == ["MAX_ITERS"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"K": 0}, ValueError, "expected K to be an int >= 1, got 0"),
+        ({"steps": -1}, ValueError, "expected steps to be an int >= 0, got -1"),
+        ({"batch_size": 0}, ValueError, "expected batch_size to be an int >= 1, got 0"),
+        ({"tol": float("nan")}, ValueError, "expected tol to be a finite real >= 0"),
+        ({"divergence": 1.0}, ValueError, "expected divergence to be a finite real > 1"),
+        ({"patience": 0}, ValueError, "expected patience to be an int >= 1, got 0"),
+        ({"K": "6"}, TypeError, "expected K to be an int >= 1, got '6'"),
+    ],
+)
+def test_out_of_range_or_mistyped_arguments_raise_naming_them(kwargs, error, message):
+    data = TensorDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 4))
+    with pytest.raises(error, match=rf"evaluate: {message}"):
+        evaluate(None, Refiner(ToInput(), 0.5), data, **{"K": 2, **kwargs})

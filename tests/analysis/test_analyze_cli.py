@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from irsolve.analysis.cli import add_subcommands, load_refiner
 from irsolve.checkpoint import model_state, save_checkpoint
@@ -67,3 +68,24 @@ def test_analyze_rejects_a_base_checkpoint_given_as_refiner(tmp_path: Path) -> N
     save_checkpoint(tmp_path / "base.pt", payload, {"config": payload["config"]})
     with pytest.raises(ValueError, match="expected a refiner checkpoint"):
         load_refiner(tmp_path / "base.pt")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_probe": 0}, "expected n_probe to be an int >= 1, got 0"),
+        ({"steps": 0}, "expected steps to be an int >= 1, got 0"),
+        ({"trained_steps": 0}, "expected trained_steps to be an int >= 1, got 0"),
+        ({"iters": 0}, "expected iters to be an int >= 1, got 0"),
+        ({"bands": 0}, "expected bands to be an int >= 1, got 0"),
+    ],
+)
+def test_analyze_rejects_out_of_range_settings_before_running(tmp_path: Path, kwargs, message):
+    from irsolve.analysis.report import analyze
+    from irsolve.solvers.refiner import Refiner
+
+    y = torch.zeros(1, 1, 8, 8)
+    refiner = Refiner(RefinementUNet(2, 1, base_channels=2, depth=1), 0.5)
+    with pytest.raises(ValueError, match=rf"analyze: {message}"):
+        analyze(None, refiner, y, y, tmp_path / "report", **kwargs)
+    assert not (tmp_path / "report").exists()  # nothing written before the check
