@@ -237,10 +237,27 @@ def _info(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         elif path.is_dir():
             print(_describe_datasets(path))
         else:
-            raise FileNotFoundError(f"no file or folder at {path}")
+            raise FileNotFoundError(f"no file or folder at {path}{_interrupted_hint(path)}")
     except (OSError, ValueError) as err:
         parser.error(f"argument path: {err}")
     return 0
+
+
+def _interrupted_hint(path: Path) -> str:
+    """Where a run killed while replacing ``path`` left it, if it did (else ``""``)."""
+    if not path.parent.is_dir():
+        return ""
+    left = sorted(
+        p.name
+        for p in path.parent.iterdir()
+        if is_work_folder(p.name) and p.name.startswith(f".{path.name}.")
+    )
+    if not left:
+        return ""
+    return (
+        f" (a run killed while writing it left {', '.join(left)}; the next "
+        f"'irsolve data generate --out {path.parent}' restores or removes them)"
+    )
 
 
 def _describe_datasets(folder: Path) -> str:
