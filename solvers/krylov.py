@@ -15,6 +15,12 @@ new right-hand side through :meth:`~irsolve.FixedPointSolver.with_rhs`.
 ``M`` may change from one iteration to the next (a learned step, a nonlinear
 smoother): that is what the *flexible* variants allow.
 
+The problem must apply its operator (:meth:`~irsolve.Problem.apply`) and,
+for most preconditioners, take a new right-hand side
+(:meth:`~irsolve.Problem.with_rhs`); :class:`~irsolve.solvers.Poisson2D`,
+:class:`~irsolve.solvers.Darcy2D` and any
+:class:`~irsolve.solvers.StencilProblem` do.
+
 Every sample has its own inner products, step lengths and least-squares
 problem. A sample whose iteration breaks down (``<p, A p> <= 0``: the
 operator or the preconditioner is not positive; a degenerate Krylov basis;
@@ -413,10 +419,11 @@ class FlexibleGMRES(_FlexibleKrylov):
 
         solved = ctx.beta == 0
         broken = ~solved & (singular | ~torch.isfinite(y).all(dim=1))
-        if bool(broken.any()):
-            _breakdown("FlexibleGMRES", broken, "singular least-squares problem or NaN")
-        x = torch.where(_per_sample(solved, h), h, x)
-        x = torch.where(_per_sample(broken, h), torch.nan, x)
+        if bool((solved | broken).any()):
+            if bool(broken.any()):
+                _breakdown("FlexibleGMRES", broken, "singular least-squares problem or NaN")
+            x = torch.where(_per_sample(solved, h), h, x)
+            x = torch.where(_per_sample(broken, h), torch.nan, x)
         ctx.last = x
         return x
 
