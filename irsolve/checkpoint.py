@@ -184,6 +184,8 @@ def commit_checkpoints(
     directory: str | Path,
     epoch: int,
     checkpoints: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
+    *,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Write ``name.pt`` and ``name.json`` for each ``name -> (payload, summary)`` as one set.
 
@@ -201,6 +203,10 @@ def commit_checkpoints(
     checkpoints
         ``{"last": (payload, summary), ...}``: payloads for ``torch.save``
         (tensors and plain containers only), JSON-serialisable summaries.
+    fresh
+        Start a new set: the previous set's files are not carried over, and
+        those not rewritten are deleted once the new set is committed (the
+        first epoch of a run that overwrites an old one).
 
     Returns
     -------
@@ -210,7 +216,7 @@ def commit_checkpoints(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(directory)
-    files = dict(previous["files"]) if previous else {}
+    files = dict(previous["files"]) if previous and not fresh else {}
     staged = []
     for name, (payload, summary) in checkpoints.items():
         for filename, data in (
@@ -228,6 +234,9 @@ def commit_checkpoints(
     _atomic_write(directory / MANIFEST, _json_bytes(manifest))
     for filename in staged:
         os.replace(directory / (filename + _STAGED), directory / filename)
+    for filename in set(previous["files"] if previous else ()) - set(files):
+        (directory / filename).unlink(missing_ok=True)
+        logger.info("deleted %s of the run this one replaces", directory / filename)
     logger.debug("committed checkpoints %s of epoch %d in %s", sorted(staged), epoch, directory)
     return manifest
 

@@ -168,7 +168,15 @@ def _run_train_base(args: argparse.Namespace) -> int:
         hidden_channels=args.hidden,
         n_layers=args.layers,
     )
-    result = train_base(model, train, valid, config, checkpoint_dir=args.out, resume=args.resume)
+    result = train_base(
+        model,
+        train,
+        valid,
+        config,
+        checkpoint_dir=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
     _print_history(result.history)
     print(f"best epoch {result.best_epoch}: {result.best_metric:.5g}; checkpoints in {args.out}")
     return 0
@@ -219,6 +227,7 @@ def _run_train(args: argparse.Namespace) -> int:
         refiner_config,
         checkpoint_dir=args.out,
         resume=args.resume,
+        overwrite=args.overwrite,
     )
     _print_history(result.history)
     print(f"stability levers on: {refiner_config.levers() or 'none'}")
@@ -294,7 +303,11 @@ def _common(parser: argparse.ArgumentParser, *, training: bool) -> None:
             default=defaults.max_skipped,
             help="stop when more than this fraction of an epoch's batches is non-finite",
         )
-        parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+        restart = parser.add_mutually_exclusive_group()
+        restart.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+        restart.add_argument(
+            "--overwrite", action="store_true", help="replace the run in OUT, if any"
+        )
         parser.add_argument("--no-validation", action="store_true")
         parser.add_argument("--no-progress", action="store_true")
 

@@ -448,6 +448,7 @@ def fit(
     *,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     callback: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """The training loop behind :func:`train_base` and :func:`train_refiner`.
@@ -463,13 +464,32 @@ def fit(
         Optimisation settings.
     checkpoint_dir
         Where ``last.pt`` (each epoch) and ``best.pt`` (lowest validation
-        VRMSE) go, each with a ``.json`` summary; ``None`` writes nothing.
+        VRMSE) go, each with a ``.json`` summary, committed per epoch as one
+        set by :func:`~irsolve.checkpoint.commit_checkpoints` (a kill at any
+        point leaves the last complete epoch's set); ``None`` writes nothing.
     resume
-        Continue from ``checkpoint_dir/last.pt`` when it exists: model,
-        optimiser, scheduler, epoch, history and RNG states are restored, so
-        the run continues exactly as an uninterrupted one would (on CPU).
+        Continue from the last committed set in ``checkpoint_dir`` when
+        there is one: model, optimiser, scheduler, epoch, history and RNG
+        states are restored, so the run continues exactly as an
+        uninterrupted one would (on CPU). The run's settings must be those
+        of the checkpoint (``device`` and ``progress`` may differ).
+    overwrite
+        Train from the start into a ``checkpoint_dir`` that holds a run; its
+        files are replaced when this run commits its first epoch.
     callback
         Called with each epoch's record after its checkpoint is written.
+
+    Raises
+    ------
+    NonFiniteTrainingError
+        When more than ``config.max_skipped`` of an epoch's batches have a
+        non-finite loss or gradient (the message names the likely cause:
+        non-finite data, the learning rate, the objective's settings), or
+        when no epoch gives a finite selection metric.
+    CheckpointError
+        When ``checkpoint_dir`` holds a run and neither ``resume`` nor
+        ``overwrite`` is set, when a resumed run's settings differ from its
+        checkpoint's, or when a checkpoint file is damaged or stale.
     """
     device = torch.device(config.device)
     objective.to(device)
@@ -489,7 +509,7 @@ def fit(
     best, best_epoch, skipped_total, start_epoch, steps_total = math.inf, 0, 0, 0, 0
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
-    state = _resume_state(ckpt_dir, resume, summary_config, device)
+    state = _resume_state(ckpt_dir, resume, overwrite, summary_config, device)
     if state is not None:
         load_model_state(model, state["model"], source=str(ckpt_dir / "last.pt"))
         optimizer.load_state_dict(state["optimizer"])
@@ -589,7 +609,9 @@ def fit(
             written = {"last": (payload, summary)}
             if improved:
                 written["best"] = (payload, summary)
-            commit_checkpoints(ckpt_dir, epoch + 1, written)
+            # The first commit of a run that did not resume replaces whatever the folder held.
+            fresh = state is None and epoch == start_epoch
+            commit_checkpoints(ckpt_dir, epoch + 1, written, fresh=fresh)
         if callback is not None:
             callback(record)
     if best_epoch == 0:
@@ -622,17 +644,24 @@ def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
 
 
 def _resume_state(
-    ckpt_dir: Path | None, resume: bool, summary_config: dict[str, Any], device: torch.device
+    ckpt_dir: Path | None,
+    resume: bool,
+    overwrite: bool,
+    summary_config: dict[str, Any],
+    device: torch.device,
 ) -> dict[str, Any] | None:
     """The ``last.pt`` state to resume from, after recovering the folder's last committed set."""
     if ckpt_dir is None:
         return None
     last = ckpt_dir / "last.pt"
+    if resume and overwrite:
+        raise ValueError("expected at most one of resume and overwrite, got both")
     if not resume:
-        if read_manifest(ckpt_dir) is not None or last.exists():
+        if not overwrite and (read_manifest(ckpt_dir) is not None or last.exists()):
             raise CheckpointError(
-                f"checkpoint folder {ckpt_dir} already holds a run; resume it "
-                "(resume=True, CLI --resume) or choose another folder"
+                f"checkpoint folder {ckpt_dir} already holds a run; resume it (resume=True, "
+                "CLI --resume), replace it (overwrite=True, CLI --overwrite) or choose another "
+                "folder"
             )
         return None
     manifest = recover_checkpoints(ckpt_dir)

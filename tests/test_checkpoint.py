@@ -174,3 +174,25 @@ def test_resuming_with_other_settings_names_them(tmp_path):
     other = TrainConfig(epochs=2, batch_size=4, lr=1e-3, progress=True)
     with pytest.raises(CheckpointError, match=r"train.epochs \(saved 1, now 2\); train.lr"):
         train_base(_fno(), _pairs(), None, other, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_commits_then_replaces_it(
+    tmp_path, monkeypatch
+):
+    _train(tmp_path)  # three epochs, best.pt from epoch 3
+    old = (tmp_path / "best.pt").read_bytes()
+    one = TrainConfig(epochs=1, batch_size=4, lr=1e-2, progress=False)
+    with monkeypatch.context() as patch:
+        _kill_at_replace(patch, 3)  # the new run dies before its manifest
+        with pytest.raises(Killed):
+            train_base(_fno(), _pairs(), None, one, checkpoint_dir=tmp_path, overwrite=True)
+    assert recover_checkpoints(tmp_path)["epoch"] == 3
+    assert (tmp_path / "best.pt").read_bytes() == old
+    train_base(_fno(), _pairs(), None, one, checkpoint_dir=tmp_path, overwrite=True)
+    manifest = read_manifest(tmp_path)
+    assert manifest["epoch"] == 1 and {e["epoch"] for e in manifest["files"].values()} == {1}
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1
+    with pytest.raises(ValueError, match="at most one of resume and overwrite"):
+        train_base(
+            _fno(), _pairs(), None, one, checkpoint_dir=tmp_path, resume=True, overwrite=True
+        )
