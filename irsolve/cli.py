@@ -24,6 +24,7 @@ from irsolve import __version__
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "irsolve.data.cli",
     "irsolve.train_cli",
+    "irsolve.corrector_cli",
     "irsolve.analysis.cli",
 )
 
