@@ -19,9 +19,10 @@ consistent set, in three steps:
 A kill before step 2 leaves the previous set and its manifest intact (the
 staged files are discarded by :func:`recover_checkpoints`); a kill during
 step 3 leaves staged files that match the manifest, which
-:func:`recover_checkpoints` renames into place. :func:`load_checkpoint`
-checks a file against the manifest of its folder, so a stale ``best.pt`` or
-a summary one epoch behind is an error, never read silently.
+:func:`recover_checkpoints` renames into place. :func:`load_checkpoint` and
+:func:`load_summary` check a file against the manifest of its folder, so a
+stale ``best.pt`` or a summary one epoch behind is an error, never read
+silently.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "commit_checkpoints",
     "load_checkpoint",
     "load_model_state",
+    "load_summary",
     "model_state",
     "read_manifest",
     "recover_checkpoints",
@@ -310,6 +312,44 @@ def _damage(path: Path, data: bytes, err: Exception) -> CheckpointError:
     )
 
 
+def _verified_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, checked against its folder's manifest when that lists it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"expected a checkpoint file at {path}, found none")
+    manifest = read_manifest(path.parent)
+    entry = manifest["files"].get(path.name) if manifest else None
+    if entry is None:
+        return path.read_bytes()
+    data = _matches(path, entry)
+    if data is None:
+        data = _matches(path.with_name(path.name + _STAGED), entry)
+    if data is None:
+        raise _mismatch(path, entry)
+    return data
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint's JSON summary (``last.json``), checked against its manifest.
+
+    Raises
+    ------
+    FileNotFoundError, CheckpointError
+        As :func:`load_checkpoint`; a summary of another epoch than its set's
+        is a :class:`CheckpointError`.
+    """
+    path = Path(path)
+    try:
+        summary = json.loads(_verified_bytes(path))
+    except ValueError as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(
+            f"checkpoint summary {path} is damaged (not JSON); delete the folder or resume "
+            "from an older run"
+        ) from None
+    return summary
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint file with ``torch.load(weights_only=True)``, checked against its manifest.
 
@@ -327,18 +367,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         its manifest lists (a stale ``best.pt``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"expected a checkpoint file at {path}, found none")
-    manifest = read_manifest(path.parent)
-    entry = manifest["files"].get(path.name) if manifest else None
-    if entry is None:
-        data = path.read_bytes()
-    else:
-        data = _matches(path, entry)
-        if data is None:
-            data = _matches(path.with_name(path.name + _STAGED), entry)
-        if data is None:
-            raise _mismatch(path, entry)
+    data = _verified_bytes(path)
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as err:  # unpickling arbitrary bytes can raise nearly any error

@@ -1,8 +1,15 @@
 """``irsolve train-base``, ``irsolve train`` and ``irsolve evaluate``: the refiner's command line.
 
 Options come from flags or from a YAML/TOML file given with ``--config``
-(keys are the option names, with ``-`` or ``_``); flags written after
+(keys are the option names, with ``-`` or ``_``; values are checked and
+converted like the flag's, so ``lr: 1e-3`` is a number); flags written after
 ``--config`` override the file. Defaults are the IRNO paper's.
+
+``--seed`` fixes the initial weights, the data order and every random draw:
+two runs with one seed give identical weights on CPU. Each epoch commits
+``OUT/last.pt`` and ``OUT/best.pt`` (with ``.json`` summaries) as one set
+listed in ``OUT/manifest.json``; ``--resume`` continues a stopped run from
+its last committed epoch exactly, ``--overwrite`` replaces a finished one.
 """
 
 from __future__ import annotations

@@ -629,12 +629,16 @@ _RESUMABLE = ("device", "progress")
 
 
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
-    """Dotted keys where two nested configs differ (``train.device``/``progress`` excepted)."""
+    """Dotted keys where two nested configs differ.
+
+    ``train.device`` and ``train.progress`` are not compared, nor settings the
+    saved config lacks (added to irsolve after the checkpoint was written).
+    """
     if isinstance(saved, dict) and isinstance(current, dict):
         out = []
         for key in sorted(set(saved) | set(current), key=str):
             name = f"{prefix}{key}"
-            if prefix == "train." and key in _RESUMABLE:
+            if (prefix == "train." and key in _RESUMABLE) or key not in saved:
                 continue
             out += _differences(saved.get(key), current.get(key), name + ".")
         return out

@@ -14,6 +14,7 @@ from irsolve.checkpoint import (
     CheckpointError,
     commit_checkpoints,
     load_checkpoint,
+    load_summary,
     read_manifest,
     recover_checkpoints,
     save_checkpoint,
@@ -110,9 +111,11 @@ def test_a_summary_one_epoch_behind_is_detected(tmp_path):
     commit_checkpoints(tmp_path, 1, {"last": ({"epoch": 1}, {"epoch": 1})})
     old = (tmp_path / "last.json").read_bytes()
     commit_checkpoints(tmp_path, 2, {"last": ({"epoch": 2}, {"epoch": 2})})
+    assert load_summary(tmp_path / "last.json") == {"epoch": 2}
     (tmp_path / "last.json").write_bytes(old)
-    with pytest.raises(CheckpointError, match=r"last.json does not belong .* epoch 2"):
-        recover_checkpoints(tmp_path)
+    for read in (load_summary, lambda p: recover_checkpoints(p.parent)):
+        with pytest.raises(CheckpointError, match=r"last.json does not belong .* epoch 2"):
+            read(tmp_path / "last.json")
 
 
 def test_a_truncated_file_in_a_run_names_its_size_against_the_manifest(tmp_path):
