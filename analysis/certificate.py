@@ -47,10 +47,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
 
-from .lipschitz import Linearisation, spectral_norm
-from .stepmap import StepMap, ball_points, sample_l2
+from .lipschitz import Linearisation, check_solver_call, spectral_norm
+from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm
+from .stepmap import StepMap, ball_points
 
 __all__ = ["Certificate", "contraction_certificate", "invariant_radii", "iterate"]
 
@@ -95,6 +97,8 @@ class Certificate:
         ``t_{k+1} = q t_k + c t_k^2 + beta``; ``inf`` once it leaves the ball.
     within : Tensor
         ``(B,)`` bool: ``observed <= bound`` at every step (up to round-off).
+    norm : str
+        The norm every quantity is measured in: ``"l2"`` or ``"energy"``.
     """
 
     q: Tensor
@@ -109,6 +113,7 @@ class Certificate:
     observed: Tensor
     bound: Tensor
     within: Tensor
+    norm: str = "l2"
 
     @property
     def batch_size(self) -> int:
@@ -117,7 +122,7 @@ class Certificate:
     def __repr__(self) -> str:
         steps = self.observed.shape[0] - 1
         header = (
-            f"Certificate(batch={self.batch_size}, steps={steps}, "
+            f"Certificate(batch={self.batch_size}, steps={steps}, norm={self.norm!r}, "
             f"holds={int(self.holds.sum())}/{self.batch_size}, "
             f"within={int(self.within.sum())}/{self.batch_size})\n"
         )
@@ -152,8 +157,10 @@ class Certificate:
         return header + "\n".join(lines)
 
     def to_dict(self) -> dict[str, list]:
-        """Plain lists (JSON-ready): per-sample fields, and ``observed``/``bound`` per step."""
-        return {f.name: getattr(self, f.name).tolist() for f in dataclasses.fields(self)}
+        """Plain lists (JSON-ready): per-sample fields, ``observed``/``bound`` per step, and
+        ``norm``."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: v.tolist() if isinstance(v, Tensor) else v for name, v in values.items()}
 
 
 def invariant_radii(q: Tensor, c: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
@@ -198,6 +205,7 @@ def contraction_certificate(
     iters: int = 20,
     tol: float = 1e-3,
     method: Literal["lanczos", "power"] = "lanczos",
+    norm: NormName = "l2",
     generator: torch.Generator | None = None,
     points_per_call: int | None = None,
 ) -> Certificate:
@@ -210,7 +218,13 @@ def contraction_certificate(
        independently (a learned step in ``eval()`` mode). A step-size schedule
        or composite solver is certified at step ``k`` only, while the observed
        trajectory uses the real indices ``0, 1, ...``.
-    2. Norms are Euclidean over all non-batch entries of a sample.
+    2. Norms are Euclidean over all non-batch entries of a sample
+       (``norm="l2"``), or the energy norm ``||e||_A = sqrt(e^T A e)`` of an
+       SPD problem (``norm="energy"``), in which every error, ``q``, ``c``,
+       ``lipschitz``, ``bias`` and ``delta`` is then measured. A contraction
+       in either norm proves convergence; Gauss-Seidel on an SPD problem
+       contracts in the energy norm (its error propagation ``E`` has
+       ``E^T A E < A``) while ``||E||_2`` may exceed one.
     3. ``q = ||J_G(y)||_2`` comes from Lanczos or power iteration (a lower
        bound that converges from below). ``c`` and ``lipschitz`` are suprema over the
        ball, estimated as maxima over finitely many points: the trajectory
@@ -251,6 +265,9 @@ def contraction_certificate(
         Lanczos is the default here: ``q`` enters the floor through
         ``1 / (1 - q)``, so the few-percent underestimates that power
         iteration leaves on clustered spectra after 20 products matter.
+    norm
+        ``"l2"`` or ``"energy"`` (``x`` a stencil problem with a symmetric
+        positive definite operator; :class:`~irsolve.analysis.norms.EnergyNorm`).
     generator
         Optional ``torch.Generator`` for the probes and start vectors.
     points_per_call
@@ -263,21 +280,33 @@ def contraction_certificate(
     Certificate
         Per-sample tensors; ``print`` it for a table.
     """
-    if steps < 0 or n_probe < 0:
-        raise ValueError(f"expected steps >= 0 and n_probe >= 0, got {steps} and {n_probe}")
+    owner = "contraction_certificate"
+    check_solver_call(owner, solver, y, k)
+    steps = check_int(owner, "steps", steps, minimum=0)
+    n_probe = check_int(owner, "n_probe", n_probe, minimum=0)
+    iters = check_int(owner, "iters", iters, minimum=1)
+    tol = check_real(owner, "tol", tol, minimum=0.0)
+    check_choice(owner, "method", method, ("lanczos", "power"))
+    check_choice(owner, "norm", norm, ("l2", "energy"))
+    if points_per_call is not None:
+        points_per_call = check_int(owner, "points_per_call", points_per_call, minimum=1)
+    if delta is not None and not isinstance(delta, Tensor):
+        delta = check_real(owner, "delta", delta, minimum=0.0, open_min=True)
+    measure = make_norm(owner, norm, x)
     step = StepMap(solver, x, k=k)
     y = y.to(step.dtype)
     if h0 is None:
         h0 = x.zeros() if isinstance(x, Problem) else torch.zeros_like(y)
+    if not isinstance(h0, Tensor) or h0.shape != y.shape:
+        got = tuple(h0.shape) if isinstance(h0, Tensor) else type(h0).__name__
+        raise ValueError(f"{owner}: expected h0 of the shape of y {tuple(y.shape)}, got {got}")
     h0 = h0.to(step.dtype)
-    if h0.shape != y.shape:
-        raise ValueError(f"expected h0 of the shape of y {tuple(y.shape)}, got {tuple(h0.shape)}")
     batch = y.shape[0]
     eps = torch.finfo(step.dtype).eps
 
     trajectory = iterate(step, h0, steps)
     errors = trajectory - y
-    observed = torch.stack([sample_l2(e) for e in errors])
+    observed = torch.stack([measure(e) for e in errors])
     if delta is None:
         finite = torch.where(torch.isfinite(observed), observed, torch.zeros_like(observed))
         delta_t = finite.amax(dim=0)
@@ -286,24 +315,29 @@ def contraction_certificate(
 
     with torch.no_grad():
         g_y = step(y)
-    bias = sample_l2(g_y - y)
+    bias = measure(g_y - y)
 
     random_errors = ball_points(
-        y.repeat((n_probe,) + (1,) * (y.dim() - 1)), delta_t.repeat(n_probe), generator=generator
+        y.repeat((n_probe,) + (1,) * (y.dim() - 1)),
+        delta_t.repeat(n_probe),
+        generator=generator,
+        norm=measure.tile(n_probe),
     ).view((n_probe,) + tuple(y.shape))
     inside = observed <= delta_t
     power = {"iters": iters, "tol": tol, "generator": generator, "method": method}
-    q, lipschitz = _jacobian_norms(step, y, errors, inside, random_errors, power, points_per_call)
+    q, lipschitz = _jacobian_norms(
+        step, y, errors, inside, random_errors, power, measure, points_per_call
+    )
     far = inside & (observed >= MIN_PROBE_FRACTION * delta_t)
     everywhere = torch.ones_like(far[:1]).expand(n_probe, -1)
     probes, keep = torch.cat([errors, random_errors]), torch.cat([far, everywhere])
-    c = _largest_curvature(step, y, g_y, probes, keep, points_per_call)
+    c = _largest_curvature(step, y, g_y, probes, keep, measure, points_per_call)
 
     r_minus, r_plus = invariant_radii(q, c, bias)
     holds = r_minus <= delta_t
     floor = torch.where(q < 1, bias / (1.0 - q).clamp_min(eps), torch.inf)
     bound = _error_bound(observed[0], q, c, bias, delta_t, steps)
-    slack = 8 * eps * (sample_l2(y) + bound.nan_to_num(posinf=0.0))
+    slack = 8 * eps * (measure(y) + bound.nan_to_num(posinf=0.0))
     within = (observed <= bound + slack).all(dim=0)
     logger.info("certificate holds for %d of %d samples", int(holds.sum()), batch)
     return Certificate(
@@ -319,6 +353,7 @@ def contraction_certificate(
         observed=observed,
         bound=bound,
         within=within,
+        norm=norm,
     )
 
 
@@ -335,9 +370,10 @@ def _jacobian_norms(
     inside: Tensor,
     random_errors: Tensor,
     power: dict[str, Any],
+    measure: EuclideanNorm | EnergyNorm,
     per_call: int | None,
 ) -> tuple[Tensor, Tensor]:
-    """``||J_G(y)||_2`` and the max of ``||J_G(p)||_2`` over ``y``, trajectory and random points.
+    """``||J_G(y)||`` and the max of ``||J_G(p)||`` over ``y``, trajectory and random points.
 
     ``power`` holds the keyword arguments of :func:`spectral_norm`.
     """
@@ -346,7 +382,8 @@ def _jacobian_norms(
     for part in _chunks(offsets.shape[0], per_call):
         chunk = offsets[part]
         points = y[None] + chunk
-        sigma = spectral_norm(step.tile(len(chunk), y), points.flatten(0, 1), **power)
+        tiled = step.tile(len(chunk), y)
+        sigma = spectral_norm(tiled, points.flatten(0, 1), norm=measure.tile(len(chunk)), **power)
         parts.append(sigma.view(len(chunk), -1))
     sigma = torch.cat(parts)
     always = torch.ones_like(inside[:1])
@@ -360,6 +397,7 @@ def _largest_curvature(
     g_y: Tensor,
     probes: Tensor,
     keep: Tensor,
+    measure: EuclideanNorm | EnergyNorm,
     per_call: int | None,
 ) -> Tensor:
     """Max of ``(||G(y+e) - G(y) - J e|| - roundoff) / ||e||^2`` over the probes ``e``.
@@ -378,9 +416,10 @@ def _largest_curvature(
         with torch.no_grad():
             g_shift = tiled(centre + flat)
         g_centre = g_y.repeat((copies,) + (1,) * (y.dim() - 1))
-        remainder = sample_l2(g_shift - g_centre - j_e)
-        roundoff = 16 * eps * (sample_l2(g_shift) + sample_l2(g_centre) + sample_l2(j_e))
-        size = sample_l2(flat)
+        norm = measure.tile(copies)
+        remainder = norm(g_shift - g_centre - j_e)
+        roundoff = 16 * eps * (norm(g_shift) + norm(g_centre) + norm(j_e))
+        size = norm(flat)
         ratio = (remainder - roundoff).clamp_min(0.0) / size.clamp_min(tiny) ** 2
         ratios.append(torch.where(size > 0, ratio, torch.zeros_like(ratio)).view(copies, -1))
     ratio = torch.cat(ratios)

@@ -11,6 +11,7 @@ sample independently, so probe ``p`` of sample ``b`` sits at row
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,11 +28,21 @@ def sample_l2(t: Tensor) -> Tensor:
 
 
 def ball_points(
-    like: Tensor, radius: Tensor, *, generator: torch.Generator | None = None
+    like: Tensor,
+    radius: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    norm: Callable[[Tensor], Tensor] = sample_l2,
 ) -> Tensor:
-    """Uniform random points in the balls ``||e_b|| <= radius_b``, shaped like ``like``."""
+    """Random points in the balls ``||e_b|| <= radius_b``, shaped like ``like``.
+
+    A Gaussian direction scaled to unit ``norm``, at radius ``radius U^(1/n)``
+    (``U`` uniform, ``n`` unknowns per sample): uniform in the ball for the
+    Euclidean norm; for another norm (the energy norm, an ellipsoid) the
+    points fill the ball but are not uniform in volume.
+    """
     direction = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
-    direction = direction / sample_l2(direction).clamp_min(torch.finfo(like.dtype).tiny).view(
+    direction = direction / norm(direction).clamp_min(torch.finfo(like.dtype).tiny).view(
         (-1,) + (1,) * (like.dim() - 1)
     )
     n = like[0].numel()

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
@@ -17,6 +18,7 @@ from torch import Tensor
 from irsolve import solve
 from irsolve.analysis import Certificate, contraction_certificate
 from irsolve.analysis.certificate import invariant_radii
+from irsolve.solvers import Darcy2D, GaussSeidel, darcy_coefficient, gaussian_random_field
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import Poisson2D
 
@@ -220,3 +222,51 @@ def test_expansive_map_is_not_certified_and_has_infinite_floor() -> None:
     np.testing.assert_allclose(cert.q.numpy(), 2.0, rtol=1e-9)
     assert not bool(cert.holds.any()) and bool(torch.isinf(cert.floor).all())
     assert bool(torch.isnan(cert.r_minus).all())
+
+
+def _dense_step_matrix(solver, a: Tensor) -> np.ndarray:
+    """Error propagation ``E`` of one step on ``Darcy2D(a)`` (one sample), column by column:
+    with ``f = 0`` the step maps the unit vector ``e_j`` to ``E e_j``."""
+    n = a.shape[-1]
+    unknowns = n * n
+    zero_rhs = Darcy2D(a.repeat(unknowns, 1, 1, 1), f=0.0)
+    basis = torch.eye(unknowns, dtype=torch.float64).reshape(unknowns, 1, n, n)
+    columns = solver.step(solver.prepare(zero_rhs), basis, 0).reshape(unknowns, unknowns)
+    return columns.T.numpy()
+
+
+def test_gauss_seidel_certified_in_energy_norm_where_the_2_norm_exceeds_one() -> None:
+    # Gauss-Seidel on SPD A: E^T A E < A, so ||E||_A < 1 (Saad 2003, Sec. 4.2), while ||E||_2
+    # of the red-black sweep exceeds one here. Reference: ||A^{1/2} E A^{-1/2}||_2 from the
+    # dense E (built column by column) and the eigendecomposition of A; Lanczos with 300
+    # products on 64 unknowns spans the whole space, so they agree to round-off.
+    n = 8
+    gen = torch.Generator().manual_seed(0)
+    a = darcy_coefficient(gaussian_random_field(2, n, generator=gen))
+    problem = Darcy2D(a, f=torch.randn(2, 1, n, n, dtype=torch.float64, generator=gen))
+    y = torch.stack(
+        [
+            torch.from_numpy(spla.spsolve(m.tocsc(), problem.f[b].flatten().numpy()))
+            for b, m in enumerate(problem.to_scipy())
+        ]
+    ).reshape(2, 1, n, n)
+    solver = GaussSeidel()
+    energy = contraction_certificate(solver, problem, y, norm="energy", **ACCURATE)
+    euclid = contraction_certificate(solver, problem, y, norm="l2", **ACCURATE)
+    for b in range(2):
+        matrix = problem.to_scipy()[b].toarray()
+        step = _dense_step_matrix(solver, a[b : b + 1])
+        lam, vec = np.linalg.eigh(matrix)
+        half = vec @ np.diag(np.sqrt(lam)) @ vec.T
+        inverse_half = vec @ np.diag(1 / np.sqrt(lam)) @ vec.T
+        assert energy.q[b].item() == pytest.approx(
+            np.linalg.norm(half @ step @ inverse_half, 2), rel=1e-10
+        )
+        assert euclid.q[b].item() == pytest.approx(np.linalg.norm(step, 2), rel=1e-10)
+    assert bool((energy.q < 1).all()) and bool(energy.holds.all()) and bool(energy.within.all())
+    assert bool((euclid.q > 1).all()) and not bool(euclid.holds.any())
+    # The observed errors are A-norms: compare with e^T A e computed by scipy.
+    e0 = (torch.zeros_like(y) - y).flatten(1).numpy()
+    a_norms = [math.sqrt(e0[b] @ (problem.to_scipy()[b] @ e0[b])) for b in range(2)]
+    np.testing.assert_allclose(energy.observed[0].numpy(), a_norms, rtol=1e-12)
+    assert energy.norm == "energy" and "norm='energy'" in repr(energy)

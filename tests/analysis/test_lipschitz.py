@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from irsolve.analysis import lipschitz
 from irsolve.analysis.lipschitz import empirical_lipschitz, spectral_norm
 from irsolve.interface import FixedPointSolver
+from irsolve.solvers import Darcy2D, darcy_coefficient, gaussian_random_field
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import Poisson2D
 
@@ -32,7 +33,7 @@ def _affine_batch(batch: int, n: int, seed: int) -> tuple[Tensor, Tensor]:
 def test_power_estimate_within_one_percent_of_svd_norm_in_30_pairs() -> None:
     m, g = _affine_batch(batch=5, n=40, seed=1)
     h = torch.randn(5, 1, 40, dtype=torch.float64)
-    estimate = lipschitz(AffineMap(), AffineMap.pack(m, g), h, iters=30, tol=0.0)
+    estimate = lipschitz(AffineMap(), AffineMap.pack(m, g), h, method="power", iters=30, tol=0.0)
     exact = torch.linalg.matrix_norm(m, ord=2)  # LAPACK SVD
     assert torch.allclose(estimate, exact, rtol=1e-2, atol=0.0)
     # Power iteration approaches sigma_max from below.
@@ -145,7 +146,9 @@ def test_zero_jacobian_gives_zero_not_nan() -> None:
 
 def test_unknown_method_is_rejected_with_the_accepted_names() -> None:
     m, g = _affine_batch(batch=1, n=3, seed=5)
-    with pytest.raises(ValueError, match="'power', 'lanczos' or 'empirical'"):
+    with pytest.raises(
+        ValueError, match="lipschitz: expected method.*'power', 'lanczos', 'empirical'"
+    ):
         lipschitz(AffineMap(), AffineMap.pack(m, g), torch.zeros(1, 1, 3), method="svd")
 
 
@@ -190,3 +193,72 @@ def test_lanczos_survives_breakdown_on_low_rank_jacobian() -> None:
     h = torch.randn(2, 1, 10, dtype=torch.float64)
     estimate = lipschitz(AffineMap(), x, h, method="lanczos", iters=8, tol=0.0)
     torch.testing.assert_close(estimate, torch.full((2,), 1.3, dtype=torch.float64))
+
+
+def _darcy(batch: int, n: int, seed: int) -> Darcy2D:
+    gen = torch.Generator().manual_seed(seed)
+    a = darcy_coefficient(gaussian_random_field(batch, n, generator=gen))
+    return Darcy2D(a, f=torch.randn(batch, 1, n, n, dtype=torch.float64, generator=gen))
+
+
+def test_default_estimate_within_one_percent_of_dense_svd_on_darcy_jacobi() -> None:
+    # Jacobi's iteration matrix I - omega D^-1 A on a 15 x 15 Darcy problem has clustered top
+    # singular values (power iteration stopped 1.7-2.3 % low there); the default (Lanczos)
+    # must be within 1 % of the dense SVD and, being a Rayleigh quotient, not above it.
+    problem = _darcy(batch=3, n=15, seed=0)
+    exact = []
+    for matrix in problem.to_scipy():
+        a = matrix.toarray()
+        exact.append(np.linalg.norm(np.eye(a.shape[0]) - 0.8 * a / np.diag(a)[:, None], 2))
+    exact = torch.tensor(exact, dtype=torch.float64)
+    h = torch.randn(3, 1, 15, 15, dtype=torch.float64)
+    estimate = lipschitz(Jacobi(omega=0.8), problem, h, generator=torch.Generator().manual_seed(1))
+    assert bool((estimate >= 0.99 * exact).all()), (estimate / exact).tolist()
+    assert bool((estimate <= exact * (1 + 1e-12)).all())
+
+
+def _energy_norm_reference(iteration: np.ndarray, a: np.ndarray) -> float:
+    """``||A^{1/2} E A^{-1/2}||_2`` with ``A^{1/2}`` from the eigendecomposition of ``A``."""
+    lam, vec = np.linalg.eigh(a)
+    half = vec @ np.diag(np.sqrt(lam)) @ vec.T
+    inverse_half = vec @ np.diag(1 / np.sqrt(lam)) @ vec.T
+    return float(np.linalg.norm(half @ iteration @ inverse_half, 2))
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_energy_norm_of_jacobi_equals_dense_a_norm_of_iteration_matrix(method: str) -> None:
+    # Both iterations run in the A-inner product; with 80 products on 36 unknowns Lanczos
+    # spans the whole space (round-off); power needs (sigma_2/sigma_1)^(2i) -> 1e-6 relative.
+    problem = _darcy(batch=2, n=6, seed=2)
+    exact = []
+    for matrix in problem.to_scipy():
+        a = matrix.toarray()
+        exact.append(_energy_norm_reference(np.eye(36) - 0.8 * a / np.diag(a)[:, None], a))
+    exact = torch.tensor(exact, dtype=torch.float64)
+    h = torch.randn(2, 1, 6, 6, dtype=torch.float64)
+    estimate = lipschitz(
+        Jacobi(omega=0.8), problem, h, method=method, norm="energy", iters=80, tol=0.0
+    )
+    torch.testing.assert_close(estimate, exact, rtol=1e-10 if method == "lanczos" else 1e-4, atol=0)
+
+
+def test_energy_norm_empirical_quotient_never_exceeds_the_a_norm() -> None:
+    problem = _darcy(batch=2, n=5, seed=3)
+    exact = []
+    for matrix in problem.to_scipy():
+        a = matrix.toarray()
+        exact.append(_energy_norm_reference(np.eye(25) - 0.8 * a / np.diag(a)[:, None], a))
+    exact = torch.tensor(exact, dtype=torch.float64)
+    h = torch.randn(2, 1, 5, 5, dtype=torch.float64)
+    estimate = lipschitz(Jacobi(), problem, h, method="empirical", norm="energy", n_pairs=32)
+    assert bool((estimate <= exact * (1 + 1e-10)).all())
+    assert bool((estimate > 0.1 * exact).all())
+
+
+def test_energy_norm_needs_a_symmetric_positive_definite_problem() -> None:
+    h = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    with pytest.raises(TypeError, match="lipschitz: norm='energy' needs x to be a StencilProblem"):
+        lipschitz(AffineMap(), torch.zeros(1, 2, 1), torch.zeros(1, 1, 1), norm="energy")
+    singular = Poisson2D(torch.randn(1, 1, 4, 4), bc="periodic")  # constants: null space
+    with pytest.raises(ValueError, match=r"lipschitz: .*A not positive definite in samples \[0\]"):
+        lipschitz(Jacobi(), singular, h, norm="energy")
