@@ -52,7 +52,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="grid points per side (default: 64 for navier_stokes, even >= 4; 63 otherwise)",
     )
     generate.add_argument("--seed", type=_int_at_least(0), default=0)
-    generate.add_argument("--out", type=Path, required=True, help="parent folder")
+    generate.add_argument(
+        "--out", type=_path, required=True, help="parent folder (created if missing)"
+    )
     generate.add_argument(
         "--name", type=_folder_name, help="dataset folder name (default: the problem)"
     )
@@ -77,7 +79,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     info = commands.add_parser(
         "info", help="print the layout of a dataset file, dataset folder or folder of datasets"
     )
-    info.add_argument("path", type=Path)
+    info.add_argument("path", type=_path)
     info.set_defaults(handler=functools.partial(_info, info))
 
 
@@ -116,6 +118,13 @@ def _number_at_least_zero(text: str) -> float:
     return _number(text, 0.0, strict=False)
 
 
+def _path(text: str) -> Path:
+    """An argparse ``type``: a non-empty path (``""`` would silently mean the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return Path(text)
+
+
 def _folder_name(text: str) -> str:
     """An argparse ``type``: one plain, visible folder name."""
     try:
@@ -142,7 +151,8 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """Round ``n`` samples into train/valid/test by ``fractions`` (train gets the remainder)."""
-    if n < 1 or not all(math.isfinite(f) and f >= 0 for f in fractions) or sum(fractions) <= 0:
+    finite = all(math.isfinite(f) and f >= 0 for f in fractions)
+    if n < 1 or not finite or not 0 < sum(fractions) < math.inf:
         raise ValueError(
             f"expected n >= 1 and finite non-negative fractions with a positive sum, "
             f"got {n} and {tuple(fractions)}"

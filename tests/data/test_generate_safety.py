@@ -90,6 +90,7 @@ BAD_GENERATE = [
     ("split-negative", ["--split", "-1", "1", "1"], "--split"),
     ("split-all-zero", ["--split", "0", "0", "0"], "--split"),
     ("split-no-train", ["--split", "0", "1", "1"], "--split"),
+    ("split-sum-overflows", ["--split", "1e308", "1e308", "0"], "--split"),
     ("threads-zero", ["--threads", "0"], "--threads"),
     ("steps-not-ns", ["--steps", "3"], "--steps"),
     ("record-dt-not-ns", ["--record-dt", "0.5"], "--record-dt"),
@@ -98,6 +99,7 @@ BAD_GENERATE = [
     ("velocity-not-ns", ["--velocity"], "--velocity"),
     ("out-is-a-file", ["--out", "{tree}/sentinel.txt"], "--out"),
     ("out-below-a-file", ["--out", "{tree}/sentinel.txt/sub"], "--out"),
+    ("out-empty", ["--out", ""], "--out"),
 ]
 NS = ["--name", "ns"]  # navier_stokes runs get a free name: only the flag under test is bad
 BAD_NAVIER_STOKES = [
@@ -144,7 +146,7 @@ def test_bad_info_input_is_one_error_line(tree: Path, capsys: pytest.CaptureFixt
     (tree / "corrupt.hdf5").write_bytes(b"not hdf5")
     work = tree / "out" / ".darcy.irsolve-h-1-0123abcd.tmp"
     shutil.copytree(tree / "out" / "darcy", work)
-    for path in (tree / "missing", tree / "corrupt.hdf5", work, tree / "sentinel_dir"):
+    for path in (tree / "missing", tree / "corrupt.hdf5", work, tree / "sentinel_dir", ""):
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             run(["data", "info", str(path)])
