@@ -25,6 +25,7 @@ through :mod:`scipy.fft` with the pyFFTW backend.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,6 +33,8 @@ import pyfftw.interfaces.scipy_fft as fftw_backend
 import scipy.fft
 import torch
 from torch import Tensor
+
+from irsolve._validate import check_int
 
 __all__ = [
     "BAND_NAMES",
@@ -94,10 +97,14 @@ def band_edges(bands: int | Sequence[float] = 3) -> np.ndarray:
     A sequence must start at 0, increase strictly and end at or above 0.5
     (Nyquist); the last band is extended to the grid corners when used.
     """
-    if isinstance(bands, int):
-        if bands < 1:
-            raise ValueError(f"expected at least one band, got bands={bands}")
-        return np.linspace(0.0, 0.5, bands + 1)
+    if isinstance(bands, numbers.Real) and not isinstance(bands, bool):
+        count = check_int("band_edges", "bands", bands, minimum=1)
+        return np.linspace(0.0, 0.5, count + 1)
+    if isinstance(bands, (str, bytes)) or not isinstance(bands, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"band_edges: expected bands to be an int >= 1 or a sequence of edges, "
+            f"got {type(bands).__name__}"
+        )
     edges = np.asarray(bands, dtype=np.float64)
     if (
         edges.ndim != 1
@@ -107,7 +114,8 @@ def band_edges(bands: int | Sequence[float] = 3) -> np.ndarray:
         or edges[-1] < 0.5
     ):
         raise ValueError(
-            "expected band edges starting at 0, strictly increasing and ending at >= 0.5 "
+            "band_edges: expected bands as edges starting at 0, strictly increasing and ending "
+            "at >= 0.5 "
             f"(Nyquist, in cycles per sample), got {list(edges)}"
         )
     return edges
@@ -133,12 +141,12 @@ def spectral_error(pred: Array, target: Array, bands: int | Sequence[float] = 3)
     """
     if type(pred) is not type(target) or not isinstance(pred, (Tensor, np.ndarray)):
         raise TypeError(
-            f"expected pred and target both torch tensors or both NumPy arrays, "
+            f"spectral_error: expected pred and target both torch tensors or both NumPy arrays, "
             f"got {type(pred).__name__} and {type(target).__name__}"
         )
     if pred.shape != target.shape or pred.ndim < 3:
         raise ValueError(
-            f"expected pred and target of the same shape (B, C, *space), "
+            f"spectral_error: expected pred and target of the same shape (B, C, *space), "
             f"got {tuple(pred.shape)} and {tuple(target.shape)}"
         )
     space = tuple(pred.shape[2:])
