@@ -4,6 +4,9 @@ import json
 import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -19,6 +22,7 @@ from irsolve.checkpoint import (
     recover_checkpoints,
     save_checkpoint,
 )
+from irsolve.cli import main
 from irsolve.nets import base_operator
 from irsolve.training import TrainConfig, train_base
 
@@ -199,3 +203,38 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_commits_then_replaces_it(
         train_base(
             _fno(), _pairs(), None, one, checkpoint_dir=tmp_path, resume=True, overwrite=True
         )
+
+
+_KILLED_CHILD = """
+import os, signal, sys
+from irsolve.cli import main
+real, calls = os.replace, iter(range(10**6))
+def replace(src, dst):
+    if next(calls) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+os.replace = replace
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.slow  # ~12 s on 2 CPU cores, most of it the child's imports
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_sigkilled_cli_run_resumes_to_the_uninterrupted_one(tmp_path):
+    x, y = _pairs().tensors
+    torch.save({"x": x, "y": y}, tmp_path / "pairs.pt")
+    argv = ["train-base", "--data", str(tmp_path / "pairs.pt"), "--modes", "2", "--hidden", "4"]
+    argv += ["--layers", "1", "--epochs", "3", "--batch-size", "4", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "full")]) == 0
+    # Killed by the OS in epoch 2 with best.pt.next's temporary file written but not renamed.
+    child = [sys.executable, "-c", _KILLED_CHILD, "11", *argv, "--out", str(tmp_path / "run")]
+    done = subprocess.run(child, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert list(tmp_path.glob("run/.best.pt.next.*.tmp"))  # what the kill left behind
+    assert main([*argv, "--out", str(tmp_path / "run"), "--resume"]) == 0
+    for name in ("last.pt", "best.pt"):
+        full, resumed = (load_checkpoint(tmp_path / r / name) for r in ("full", "run"))
+        assert full["epoch"] == resumed["epoch"]
+        assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
+    left = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert left == ["best.json", "best.pt", "last.json", "last.pt", MANIFEST]
