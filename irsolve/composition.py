@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver
 
 __all__ = ["Interleave"]
@@ -32,15 +33,19 @@ class Interleave(FixedPointSolver):
 
     def __init__(self, *solvers: FixedPointSolver, pattern: tuple[int, ...] | None = None):
         if len(solvers) < 1:
-            raise ValueError("expected at least one child solver, got none")
+            raise ValueError("Interleave: expected at least one child solver, got none")
         for solver in solvers:
             if not isinstance(solver, FixedPointSolver):
-                raise TypeError(f"expected FixedPointSolver children, got {type(solver).__name__}")
+                raise TypeError(
+                    f"Interleave: expected FixedPointSolver children, got {type(solver).__name__}"
+                )
         pattern = tuple(pattern) if pattern is not None else (1,) * len(solvers)
-        if len(pattern) != len(solvers) or any(int(p) != p or p < 1 for p in pattern):
+        if len(pattern) != len(solvers) or any(
+            check_int("Interleave", "pattern", p) < 1 for p in pattern
+        ):
             raise ValueError(
-                f"expected a pattern of {len(solvers)} positive integers (one per child), "
-                f"got {pattern}"
+                f"Interleave: expected a pattern of {len(solvers)} positive integers (one per "
+                f"child), got {pattern}"
             )
         self.solvers = solvers
         self.pattern = tuple(int(p) for p in pattern)
