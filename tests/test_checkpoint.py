@@ -46,7 +46,7 @@ def _fno() -> torch.nn.Module:
     return base_operator("fno", 1, 1, n_modes=(4, 4), hidden_channels=4, n_layers=1)
 
 
-CONFIG = TrainConfig(epochs=3, batch_size=4, lr=1e-2, progress=False)
+CONFIG = TrainConfig(epochs=2, batch_size=4, lr=1e-2, progress=False)
 
 
 class Killed(BaseException):
@@ -72,7 +72,7 @@ def _train(folder, **kwargs):
 
 def test_a_kill_at_any_write_resumes_to_the_uninterrupted_run(tmp_path, monkeypatch):
     full = _train(tmp_path / "full")
-    assert full.best_epoch == 3  # every epoch improves, so each commit rewrites best.pt too
+    assert full.best_epoch == 2  # every epoch improves, so each commit rewrites best.pt too
     reference = load_checkpoint(tmp_path / "full" / "best.pt")
     # One improving epoch is 9 renames: 4 staged files, the manifest, the 4 files into place.
     # Kill at each one of epoch 2 (calls 9..17), then resume.
@@ -186,14 +186,14 @@ def test_resuming_with_other_settings_names_them(tmp_path):
 def test_overwrite_keeps_the_old_run_until_the_new_one_commits_then_replaces_it(
     tmp_path, monkeypatch
 ):
-    _train(tmp_path)  # three epochs, best.pt from epoch 3
+    _train(tmp_path)  # two epochs, best.pt from epoch 2
     old = (tmp_path / "best.pt").read_bytes()
     one = TrainConfig(epochs=1, batch_size=4, lr=1e-2, progress=False)
     with monkeypatch.context() as patch:
         _kill_at_replace(patch, 3)  # the new run dies before its manifest
         with pytest.raises(Killed):
             train_base(_fno(), _pairs(), None, one, checkpoint_dir=tmp_path, overwrite=True)
-    assert recover_checkpoints(tmp_path)["epoch"] == 3
+    assert recover_checkpoints(tmp_path)["epoch"] == 2
     assert (tmp_path / "best.pt").read_bytes() == old
     train_base(_fno(), _pairs(), None, one, checkpoint_dir=tmp_path, overwrite=True)
     manifest = read_manifest(tmp_path)
