@@ -111,10 +111,12 @@ def _number(text: str, low: float, strict: bool) -> float:
 
 
 def _number_above_zero(text: str) -> float:
+    """An argparse ``type``: a finite number ``> 0``."""
     return _number(text, 0.0, strict=True)
 
 
 def _number_at_least_zero(text: str) -> float:
+    """An argparse ``type``: a finite number ``>= 0``."""
     return _number(text, 0.0, strict=False)
 
 
@@ -158,8 +160,8 @@ def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, in
             f"got {n} and {tuple(fractions)}"
         )
     total = sum(fractions)
-    valid = int(round(n * fractions[1] / total))
-    test = int(round(n * fractions[2] / total))
+    valid = int(round(n * (fractions[1] / total)))  # fraction first: n * f may overflow
+    test = int(round(n * (fractions[2] / total)))
     train = n - valid - test
     if train < 1:
         raise ValueError(f"split {tuple(fractions)} of {n} samples leaves no training sample")

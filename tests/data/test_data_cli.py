@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ def test_split_counts_round_to_the_fractions_and_sum_to_n() -> None:
     assert split_counts(7, (0.8, 0.1, 0.1)) == (5, 1, 1)
     with pytest.raises(ValueError, match="no training sample"):
         split_counts(2, (0.0, 0.5, 0.5))
+    # Fractions near the float maximum: n * f would overflow, f / sum does not.
+    assert split_counts(10, (1e308, 0.5e308, 0.0)) == (7, 3, 0)
+    for bad in ((math.nan, 1, 1), (math.inf, 1, 1), (1e308, 1e308, 0), (0, 0, 0), (-1, 1, 1)):
+        with pytest.raises(ValueError, match="finite non-negative fractions"):
+            split_counts(10, bad)
 
 
 def test_generate_then_info_describes_the_written_dataset(
