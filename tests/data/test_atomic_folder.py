@@ -23,6 +23,9 @@ from irsolve.data.atomic_folder import (
 )
 from irsolve.data.well_format import WellDatasetWriter
 
+#: The owner check of killed runs' folders (``kill(pid, 0)``) is POSIX only.
+POSIX = pytest.mark.skipif(os.name != "posix", reason="owner check needs POSIX kill(pid, 0)")
+
 
 def _dead_pid() -> int:
     """The pid of a process that has ended and been reaped (so ``kill(pid, 0)`` fails)."""
@@ -145,6 +148,7 @@ def test_writer_overwrite_gives_the_new_dataset_with_open_permissions(tmp_path: 
     assert (tmp_path / "toy").stat().st_mode & 0o077  # not mkdtemp's owner-only 0o700
 
 
+@POSIX
 def test_clean_interrupted_removes_dead_owners_folders_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -169,6 +173,7 @@ def test_clean_interrupted_removes_dead_owners_folders_only(
     assert f"removed {stale_tmp}" in caplog.text and f"left {legacy} alone" in caplog.text
 
 
+@POSIX
 def test_clean_interrupted_restores_the_old_dataset_of_a_swap_killed_between_renames(
     tmp_path: Path,
 ) -> None:
