@@ -31,6 +31,7 @@ import yaml
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from irsolve.data.atomic_folder import is_work_folder
 from irsolve.data.well_format import SPLITS, FieldSpec, field_specs
 
 __all__ = ["HDF5Dataset"]
@@ -87,7 +88,8 @@ class HDF5Dataset(Dataset):
         For a missing root, split folder (or an empty one) or ``stats.yaml``.
     ValueError
         For a truncated or corrupt file, a missing field, files that disagree,
-        or a window longer than a trajectory; the message names the file.
+        or a window longer than a trajectory; the message names the file. For
+        a root that is the hidden work folder of an unfinished write.
     """
 
     def __init__(
@@ -285,6 +287,11 @@ def _split_files(root: Path, split: str) -> list[Path]:
         return [root]
     if not root.exists():
         raise FileNotFoundError(f"no dataset folder or file at {root}")
+    if is_work_folder(root.name):
+        raise ValueError(
+            f"{root} is the work folder of an unfinished irsolve data generate (running or "
+            "killed), not a dataset"
+        )
     if split not in SPLITS:
         raise ValueError(f"expected a split in {SPLITS}, got {split!r}")
     folder = root / "data" / split

@@ -203,6 +203,14 @@ def test_missing_split_and_missing_stats_are_reported(tmp_path: Path) -> None:
         HDF5Dataset(tmp_path / "toy", "train")
 
 
+def test_work_folder_of_an_unfinished_write_is_not_read_as_a_dataset(tmp_path: Path) -> None:
+    write_dataset(tmp_path, np.random.default_rng(5))
+    work = tmp_path / ".toy.irsolve-host-1-0123abcd.tmp"
+    shutil.copytree(tmp_path / "toy", work)
+    with pytest.raises(ValueError, match="work folder of an unfinished"):
+        HDF5Dataset(work, "train")
+
+
 def test_window_longer_than_the_trajectory_error_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "active_matter.hdf5"
     write_active_matter_like(path)
