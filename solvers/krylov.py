@@ -63,6 +63,21 @@ def _per_sample(values: Tensor, like: Tensor) -> Tensor:
     return values.reshape(-1, *([1] * (like.dim() - 1)))
 
 
+def _project(vectors: Tensor, x: Tensor) -> Tensor:
+    """``(B, k)`` inner products of each of ``vectors`` ``(B, k, N)`` with ``x`` ``(B, N)``.
+
+    Written as a product and a sum rather than a batched matrix product: these
+    are matrix-vector products (memory bound either way), and the BLAS call
+    costs milliseconds for small sizes when its threads compete for cores.
+    """
+    return (vectors * x.unsqueeze(1)).sum(dim=-1)
+
+
+def _combine(vectors: Tensor, weights: Tensor) -> Tensor:
+    """``sum_i weights[:, i] vectors[:, i]``, ``(B, N)``, for ``vectors`` ``(B, k, N)``."""
+    return (vectors * weights.unsqueeze(-1)).sum(dim=1)
+
+
 def _put(buffer: Tensor, dim: int, index: int, value: Tensor) -> Tensor:
     """``buffer`` with ``value`` at ``index`` along ``dim``: written in place, or out of
     place while autograd records (``solve(grad=True)``), so the history stays differentiable."""
@@ -230,8 +245,8 @@ class FlexibleCG(_FlexibleKrylov):
         used = min(ctx.stored, self.m)
         if used:
             images, energies = ctx.images[:, :used], ctx.energies[:, :used]
-            coefficients = (images @ z.unsqueeze(-1)).squeeze(-1) / energies
-            p = z - (coefficients.unsqueeze(1) @ ctx.directions[:, :used]).squeeze(1)
+            coefficients = _project(images, z) / energies
+            p = z - _combine(ctx.directions[:, :used], coefficients)
         else:
             p = z
         ap = ctx.problem.apply(p.reshape(h.shape)).reshape(batch, -1)
@@ -277,22 +292,26 @@ class FlexibleGMRESContext:
     """Per-solve state of :class:`FlexibleGMRES` for the current restart cycle.
 
     ``basis`` ``(B, restart + 1, N)`` holds the orthonormal Arnoldi vectors
-    ``v_i``, ``search`` ``(B, restart, N)`` the preconditioned vectors
-    ``z_i = M_i v_i``, ``hessenberg`` ``(B, restart + 1, restart)`` the
-    matrix ``H`` with ``A Z_j = V_{j+1} H_j``; ``start`` is the cycle's first
-    iterate ``x_0``, ``beta`` ``(B,)`` the norm of its residual, ``size`` the
-    number of vectors ``z_i`` so far and ``last`` the iterate the previous step
-    returned. ``iterate`` / ``residual`` cache the last ``h`` and ``f - A h``
-    the engine asked for.
+    ``v_i`` and ``search`` ``(B, restart, N)`` the preconditioned vectors
+    ``z_i = M_i v_i``. The Hessenberg matrix of ``A Z_j = V_{j+1} H_j`` is kept
+    as its QR factorisation by Givens rotations: ``cosines`` and ``sines``
+    ``(B, restart)``, the triangular factor ``upper`` ``(B, restart, restart)``
+    and the rotated right-hand side ``rotated`` ``(B, restart + 1)`` (first
+    entry ``beta = ||r_0||``). ``start`` is the cycle's first iterate
+    ``x_0``, ``size`` the number of vectors ``z_i`` so far and ``last`` the
+    iterate the previous step returned. ``iterate`` / ``residual`` cache the
+    last ``h`` and ``f - A h`` the engine asked for.
     """
 
     problem: Problem
     preconditioner: Any
     basis: Tensor | None = None
     search: Tensor | None = None
-    hessenberg: Tensor | None = None
+    cosines: Tensor | None = None
+    sines: Tensor | None = None
+    upper: Tensor | None = None
+    rotated: Tensor | None = None
     start: Tensor | None = None
-    beta: Tensor | None = None
     size: int = 0
     last: Tensor | None = None
     iterate: Tensor | None = None
@@ -320,12 +339,14 @@ class FlexibleGMRES(_FlexibleKrylov):
         y_j = \arg\min_y \|\beta e_1 - \bar H_j y\|_2, \qquad
         x_j = x_0 + Z_j y_j,
 
-    so the engine sees the true residual every step (the least-squares
-    problem is ``(j + 1) x j``: a batched QR costs nothing next to ``A``).
-    Keeping ``Z_j`` rather than ``V_j`` is what lets ``M_j`` change every
-    step. After ``restart`` steps the next step starts a new cycle from the
-    current iterate, as it does when the iterate passed in is not the one
-    returned (the residual norm is then still minimised over the new cycle).
+    so the engine sees the true residual every step. The least-squares
+    problem is solved as in GMRES: Givens rotations update the QR
+    factorisation of ``\bar H_j`` by one column per step, then one
+    triangular solve. Keeping ``Z_j`` rather than ``V_j`` is what lets
+    ``M_j`` change every step. After ``restart`` steps the next step starts a
+    new cycle from the current iterate, as it does when the iterate passed in
+    is not the one returned (the residual norm is then still minimised over
+    the new cycle).
 
     Parameters
     ----------
@@ -369,14 +390,38 @@ class FlexibleGMRES(_FlexibleKrylov):
         )
 
     def _start_cycle(self, ctx: FlexibleGMRESContext, h: Tensor, r: Tensor) -> None:
-        batch = h.shape[0]
+        batch, m = h.shape[0], self.restart
         r = r.reshape(batch, -1)
         beta = torch.linalg.vector_norm(r, dim=1)
-        ctx.basis = r.new_zeros(batch, self.restart + 1, r.shape[1])
+        ctx.basis = r.new_zeros(batch, m + 1, r.shape[1])
         ctx.basis[:, 0] = r / torch.where(beta > 0, beta, 1.0).unsqueeze(-1)
-        ctx.search = r.new_zeros(batch, self.restart, r.shape[1])
-        ctx.hessenberg = r.new_zeros(batch, self.restart + 1, self.restart)
-        ctx.start, ctx.beta, ctx.size = h, beta, 0
+        ctx.search = r.new_zeros(batch, m, r.shape[1])
+        ctx.cosines, ctx.sines = r.new_ones(batch, m), r.new_zeros(batch, m)
+        ctx.upper = r.new_zeros(batch, m, m)
+        ctx.rotated = torch.cat([beta.unsqueeze(-1), r.new_zeros(batch, m)], dim=1)
+        ctx.start, ctx.size = h, 0
+
+    def _add_column(self, ctx: FlexibleGMRESContext, column: Tensor) -> None:
+        """Append column ``j`` (``(B, j + 2)``) of ``H`` to the Givens QR factorisation."""
+        j = ctx.size
+        entries = list(column.unbind(dim=1))
+        for i in range(j):
+            c, s = ctx.cosines[:, i], ctx.sines[:, i]
+            a, b = entries[i], entries[i + 1]
+            entries[i], entries[i + 1] = c * a + s * b, c * b - s * a
+        rho = torch.hypot(entries[j], entries[j + 1])
+        safe = torch.where(rho > 0, rho, 1.0)
+        c = torch.where(rho > 0, entries[j] / safe, 1.0)
+        s = entries[j + 1] / safe
+        entries[j] = rho
+        ctx.cosines = _put(ctx.cosines, 1, j, c)
+        ctx.sines = _put(ctx.sines, 1, j, s)
+        padding = column.new_zeros(column.shape[0], self.restart - j - 1)
+        ctx.upper = _put(ctx.upper, 2, j, torch.cat([torch.stack(entries[: j + 1], 1), padding], 1))
+        g = ctx.rotated[:, j]
+        g_j, g_next = c * g, -s * g
+        ctx.rotated = _put(_put(ctx.rotated, 1, j, g_j), 1, j + 1, g_next)
+        ctx.size = j + 1
 
     def step(self, ctx: FlexibleGMRESContext, h: Tensor, k: int) -> Tensor:
         batch = h.shape[0]
@@ -388,36 +433,29 @@ class FlexibleGMRES(_FlexibleKrylov):
         z = self.precondition(ctx, v).reshape(batch, -1)
         w = ctx.problem.apply(z.reshape(h.shape)).reshape(batch, -1)
         basis = ctx.basis[:, : j + 1]
-        column = basis @ w.unsqueeze(-1)
-        w = w - (basis.transpose(1, 2) @ column).squeeze(-1)
-        again = basis @ w.unsqueeze(-1)
-        w = w - (basis.transpose(1, 2) @ again).squeeze(-1)
-        column = (column + again).squeeze(-1)
+        column = _project(basis, w)
+        w = w - _combine(basis, column)
+        again = _project(basis, w)
+        w = w - _combine(basis, again)
+        column = column + again
         norm = torch.linalg.vector_norm(w, dim=1)
-        basis_next = w / torch.where(norm > 0, norm, 1.0).unsqueeze(-1)
-        ctx.basis = _put(ctx.basis, 1, j + 1, basis_next)
+        ctx.basis = _put(ctx.basis, 1, j + 1, w / torch.where(norm > 0, norm, 1.0).unsqueeze(-1))
         ctx.search = _put(ctx.search, 1, j, z)
-        hessenberg = torch.cat(
-            [column, norm.unsqueeze(-1), column.new_zeros(batch, self.restart - j - 1)], dim=1
-        )
-        ctx.hessenberg = _put(ctx.hessenberg, 2, j, hessenberg)
-        ctx.size = j + 1
+        self._add_column(ctx, torch.cat([column, norm.unsqueeze(-1)], dim=1))
 
-        # min ||beta e_1 - H y|| by QR of the (j + 2) x (j + 1) Hessenberg matrix.
-        q, upper = torch.linalg.qr(ctx.hessenberg[:, : j + 2, : j + 1])
-        rhs = ctx.beta.unsqueeze(-1) * q[:, 0, :]
+        upper = ctx.upper[:, : j + 1, : j + 1]
         diagonal = upper.diagonal(dim1=-2, dim2=-1).abs()
         scale = diagonal.amax(dim=1).clamp_min(torch.finfo(h.dtype).tiny)
         singular = diagonal.amin(dim=1) <= torch.finfo(h.dtype).eps * scale
-        safe = torch.where(
-            singular.unsqueeze(-1).unsqueeze(-1),
-            torch.eye(j + 1, dtype=h.dtype, device=h.device),
-            upper,
-        )
-        y = torch.linalg.solve_triangular(safe, rhs.unsqueeze(-1), upper=True).squeeze(-1)
-        x = ctx.start + (y.unsqueeze(1) @ ctx.search[:, : j + 1]).reshape(h.shape)
+        if bool(singular.any()):  # keep the solve finite; those samples end below
+            eye = torch.eye(j + 1, dtype=h.dtype, device=h.device)
+            upper = torch.where(singular[:, None, None], eye, upper)
+        rhs = ctx.rotated[:, : j + 1].unsqueeze(-1)
+        y = torch.linalg.solve_triangular(upper, rhs, upper=True).squeeze(-1)
+        x = ctx.start + _combine(ctx.search[:, : j + 1], y).reshape(h.shape)
 
-        solved = ctx.beta == 0
+        # The rotations are orthogonal: the rotated right-hand side is zero iff beta is.
+        solved = (ctx.rotated[:, : j + 2] == 0).all(dim=1)
         broken = ~solved & (singular | ~torch.isfinite(y).all(dim=1))
         if bool((solved | broken).any()):
             if bool(broken.any()):
