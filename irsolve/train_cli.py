@@ -96,7 +96,13 @@ def load_pairs(path: str | Path, split: str, n_steps_input: int) -> Dataset:
     """
     path = Path(path)
     if path.suffix == ".pt":
-        tensors = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            tensors = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # unpickling arbitrary bytes can raise nearly any error
+            raise ValueError(
+                f"expected {path} to be a torch file of tensors 'x' and 'y', cannot read it "
+                f"({type(err).__name__})"
+            ) from None
         if not isinstance(tensors, dict) or not {"x", "y"} <= tensors.keys():
             raise ValueError(f"expected {path} to hold a dict with tensors 'x' and 'y'")
         x, y = tensors["x"], tensors["y"]

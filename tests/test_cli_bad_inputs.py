@@ -32,6 +32,8 @@ def files(tmp_path_factory):
     )
     save_checkpoint(root / "damaged.pt", {"w": torch.ones(64)}, {})
     (root / "damaged.pt").write_bytes((root / "damaged.pt").read_bytes()[:100])
+    (root / "text.pt").write_text("x, y\n")
+    torch.save({"x": x, "y": x[:3]}, root / "short.pt")
     (root / "bad_lr.yaml").write_text("lr: fast\n")
     (root / "bad_epochs.yaml").write_text("epochs: true\n")
     (root / "bad_norm.yaml").write_text("norm: instance\n")
@@ -75,6 +77,8 @@ CASES = [
     (TRAIN_BASE, ["--max-skipped", "2"], "argument --max-skipped: expected a finite real >= 0"),
     (TRAIN_BASE, ["--device", "gpu"], "argument --device: expected a torch device"),
     (TRAIN_BASE, ["--data", "{root}/missing.pt"], "argument --data: expected an existing file"),
+    (TRAIN_BASE, ["--data", "{root}/text.pt"], "text.pt to be a torch file of tensors 'x' and"),
+    (TRAIN_BASE, ["--data", "{root}/short.pt"], "got (4, 1, 8, 8) and (3, 1, 8, 8)"),
     (TRAIN_BASE, ["--config", "{root}/bad_lr.yaml"], "option lr: expected a number, got 'fast'"),
     (TRAIN_BASE, ["--config", "{root}/bad_epochs.yaml"], "option epochs: expected a single"),
     (TRAIN_BASE, ["--config", "{root}/nope.yaml"], "cannot read --config"),
