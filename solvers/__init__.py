@@ -4,12 +4,15 @@ Problems (batched, ``(B, 1, n, n)``, float64 by default): :class:`Poisson2D`
 and :class:`Darcy2D`, with ``apply``, ``residual``, ``diagonal`` and ``to_scipy``.
 Classical solvers, each one step of a fixed-point iteration on such a problem:
 :class:`Jacobi`, :class:`GaussSeidel` (red-black / four-colour, SOR) and
-:class:`Multigrid` (black-box multigrid, one cycle per step). The learned
+:class:`Multigrid` (black-box multigrid, one cycle per step). Flexible
+Krylov methods, one iteration per step, with any of these as preconditioner:
+:class:`FlexibleCG` (SPD problems) and :class:`FlexibleGMRES`. The learned
 step is :class:`Refiner`. Coefficient fields for Darcy data:
 :func:`gaussian_random_field`, :func:`darcy_coefficient`.
 
 >>> a = darcy_coefficient(gaussian_random_field(16, 256))     # doctest: +SKIP
 >>> sol = solve(None, Multigrid(), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
+>>> sol = solve(None, FlexibleCG(Multigrid()), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
 """
 
 from irsolve.solvers.corrector import ResidualCorrector
