@@ -57,6 +57,10 @@ _WORK_NAME = re.compile(
 _LEGACY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
+#: Longest dataset name: its work folder name must stay within NAME_MAX = 255 bytes.
+_MAX_NAME_BYTES = 200
+
+
 def _host() -> str:
     """This machine's name reduced to ``[A-Za-z0-9]`` (work folders record their owner's host)."""
     return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
@@ -78,7 +82,8 @@ def check_folder_name(name: object, argument: str = "name") -> str:
         If ``name`` is not a string, is empty, ``.`` or ``..``, contains a path
         separator or a NUL byte, or starts with ``.`` (hidden names are kept
         for work folders), e.g. ``expected name to be a single folder name
-        without '/' (not '.', '..' or hidden), got '../x'``.
+        without '/' (not '.', '..' or hidden), got '../x'``; or if it is
+        longer than 200 bytes.
     """
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     if (
@@ -91,6 +96,11 @@ def check_folder_name(name: object, argument: str = "name") -> str:
         raise ValueError(
             f"expected {argument} to be a single folder name without '/' "
             f"(not '.', '..' or hidden), got {name!r}"
+        )
+    if len(os.fsencode(name)) > _MAX_NAME_BYTES:
+        raise ValueError(
+            f"expected {argument} of at most {_MAX_NAME_BYTES} bytes (work folders add "
+            f"about 40 to it, file systems allow 255), got {len(os.fsencode(name))}"
         )
     return name
 

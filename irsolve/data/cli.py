@@ -130,11 +130,9 @@ def _path(text: str) -> Path:
 def _folder_name(text: str) -> str:
     """An argparse ``type``: one plain, visible folder name."""
     try:
-        return check_folder_name(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected one plain folder name (no '/', not '.', '..' or hidden), got {text!r}"
-        ) from None
+        return check_folder_name(text, "a dataset name")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 #: Flags of ``navier_stokes`` only: flag, argparse type, default, help.

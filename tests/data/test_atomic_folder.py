@@ -50,6 +50,12 @@ def test_check_folder_name_rejects_everything_but_one_plain_visible_component(
         check_folder_name(name)
 
 
+def test_check_folder_name_keeps_work_folder_names_within_name_max() -> None:
+    assert check_folder_name("a" * 200) == "a" * 200
+    with pytest.raises(ValueError, match="at most 200 bytes"):
+        check_folder_name("é" * 101)  # 202 bytes in UTF-8
+
+
 def test_check_folder_name_accepts_plain_names_with_dots_and_dashes() -> None:
     for name in ("darcy", "ns-64.v2", "a..b", "x_1"):
         assert check_folder_name(name) == name

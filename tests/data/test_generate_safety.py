@@ -78,6 +78,7 @@ BAD_GENERATE = [
     ("name-escapes", ["--name", "../sentinel_dir", "--overwrite"], "--name"),
     ("name-absolute", ["--name", "/tmp", "--overwrite"], "--name"),
     ("name-work-folder", ["--name", ".darcy.irsolve-h-1-0123abcd.tmp"], "--name"),
+    ("name-too-long", ["--name", "d" * 201], "--name"),
     ("name-exists", [], "--name"),
     ("name-not-a-dataset", ["--name", "notes", "--overwrite"], "--name"),
     ("name-is-a-file", ["--name", "plain_file", "--overwrite"], "--name"),
