@@ -71,8 +71,9 @@ def lipschitz(
         ``"lanczos"`` (default): ``||J_G(h)||`` by the Lanczos process on
         ``J^T J``; ``"power"``: power iteration with the same products,
         much less accurate per product when the top singular values cluster
-        (a Jacobi step of a 15 x 15 Darcy problem: power 0.3-1.6 % low after
-        its early stop, Lanczos within 2.5e-4; both :func:`spectral_norm`).
+        (a Jacobi step of a 15 x 15 Darcy problem, 20 products: power up to
+        1.6 % low, Lanczos 2.4e-4; ``benchmarks/bench_lipschitz.py``; both
+        :func:`spectral_norm`).
         ``"empirical"``: the largest difference quotient
         ``||G(h1) - G(h2)|| / ||h1 - h2||`` over random pairs in the ball of
         radius ``radius`` around ``h`` (:func:`empirical_lipschitz`), which
