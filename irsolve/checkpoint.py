@@ -288,7 +288,8 @@ def recover_checkpoints(directory: str | Path) -> dict[str, Any] | None:
                 raise _mismatch(path, entry)
             os.replace(staged, path)
             logger.info("completed the interrupted commit of %s (epoch %d)", path, entry["epoch"])
-    strays = [*directory.glob(f"*{_STAGED}"), *directory.glob(f".*{_STAGED}.*{_TEMP}")]
+    strays = [*directory.glob(f"*.pt{_STAGED}"), *directory.glob(f"*.json{_STAGED}")]
+    strays += directory.glob(f".*{_STAGED}.*{_TEMP}")
     strays += [p for name in (*listed, MANIFEST) for p in directory.glob(f".{name}.*{_TEMP}")]
     for stray in strays:
         stray.unlink(missing_ok=True)

@@ -1,8 +1,10 @@
 """Training of base operators and learned refiners: one loop, two objectives.
 
 :func:`fit` is the only training loop (AdamW, cosine learning rate, gradient
-clipping, non-finite batches skipped and counted, validation each epoch,
-best/last checkpoints, exact resume). What is optimised is an *objective*:
+clipping, non-finite batches skipped and counted, the run stopped with
+:class:`NonFiniteTrainingError` when too many are, validation each epoch,
+best/last checkpoints committed as one set per epoch, exact resume). What is
+optimised is an *objective*:
 
 - :class:`BaseObjective` (used by :func:`train_base`): relative L2 of an
   FNO/TFNO against the target;
@@ -118,14 +120,14 @@ class TrainConfig:
         self.seed = check_int(owner, "seed", self.seed, minimum=0)
         if self.seed >= 2**63:
             raise ValueError(f"{owner}: expected seed to be an int < 2**63, got {self.seed}")
-        self.device = check_device(owner, "device", self.device)
+        self.device = _check_device(owner, "device", self.device)
         self.progress = check_bool(owner, "progress", self.progress)
         self.max_skipped = check_real(
             owner, "max_skipped", self.max_skipped, minimum=0.0, maximum=1.0
         )
 
 
-def check_device(owner: str, name: str, value: Any) -> str:
+def _check_device(owner: str, name: str, value: Any) -> str:
     """``value`` if it names a torch device this machine has (``"cpu"``, ``"cuda:0"``...)."""
     if not isinstance(value, str):
         raise TypeError(f"{owner}: expected {name} to be a device string, got {value!r}")
