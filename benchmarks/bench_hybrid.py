@@ -1,0 +1,411 @@
+"""Hybrid solving: the closed-loop learned corrector beside classical solvers on Darcy.
+
+Darcy ``-div(a grad u) = 1`` with FNO coefficients (12 where a
+``N(0, (-Δ + 9)^-2)`` sample is positive, else 3), zero Dirichlet values.
+The corrector (:class:`irsolve.solvers.ResidualCorrector`, a neuralop FNO)
+is trained at 64^2 (``irsolve.corrector_training``) or loaded from
+``--corrector``; then 8 held-out problems per size (64^2, 128^2, 256^2,
+without retraining) are solved from zero to a relative residual of 1e-8
+(``tol = 1e-8 * rms(f)``, the same for every row, including warm starts).
+Rows, all measured in this run:
+
+- Jacobi (omega 0.8) and red-black Gauss-Seidel alone, capped at
+  ``--max-sweeps``; a capped row prints MAX_ITERS and the sweeps
+  extrapolated from its measured asymptotic factor (last 10 % of the run);
+- Jacobi-preconditioned CG (``FlexibleCG(Jacobi(omega=1), m=1)``, i.e. PCG);
+- multigrid V(2,2) and multigrid-preconditioned FCG; PyAMG smoothed
+  aggregation + CG, the peer (set-up and solve, one problem at a time);
+- the IRNO ``Refiner`` (small U-Net trained on an FNO base) interleaved with
+  Jacobi, with ``GeometricAlpha`` (the negative control: it converges only
+  because its step dies out);
+- the corrector with ``nu`` Jacobi sweeps and with ``nu`` Gauss-Seidel sweeps
+  per cycle (``Interleave(corrector, smoother, pattern=(1, 1))``);
+- ``FlexibleCG(Interleave(corrector, Jacobi(sweeps=nu)), m=5,
+  preconditioner_steps=2)``;
+- an FNO warm start (a small FNO trained on ``a -> u``) followed by multigrid.
+
+Columns: learned steps, smoother sweeps or V-cycles, Krylov iterations (each
+the worst of the 8 problems), wall time for the batch of 8, worst final
+residual, worst relative error against ``scipy.sparse.linalg.spsolve``, and
+the return codes. At 64^2 it also prints the contraction estimates of
+:mod:`irsolve.analysis`: for the corrector cycle, the per-cycle energy-norm
+factor ``||e_{k+1}||_A / ||e_k||_A`` on the test trajectories (the
+difference quotient towards the fixed point) and the local Lipschitz
+constant ``||J||_A`` (Lanczos) at trajectory points; for the IRNO step
+``||J||_2`` at its trajectory points.
+
+Run (2-core CPU): ``python benchmarks/bench_hybrid.py --corrector /tmp/corrector/run1/best.pt``
+(``--quick``: 64^2 and 128^2 only, smaller caps and base training;
+``--json out.json`` writes every row).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pyamg  # noqa: E402
+import torch  # noqa: E402
+from scipy.sparse.linalg import spsolve  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from irsolve import FixedPointSolver, Interleave, solve  # noqa: E402
+from irsolve.analysis import lipschitz  # noqa: E402
+from irsolve.checkpoint import load_checkpoint, load_model_state  # noqa: E402
+from irsolve.corrector_training import (  # noqa: E402
+    CorrectorConfig,
+    CorrectorObjective,
+    corrector_net,
+    darcy_pairs,
+)
+from irsolve.nets import RefinementUNet, base_operator, build_net  # noqa: E402
+from irsolve.solvers import (  # noqa: E402
+    Darcy2D,
+    FlexibleCG,
+    GaussSeidel,
+    GeometricAlpha,
+    Jacobi,
+    Multigrid,
+    Refiner,
+    ResidualCorrector,
+)
+from irsolve.training import RefinerConfig, TrainConfig, fit, train_base, train_refiner  # noqa: E402
+
+TOL = 1e-8
+
+
+class Cycle(FixedPointSolver):
+    """One full hybrid cycle as one step: each child's step in turn (for the analysis)."""
+
+    def __init__(self, *solvers: FixedPointSolver) -> None:
+        self.solvers = solvers
+
+    def prepare(self, x: Any) -> tuple[Any, ...]:
+        return tuple(s.prepare(x) for s in self.solvers)
+
+    def step(self, ctx: tuple[Any, ...], h: Tensor, k: int) -> Tensor:
+        for solver, child in zip(self.solvers, ctx, strict=True):
+            h = solver.step(child, h, k)
+        return h
+
+    def residual(self, ctx: tuple[Any, ...], h: Tensor) -> Tensor | None:
+        return self.solvers[0].residual(ctx[0], h)
+
+    def restrict(self, ctx: tuple[Any, ...], index: Tensor) -> tuple[Any, ...]:
+        return tuple(s.restrict(c, index) for s, c in zip(self.solvers, ctx, strict=True))
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def train_corrector(args: argparse.Namespace) -> tuple[torch.nn.Module, int]:
+    if args.corrector:
+        state = load_checkpoint(args.corrector)
+        net = build_net(state["config"]["model"])
+        load_model_state(net, state["model"], source=args.corrector)
+        nu = int(state["config"]["corrector"]["nu"])
+        log(f"loaded corrector {args.corrector} (nu = {nu})")
+        return net.eval(), nu
+    config = CorrectorConfig()
+    objective = CorrectorObjective(corrector_net(), config)
+    epochs = 2 if args.quick else 12
+    log(f"training the corrector at 64^2: 256 problems, {epochs} epochs")
+    tic = time.perf_counter()
+    fit(
+        objective,
+        darcy_pairs(256, 64, seed=0),
+        darcy_pairs(16, 64, seed=1),
+        TrainConfig(epochs=epochs, batch_size=16, lr=1e-3, progress=False),
+        checkpoint_dir=args.out,
+        callback=lambda r: log(f"  epoch {r['epoch']:.0f}: val factor {r['val_cycle_factor']:.3f}"),
+    )
+    log(f"corrector trained in {time.perf_counter() - tic:.0f} s")
+    return objective.model.eval(), config.nu
+
+
+def features(problem: Darcy2D) -> Tensor:
+    return problem.features().float()
+
+
+def train_baselines(quick: bool) -> tuple[torch.nn.Module, Refiner]:
+    """The FNO warm start (``[a, f] -> u``) and an IRNO refiner (small U-Net) on top of it."""
+    a, u = darcy_pairs(64 if quick else 128, 64, seed=0).tensors
+    x = Darcy2D(a).features().float()
+    data = torch.utils.data.TensorDataset(x, u.float())
+    epochs = 3 if quick else 10
+    fno = base_operator("fno", 2, 1, n_modes=(12, 12), hidden_channels=24, n_layers=4)
+    tic = time.perf_counter()
+    train_base(fno, data, None, TrainConfig(epochs=epochs, batch_size=16, lr=3e-3, progress=False))
+    fno.eval()
+    log(f"FNO warm start trained ({epochs} epochs) in {time.perf_counter() - tic:.0f} s")
+    unet = RefinementUNet(3, 1, base_channels=8, depth=3, padding="zeros")
+    cfg = RefinerConfig(K=4)
+    tic = time.perf_counter()
+    settings = TrainConfig(epochs=max(1, epochs // 3), batch_size=16, progress=False)
+    train_refiner(fno, unet, data, None, settings, cfg)
+    log(f"IRNO refiner trained in {time.perf_counter() - tic:.0f} s")
+    refiner = Refiner(unet.eval(), alpha=GeometricAlpha(cfg.alpha, 0.5, start=cfg.K))
+    return fno, refiner
+
+
+def extrapolated(residuals: np.ndarray) -> float:
+    """Steps to ``TOL`` from the asymptotic factor over the last 10 % of a capped run.
+
+    ``residuals`` holds the worst sample's residual after each step; the
+    factor is taken over an even number of steps (a whole number of cycles
+    of a two-step hybrid).
+    """
+    steps = len(residuals) - 1
+    span = max(2, steps // 10) // 2 * 2
+    first, last = residuals[-1 - span], residuals[-1]
+    factor = (last / first) ** (1.0 / span)
+    if not 0 < factor < 1:
+        return math.inf
+    return steps + math.log(TOL / last) / math.log(factor)
+
+
+def run_row(
+    name: str,
+    problem: Darcy2D,
+    exact: list[np.ndarray],
+    solver: FixedPointSolver,
+    counts: Callable[[Tensor], dict[str, Tensor]],
+    maxiter: int,
+    base: Any = None,
+) -> dict[str, Any]:
+    tic = time.perf_counter()
+    sol = solve(base, solver, problem, tol=TOL, rtol=0.0, maxiter=maxiter)
+    wall = time.perf_counter() - tic
+    errors = [
+        float(np.linalg.norm(sol.u[b].flatten().numpy() - exact[b]) / np.linalg.norm(exact[b]))
+        for b in range(len(exact))
+    ]
+    row = {
+        "row": name,
+        "wall_s": wall,
+        "final_residual": float(sol.final_residuals.max()),
+        "error_vs_spsolve": max(errors),
+        "retcodes": {c.name: sol.retcodes.count(c) for c in set(sol.retcodes)},
+    }
+    row.update({k: int(v.max()) for k, v in counts(sol.iterations).items()})
+    if not sol.success and "sweeps" in row:
+        steps = extrapolated(sol.residuals.nan_to_num(0.0).max(dim=1).values.numpy())
+        if math.isfinite(steps):
+            steps_t = torch.tensor([math.ceil(steps)])
+            row["extrapolated_sweeps"] = float(counts(steps_t)["sweeps"].max())
+        else:
+            row["extrapolated_sweeps"] = math.inf
+    return row
+
+
+def pyamg_row(problem: Darcy2D, exact: list[np.ndarray]) -> dict[str, Any]:
+    tic = time.perf_counter()
+    iterations, finals, errors = [], [], []
+    for b, matrix in enumerate(problem.to_scipy()):
+        rhs = problem.f[b].flatten().numpy()
+        ml = pyamg.smoothed_aggregation_solver(matrix.tocsr())
+        history: list[float] = []
+        u = ml.solve(rhs, tol=TOL, accel="cg", residuals=history, maxiter=200)
+        iterations.append(len(history) - 1)
+        finals.append(history[-1] / np.linalg.norm(rhs))
+        errors.append(np.linalg.norm(u - exact[b]) / np.linalg.norm(exact[b]))
+    ok = sum(f <= TOL for f in finals)
+    retcodes = {"SUCCESS": ok, "MAX_ITERS": len(finals) - ok}
+    return {
+        "row": "PyAMG SA + CG (peer)",
+        "wall_s": time.perf_counter() - tic,
+        "cycles": max(iterations),
+        "krylov": max(iterations),
+        "final_residual": max(finals),
+        "error_vs_spsolve": max(errors),
+        "retcodes": {k: v for k, v in retcodes.items() if v},
+    }
+
+
+def energy(problem: Darcy2D, e: Tensor) -> Tensor:
+    return (e * problem.apply(e)).flatten(1).sum(dim=1).clamp_min(0).sqrt()
+
+
+def contraction(
+    corrector: ResidualCorrector, nu: int, refiner: Refiner, fno: torch.nn.Module, problem: Darcy2D
+) -> dict[str, float]:
+    """Contraction estimates at 64^2 on two test problems (see the module docstring)."""
+    problem = problem.restrict(torch.arange(2))
+    u = solve(None, Multigrid(), problem, tol=0.0, rtol=1e-12).u
+    cycle = Cycle(corrector, Jacobi(sweeps=nu))
+    ctx = cycle.prepare(problem)
+    h, factors, points = problem.zeros(), [], []
+    with torch.no_grad():
+        for k in range(12):
+            new = cycle.step(ctx, h, k)
+            if k >= 1:
+                factors.append(energy(problem, u - new) / energy(problem, u - h))
+            if k in (2, 6, 10):
+                points.append(new)
+            h = new
+    factor = torch.stack(factors)
+    jac = torch.stack([lipschitz(cycle, problem, p, norm="energy", iters=15) for p in points])
+    h = fno(features(problem)).to(problem.f.dtype)
+    irno_points = []
+    rctx = refiner.prepare(problem)
+    with torch.no_grad():
+        for k in range(3):
+            h = refiner.step(rctx, h, k)
+            irno_points.append(h)
+    irno = torch.stack([lipschitz(refiner, problem, p, iters=15) for p in irno_points])
+    return {
+        "cycle_factor_mean": float(factor.mean()),
+        "cycle_factor_max": float(factor.max()),
+        "cycle_lipschitz_A_max": float(jac.max()),
+        "irno_lipschitz_max": float(irno.max()),
+        "irno_lipschitz_min": float(irno.min()),
+    }
+
+
+def print_table(n: int, rows: list[dict[str, Any]]) -> None:
+    print(f"\nDarcy {n}x{n}, 8 held-out problems, relative residual {TOL:g} (worst problem)")
+    head = f"{'row':44s} {'learned':>8s} {'sweeps/V':>9s} {'krylov':>7s} {'wall s':>8s}"
+    print(head + f" {'residual':>9s} {'err/spsolve':>11s}  retcodes")
+    for r in rows:
+        sweeps = r.get("sweeps", r.get("cycles", ""))
+        if "extrapolated_sweeps" in r:
+            sweeps = f"{sweeps}*"
+        print(
+            f"{r['row']:44s} {r.get('learned', ''):>8} {sweeps:>9} {r.get('krylov', ''):>7}"
+            f" {r['wall_s']:8.2f} {r['final_residual']:9.1e} {r['error_vs_spsolve']:11.1e}  "
+            + ", ".join(f"{k} {v}" for k, v in sorted(r["retcodes"].items()))
+        )
+        if "extrapolated_sweeps" in r:
+            print(
+                f"{'':44s}   * capped; extrapolated from the last 10 %: "
+                f"{r['extrapolated_sweeps']:.0f} sweeps"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corrector", default=None, help="checkpoint of train-corrector")
+    parser.add_argument("--out", default="/tmp/corrector/bench", help="where a trained one goes")
+    parser.add_argument("--quick", action="store_true", help="64^2 and 128^2, small caps")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--max-sweeps", type=int, default=None, help="cap of Jacobi / GS alone")
+    parser.add_argument("--json", default=None, help="write the rows here")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sizes = args.sizes or ([64, 128] if args.quick else [64, 128, 256])
+    cap = args.max_sweeps or (4000 if args.quick else 40000)
+    log(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), pyamg {pyamg.__version__}"
+    )
+
+    net, nu = train_corrector(args)
+    corrector = ResidualCorrector(net)
+    fno, refiner = train_baselines(args.quick)
+
+    def warm(problem: Darcy2D) -> Tensor:
+        with torch.no_grad():
+            return fno(features(problem)).to(problem.f.dtype)
+
+    def stationary(it: Tensor) -> dict[str, Tensor]:
+        return {"learned": (it + 1) // 2, "sweeps": (it // 2) * nu}
+
+    def fcg(it: Tensor) -> dict[str, Tensor]:
+        return {"learned": it, "sweeps": it * nu, "krylov": it}
+
+    report: dict[str, Any] = {"tol": TOL, "nu": nu, "sizes": {}}
+    for n in sizes:
+        problem = Darcy2D(darcy_pairs(8, n, seed=1000 + n).tensors[0])
+        exact = [
+            spsolve(m.tocsc(), problem.f[b].flatten().numpy())
+            for b, m in enumerate(problem.to_scipy())
+        ]
+        log(f"n = {n}: references solved")
+        rows = []
+        plans: list[tuple[str, FixedPointSolver, Callable, int, Any]] = [
+            ("Jacobi alone (omega 0.8)", Jacobi(), lambda it: {"sweeps": it}, cap, None),
+            ("Gauss-Seidel alone (red-black)", GaussSeidel(), lambda it: {"sweeps": it}, cap, None),
+            (
+                "Jacobi-PCG",
+                FlexibleCG(Jacobi(omega=1.0), m=1),
+                lambda it: {"sweeps": it, "krylov": it},
+                5000,
+                None,
+            ),
+            ("Multigrid V(2,2)", Multigrid(), lambda it: {"cycles": it}, 100, None),
+            (
+                "Multigrid-PCG (FCG, m=5)",
+                FlexibleCG(Multigrid()),
+                lambda it: {"cycles": it, "krylov": it},
+                100,
+                None,
+            ),
+            ("FNO warm start + multigrid", Multigrid(), lambda it: {"cycles": it}, 100, warm),
+            (
+                f"IRNO (GeometricAlpha) + Jacobi x{nu}",
+                Interleave(refiner, Jacobi(sweeps=nu), pattern=(1, 1)),
+                stationary,
+                2 * cap // nu,
+                warm,
+            ),
+            (
+                f"corrector + Jacobi x{nu}",
+                Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)),
+                stationary,
+                4000,
+                None,
+            ),
+            (
+                f"corrector + Gauss-Seidel x{nu}",
+                Interleave(corrector, GaussSeidel(sweeps=nu), pattern=(1, 1)),
+                stationary,
+                4000,
+                None,
+            ),
+            (
+                f"FCG(corrector + Jacobi x{nu}), m=5",
+                FlexibleCG(
+                    Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)), preconditioner_steps=2
+                ),
+                fcg,
+                1000,
+                None,
+            ),
+        ]
+        for name, solver, counts, maxiter, base in plans:
+            rows.append(run_row(name, problem, exact, solver, counts, maxiter, base))
+            log(f"  {name}: {rows[-1]['wall_s']:.1f} s")
+        rows.insert(5, pyamg_row(problem, exact))
+        print_table(n, rows)
+        report["sizes"][n] = rows
+        if n == 64:
+            q = contraction(corrector, nu, refiner, fno, problem)
+            report["contraction_64"] = q
+            print(
+                f"\ncontraction at 64^2 (irsolve.analysis, 2 test problems): corrector cycle "
+                f"||e_k+1||_A/||e_k||_A mean {q['cycle_factor_mean']:.3f}, max "
+                f"{q['cycle_factor_max']:.3f}; local ||J||_A (Lanczos) at trajectory points max "
+                f"{q['cycle_lipschitz_A_max']:.3f}; IRNO step ||J||_2 at its trajectory points "
+                f"{q['irno_lipschitz_min']:.3f} .. {q['irno_lipschitz_max']:.3f}"
+            )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2, default=float)
+        log(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
