@@ -12,7 +12,7 @@ import scipy.sparse.linalg as spla
 import torch
 from torch import Tensor
 
-from irsolve import FixedPointSolver, Interleave, ReturnCode, init, solve
+from irsolve import Anderson, FixedPointSolver, Interleave, ReturnCode, init, solve
 from irsolve.solvers import (
     Darcy2D,
     GaussSeidel,
@@ -165,7 +165,7 @@ def test_fcg_with_exact_preconditioner_converges_in_one_iteration_from_any_start
     sol = solve(h0, FlexibleCG(ExactInverse()), problem, tol=0.0, rtol=1e-10)
     assert sol.retcodes == [ReturnCode.SUCCESS] * 2
     assert sol.iterations.tolist() == [1, 1]
-    # One exact step solves to rounding: cond(A) ~ 1e3 at n = 15, so 1e-12 is generous.
+    # One exact step solves to rounding: cond(A) < 1e3 at n = 15, so 1e-12 is generous.
     assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-12
 
 
@@ -183,9 +183,17 @@ def test_fcg_with_one_jacobi_sweep_matches_scipy_pcg_iteration_count():
     assert _relative_error(sol.u, _spsolve(problem)).max() < 2e3 * rtol
 
 
-def test_fcg_with_multigrid_converges_in_a_handful_of_iterations_on_darcy():
+@pytest.mark.parametrize(
+    ("preconditioner", "steps"),
+    [(Multigrid(), 1), (Interleave(Jacobi(), Multigrid(), pattern=(2, 1)), 3)],
+    ids=["multigrid", "two-jacobi-then-multigrid"],
+)
+def test_fcg_with_multigrid_converges_in_a_handful_of_iterations_on_darcy(
+    preconditioner: FixedPointSolver, steps: int
+):
     problem = _darcy(2, 31, seed=3)
-    sol = solve(None, FlexibleCG(Multigrid()), problem, tol=0.0, rtol=1e-10, maxiter=50)
+    solver = FlexibleCG(preconditioner, preconditioner_steps=steps)
+    sol = solve(None, solver, problem, tol=0.0, rtol=1e-10, maxiter=50)
     assert sol.success
     # A V(2,2) cycle contracts Darcy errors by ~0.05-0.1; Krylov does better: <= 8 to 1e-10.
     assert sol.iterations.max() <= 8
@@ -210,16 +218,18 @@ def test_fcg_extra_directions_matter_only_for_a_non_symmetric_preconditioner():
     assert bool((gauss_seidel[1] < gauss_seidel[0] - 5).all()), gauss_seidel
 
 
-def test_fcg_keeps_energy_norm_monotone_with_a_variable_preconditioner():
-    # Interleave(Jacobi, GaussSeidel) with 3 steps is a different, non-symmetric M per
-    # application pattern; FCG's exact line search must still never raise ||e||_A.
+def test_fcg_keeps_energy_norm_monotone_with_a_nonlinear_preconditioner():
+    # Three Anderson-accelerated Gauss-Seidel sweeps: M depends nonlinearly on r (and is
+    # not symmetric). FCG's exact line search must still never raise ||e||_A. The
+    # reference u from spsolve carries an error ~ eps cond(A) ||u|| (cond < 1e3), which
+    # moves the energies by at most ~1e-13 ||u||_A^2: the slack below.
     problem = _darcy(2, 15, seed=5)
     u = _spsolve(problem)
-    solver = FlexibleCG(Interleave(Jacobi(), GaussSeidel(), pattern=(1, 2)), preconditioner_steps=2)
+    solver = FlexibleCG(Anderson(GaussSeidel(), m=2), preconditioner_steps=3)
     sol = solve(None, solver, problem, tol=0.0, rtol=1e-9, save_trajectory=True, maxiter=200)
     assert sol.success
     energy = torch.stack([_dot(e, problem.apply(e)) for e in sol.trajectory - u])
-    assert bool((energy[1:] <= energy[:-1] * (1 + 1e-12)).all())
+    assert bool((energy[1:] <= energy[:-1] + 1e-12 * energy[0]).all())
 
 
 def test_fcg_per_sample_convergence_matches_single_sample_solves():
@@ -386,8 +396,8 @@ def test_singular_periodic_poisson_reaches_the_mean_zero_fft_solution(krylov: ty
     eigen = (4 - 2 * torch.cos(theta)[:, None] - 2 * torch.cos(theta)[None, :]) / problem.h**2
     eigen[0, 0] = math.inf
     exact = torch.fft.ifft2(torch.fft.fft2(problem.f) / eigen).real
-    # cond(A) on the mean-zero space is ~ n^2 / 2: 1e-10 * 128 bounds the error.
-    assert _relative_error(sol.u, exact).max() < 2e-8
+    # cond(A) on the mean-zero space is 2 / sin^2(pi / n) ~ 52: 1e-10 * 52 bounds the error.
+    assert _relative_error(sol.u, exact).max() < 1e-8
 
 
 @pytest.mark.parametrize("krylov", [FlexibleCG, FlexibleGMRES])
