@@ -92,10 +92,10 @@ def restrict(obj: Any, index: Tensor) -> Any:
 
 
 def with_rhs(obj: Any, f: Tensor) -> Any:
-    """Give a solver context the right-hand side ``f``: every :class:`Problem` in it
-    is replaced by ``problem.with_rhs(f)``.
+    """Give a solver context the right-hand side ``f``.
 
-    The walk mirrors :func:`restrict`: objects with a ``with_rhs(f)`` method
+    Every :class:`Problem` in the context is replaced by ``problem.with_rhs(f)``;
+    the walk mirrors :func:`restrict`: objects with a ``with_rhs(f)`` method
     (problems, contexts of their own kind) use it; dataclasses, tuples, lists
     and dicts are rebuilt field by field; anything else (tensors, numbers,
     modules) is kept. A container in which nothing changed is returned as
