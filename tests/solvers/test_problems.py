@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse.linalg as spla
 import torch
 
-from irsolve.solvers import Darcy2D, Poisson2D
+from irsolve.solvers import Darcy2D, Poisson2D, StencilProblem
 
 DT = torch.float64
 
@@ -140,3 +140,28 @@ def test_coordinates_are_interior_nodes_dirichlet_and_left_nodes_periodic():
     assert torch.allclose(y[0], torch.tensor([0.25, 0.5, 0.75], dtype=DT))
     x, _ = Poisson2D(torch.zeros(1, 1, 4, 4), bc="periodic").coordinates()
     assert torch.allclose(x[:, 0], torch.tensor([0.0, 0.25, 0.5, 0.75], dtype=DT))
+
+
+def test_stencil_problem_accepts_nine_point_dirichlet_stencil_and_rejects_outward_corner():
+    # A 9-point stencil whose out-of-grid coefficients are zero is a valid Dirichlet
+    # operator; a single non-zero corner coefficient on the boundary row is not.
+    n = 4
+    stencil = torch.zeros(1, 9, n, n, dtype=DT)
+    stencil[:, 4] = 8.0
+    for k, (di, dj) in enumerate((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)):
+        if (di, dj) == (0, 0):
+            continue
+        inside = torch.ones(n, n, dtype=DT)
+        if di:
+            inside[0 if di < 0 else -1, :] = 0.0
+        if dj:
+            inside[:, 0 if dj < 0 else -1] = 0.0
+        stencil[0, k] = -inside
+    f = _rand(1, 1, n, n)
+    problem = StencilProblem(stencil, f, periodic=False)
+    matrix = problem.to_scipy()[0].toarray()
+    u = _rand(1, 1, n, n, seed=1)
+    np.testing.assert_allclose(problem.apply(u).flatten(), matrix @ u.flatten().numpy(), rtol=1e-14)
+    stencil[0, 0, 0, 1] = -1.0  # offset (-1, -1) from the first row points outside
+    with pytest.raises(ValueError, match=r"offset \(-1, -1\)"):
+        StencilProblem(stencil, f, periodic=False)
