@@ -281,7 +281,7 @@ def contraction_certificate(
         Per-sample tensors; ``print`` it for a table.
     """
     owner = "contraction_certificate"
-    check_solver_call(owner, solver, y, k)
+    check_solver_call(owner, solver, x, y, k, name="y")
     steps = check_int(owner, "steps", steps, minimum=0)
     n_probe = check_int(owner, "n_probe", n_probe, minimum=0)
     iters = check_int(owner, "iters", iters, minimum=1)

@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.func import jvp, vjp
 
 from irsolve._validate import check_choice, check_int, check_real
-from irsolve.interface import FixedPointSolver
+from irsolve.interface import FixedPointSolver, Problem
 
 from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm
 from .stepmap import StepMap, ball_points
@@ -104,7 +104,7 @@ def lipschitz(
     TypeError, ValueError
         An argument of the wrong type or out of range, named in the message.
     """
-    check_solver_call("lipschitz", solver, h, k)
+    check_solver_call("lipschitz", solver, x, h, k)
     check_choice("lipschitz", "method", method, ("power", "lanczos", "empirical"))
     check_choice("lipschitz", "norm", norm, ("l2", "energy"))
     iters = check_int("lipschitz", "iters", iters, minimum=1)
@@ -124,15 +124,21 @@ def lipschitz(
     )
 
 
-def check_solver_call(owner: str, solver: Any, h: Any, k: Any) -> None:
-    """The checks shared by the analysis entry points: a solver, a batched tensor, a step index."""
+def check_solver_call(owner: str, solver: Any, x: Any, h: Any, k: Any, name: str = "h") -> None:
+    """The checks shared by the analysis entry points: a solver, a batched tensor ``h`` (of the
+    problem's solution shape when ``x`` is a :class:`~irsolve.interface.Problem`), a step index."""
     if not isinstance(solver, FixedPointSolver):
         raise TypeError(
             f"{owner}: expected solver to be a FixedPointSolver, got {type(solver).__name__}"
         )
     if not isinstance(h, Tensor) or h.dim() < 2:
         got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
-        raise ValueError(f"{owner}: expected a batched tensor (B, C, *space), got {got}")
+        raise ValueError(f"{owner}: expected {name} as a batched tensor (B, C, *space), got {got}")
+    if isinstance(x, Problem) and h.shape != x.zeros().shape:
+        raise ValueError(
+            f"{owner}: expected {name} of the problem's solution shape "
+            f"{tuple(x.zeros().shape)}, got {tuple(h.shape)}"
+        )
     check_int(owner, "k", k, minimum=0)
 
 

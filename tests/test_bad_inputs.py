@@ -355,6 +355,18 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         r"^lipschitz: .*solver",
     ),
     (
+        "lipschitz h shape",
+        lambda: lipschitz(Jacobi(), POISSON, GRID[:1]),
+        ValueError,
+        r"^lipschitz: .*h of the problem's solution shape \(2, 1, 4, 4\)",
+    ),
+    (
+        "certificate y shape",
+        lambda: contraction_certificate(Jacobi(), POISSON, GRID[:, :, :3]),
+        ValueError,
+        r"^contraction_certificate: .*y of the problem's solution shape",
+    ),
+    (
         "lipschitz h",
         lambda: lipschitz(Jacobi(), POISSON, [0.0]),
         ValueError,
