@@ -38,6 +38,7 @@ from torch import Tensor
 
 from irsolve.interface import FixedPointSolver
 from irsolve.solvers import _tridiagonal
+from irsolve.solvers._clusters import ClusterBlocks, cluster_blocks, relax_clusters
 from irsolve.solvers._stencil import centre_index, offsets, pad
 from irsolve.solvers.problems import StencilProblem, check_omega, require_stencil_problem
 
@@ -290,11 +291,24 @@ def zebra_sweeps(
 
 
 @dataclass
+class ClusteredSmoother:
+    """Smoother data with cluster blocks: the sweep's data, the blocks and the operator."""
+
+    sweep: ColouredStencil | LineStencil | tuple[Tensor, Tensor]
+    blocks: ClusterBlocks
+    stencil: Tensor
+    periodic: bool
+
+
+SmootherData = ColouredStencil | LineStencil | ClusteredSmoother | tuple[Tensor, Tensor]
+
+
+@dataclass
 class GaussSeidelContext:
     """Context of a :class:`GaussSeidel` solve: the problem and the smoother data for it."""
 
     problem: StencilProblem
-    data: ColouredStencil | LineStencil | tuple[Tensor, Tensor]
+    data: SmootherData
 
 
 class GaussSeidel(FixedPointSolver):
@@ -328,14 +342,27 @@ class GaussSeidel(FixedPointSolver):
     :class:`~irsolve.solvers.Multigrid`.
     """
 
-    def __init__(self, omega: float = 1.0, ordering: str = "redblack", sweeps: int = 1) -> None:
+    def __init__(
+        self,
+        omega: float = 1.0,
+        ordering: str = "redblack",
+        sweeps: int = 1,
+        clusters: float | None = None,
+        cluster_size: int = 32,
+    ) -> None:
         self.omega = check_omega(omega)
         if ordering not in ORDERINGS:
             raise ValueError(f"expected ordering in {ORDERINGS}, got {ordering!r}")
         if sweeps < 1:
             raise ValueError(f"expected sweeps >= 1, got {sweeps}")
+        if clusters is not None and not 0.0 < clusters <= 1.0:
+            raise ValueError(f"expected clusters (a strength threshold) in (0, 1], got {clusters}")
+        if int(cluster_size) != cluster_size or cluster_size < 2:
+            raise ValueError(f"expected cluster_size to be an int >= 2, got {cluster_size}")
         self.ordering = ordering
         self.sweeps = int(sweeps)
+        self.clusters = None if clusters is None else float(clusters)
+        self.cluster_size = int(cluster_size)
 
     def prepare(self, x: StencilProblem) -> GaussSeidelContext:
         problem = require_stencil_problem(x, "GaussSeidel")
@@ -353,15 +380,23 @@ class GaussSeidel(FixedPointSolver):
         problem = ctx.problem if isinstance(ctx, GaussSeidelContext) else ctx
         return problem.residual(h)
 
-    def setup(
-        self, stencil: Tensor, periodic: bool
-    ) -> ColouredStencil | LineStencil | tuple[Tensor, Tensor]:
+    def setup(self, stencil: Tensor, periodic: bool) -> SmootherData:
         """Per-operator data for :meth:`smooth` (used once per multigrid level).
 
         The factorised lines (``"zebra"``), the colour-split stencil, or for
         periodic grids of odd size (where the colour blocks do not wrap) the
-        stencil and its inverse diagonal.
+        stencil and its inverse diagonal; with ``clusters`` also the inverted
+        cluster blocks.
         """
+        sweep = self._sweep_setup(stencil, periodic)
+        if self.clusters is None:
+            return sweep
+        blocks = cluster_blocks(stencil, periodic, self.clusters, self.cluster_size)
+        return ClusteredSmoother(sweep, blocks, stencil, periodic)
+
+    def _sweep_setup(
+        self, stencil: Tensor, periodic: bool
+    ) -> ColouredStencil | LineStencil | tuple[Tensor, Tensor]:
         if self.ordering == "zebra":
             return line_split(stencil, periodic)
         if periodic and stencil.shape[-1] % 2:
@@ -370,17 +405,32 @@ class GaussSeidel(FixedPointSolver):
         return colour_split(stencil, periodic)
 
     def smooth(
+        self, data: SmootherData, u: Tensor, f: Tensor, sweeps: int, reverse: bool = False
+    ) -> Tensor:
+        """``sweeps`` sweeps from ``u`` with the data of :meth:`setup`; returns a new tensor.
+
+        ``reverse`` visits the colours (lines) in the opposite order and relaxes
+        the clusters before, not after, each sweep: the adjoint of the forward
+        smoothing.
+        """
+        if not isinstance(data, ClusteredSmoother):
+            return self._sweeps(data, u, f, sweeps, reverse)
+        for _ in range(sweeps):
+            if reverse:
+                u = relax_clusters(data.blocks, data.stencil, u, f, data.periodic)
+            u = self._sweeps(data.sweep, u, f, 1, reverse)
+            if not reverse:
+                u = relax_clusters(data.blocks, data.stencil, u, f, data.periodic)
+        return u
+
+    def _sweeps(
         self,
         data: ColouredStencil | LineStencil | tuple[Tensor, Tensor],
         u: Tensor,
         f: Tensor,
         sweeps: int,
-        reverse: bool = False,
+        reverse: bool,
     ) -> Tensor:
-        """``sweeps`` sweeps from ``u`` with the data of :meth:`setup`; returns a new tensor.
-
-        ``reverse`` visits the colours in the opposite order (the adjoint sweep).
-        """
         if isinstance(data, LineStencil):
             return zebra_sweeps(data, u, f, self.omega, sweeps, reverse)
         if isinstance(data, ColouredStencil):
@@ -389,4 +439,7 @@ class GaussSeidel(FixedPointSolver):
         return multicolour_sweeps(stencil, inv_diag, u, f, True, self.omega, sweeps, reverse)
 
     def __repr__(self) -> str:
-        return f"GaussSeidel(omega={self.omega}, ordering={self.ordering!r}, sweeps={self.sweeps})"
+        return (
+            f"GaussSeidel(omega={self.omega}, ordering={self.ordering!r}, sweeps={self.sweeps}, "
+            f"clusters={self.clusters}, cluster_size={self.cluster_size})"
+        )
