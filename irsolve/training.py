@@ -544,7 +544,8 @@ def fit(
             if not finite:
                 skipped += 1
                 bad_data += not (torch.isfinite(x).all() and torch.isfinite(y).all())
-                logger.warning(
+                logger.log(
+                    logging.WARNING if skipped == 1 else logging.DEBUG,  # the count at epoch end
                     "epoch %d batch %d: non-finite loss or gradient (loss %s), skipped",
                     epoch + 1,
                     i,
@@ -572,6 +573,13 @@ def fit(
                 totals[key] = totals.get(key, 0.0) + value
             bar.set_postfix(loss=f"{totals['loss'] / done:.4g}")
         skipped_total += skipped
+        if skipped:
+            logger.warning(
+                "epoch %d: %d of %d batches skipped (non-finite loss or gradient)",
+                epoch + 1,
+                skipped,
+                len(loader),
+            )
         record = {"epoch": float(epoch + 1), "lr": optimizer.param_groups[0]["lr"]}
         record.update({f"train_{k}": v / max(done, 1) for k, v in totals.items()})
         record["skipped"] = float(skipped)
