@@ -139,7 +139,7 @@ def _check_device(owner: str, name: str, value: Any) -> str:
             f"got {value!r}"
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{owner}: expected {name} a device this machine has, got {value!r}")
+        raise ValueError(f"{owner}: expected {name} to be a device this machine has, got {value!r}")
     return value
 
 
@@ -562,7 +562,7 @@ def fit(
                             steps_total,
                             config,
                             summary_config,
-                        )  # fmt: skip
+                        )
                     )
                 continue
             optimizer.step()
