@@ -327,6 +327,16 @@ class GaussSeidel(FixedPointSolver):
         varying coefficients (see its docstring for measured figures).
     sweeps
         Sweeps per step (>= 1).
+    clusters
+        ``None`` (default) or a strength threshold ``theta`` in (0, 1]: after
+        each sweep, relax every cluster of 2 to ``cluster_size`` nodes joined
+        by strong couplings (``-a_PQ >= theta max_R (-a_PR)`` both ways) as one
+        block, solved exactly (see :mod:`irsolve.solvers._clusters`). On
+        smooth coefficients no cluster is formed and nothing changes; with
+        per-node jumps it is what lets :class:`~irsolve.solvers.Multigrid`
+        converge at a rate independent of the jumps (``theta = 0.25``).
+    cluster_size
+        Largest cluster relaxed as a block (>= 2).
 
     ``prepare`` returns a :class:`GaussSeidelContext` (the problem and its
     colour-split stencil, built once); ``step`` also accepts a

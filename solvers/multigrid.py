@@ -1,15 +1,17 @@
 """Geometric multigrid with operator-dependent interpolation (black-box multigrid).
 
-One step of :class:`Multigrid` is one V-, W- or F-cycle for ``A u = f``:
+One step of :class:`Multigrid` is one V-, W-, F- or K-cycle for ``A u = f``:
 
 1. ``pre`` smoothing sweeps on ``A u = f``;
 2. restrict the residual ``r_c = R (f - A u)``;
 3. solve ``A_c e_c = r_c`` approximately by the same cycle on the coarse grid
-   (once for V, twice for W, an F-cycle followed by a V-cycle for F), exactly
+   (once for V, twice for W, an F-cycle followed by a V-cycle for F, two
+   flexible-CG iterations preconditioned by a K-cycle for K), exactly
    (batched dense LU) on the coarsest grid;
 4. correct ``u <- u + P e_c`` and apply ``post`` smoothing sweeps (colours in
    the same order as before: red-black after the correction reduces the Poisson
-   V(2,2) factor to 0.02, against 0.09 for the reversed order).
+   V(2,2) factor to 0.02, against 0.09 for the reversed order; ``symmetric=True``
+   reverses them, which conjugate gradients needs).
 
 ``P`` is Dendy's operator-dependent interpolation, ``R = P^T`` and
 ``A_c = R A P`` (see :mod:`irsolve.solvers._interpolation`); the default smoother
@@ -23,11 +25,28 @@ Any grid size is accepted. A Dirichlet grid of ``n`` nodes per side has
 last coarse line runs next to the boundary, and the interpolation there takes
 its profile from the operator (see :mod:`irsolve.solvers._interpolation`).
 Measured V(2,2) factor on Poisson: 0.020-0.022 for n = 15 .. 512, odd or even.
-Periodic grids halve while their size is even.
+Periodic grids halve while their size is even; a one-node periodic grid
+(``A = 0``) gives the mean-zero solution, 0.
+
+High contrast. When the coefficient jumps from node to node (Darcy with ``a``
+in {1, 1000} drawn per node) the high-coefficient nodes form irregular clusters
+whose constants have little energy; the clusters that hold no coarse node, or
+reach it only through fine nodes, are not represented by the geometric coarse
+grid, and the default V(2,2) needs 250-430 cycles to 1e-8 at 63^2 (PyAMG
+Ruge–Stüben: 50-170). The remedy measured here (``benchmarks/bench_multigrid.py``,
+2-core CPU) is ``Multigrid(cycle="K", smoother=GaussSeidel(ordering="zebra",
+clusters=0.25))``: zebra line relaxation, block relaxation of the strongly
+coupled clusters and the K-cycle's Krylov coarse solves. It needs 16-36 cycles
+at 63^2 (factor 0.3-0.6) where PyAMG RS needs 50-139, and costs about 4x a
+default V(2,2) cycle, so the default stays the cheap V(2,2), which needs 5-6
+cycles on smooth (FNO 12/3) coefficients. As a CG preconditioner
+(``symmetric=True``, :meth:`Multigrid.precondition`) see the bench's CG table.
 
 References
 ----------
 J. E. Dendy, "Black box multigrid", J. Comput. Phys. 48 (1982) 366–386.
+Y. Notay, P. S. Vassilevski, "Recursive Krylov-based multigrid cycles", Numer.
+Linear Algebra Appl. 15 (2008) 473–487 (the K-cycle).
 U. Trottenberg, C. W. Oosterlee, A. Schüller, *Multigrid*, Academic Press
 2001, Ch. 2 (cycles) and Sec. 7.7 (operator-dependent interpolation).
 """
@@ -99,7 +118,10 @@ class Multigrid(FixedPointSolver):
     Parameters
     ----------
     cycle
-        ``"V"``, ``"W"`` or ``"F"``.
+        ``"V"``, ``"W"``, ``"F"`` or ``"K"``. The K-cycle solves each coarse
+        equation by two flexible-CG iterations, each preconditioned by a K-cycle
+        on the next grid (about the cost of a W-cycle); it assumes a symmetric
+        positive definite ``A`` and is not a linear map of the residual.
     pre, post
         Smoothing sweeps before and after the coarse-grid correction (>= 0,
         not both zero).
@@ -118,6 +140,12 @@ class Multigrid(FixedPointSolver):
         formed in float64 and the correction ``e`` (one cycle on ``A e = r``
         from zero) in float32, so iterates still converge to float64 accuracy
         while the cycles move half the bytes.
+    symmetric
+        Post-smooth in the reverse order of the pre-smoothing (colours, lines,
+        cluster blocks), so that with ``pre == post`` a V- or W-cycle from zero
+        is a symmetric positive definite map ``r -> B r`` for symmetric positive
+        definite ``A``, the preconditioner conjugate gradients needs. Costs
+        nothing, but the same-order default converges faster stand-alone.
 
     Notes
     -----
@@ -161,7 +189,7 @@ class Multigrid(FixedPointSolver):
         self.cycle_dtype = cycle_dtype
         if symmetric and (cycle == "F" or pre != post):
             raise ValueError(
-                "expected a V or W cycle with pre == post for symmetric=True, got "
+                "expected a V, W or K cycle with pre == post for symmetric=True, got "
                 f"cycle={cycle!r}, pre={pre}, post={post}"
             )
         self.symmetric = bool(symmetric)

@@ -231,3 +231,27 @@ def test_zebra_solve_converges_to_sparse_direct_solution():
 def test_zebra_on_a_periodic_grid_raises():
     with pytest.raises(ValueError, match="Dirichlet grid for zebra"):
         GaussSeidel(ordering="zebra").prepare(Poisson2D(torch.zeros(1, 1, 8, 8), bc="periodic"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"clusters": 0.0}, r"clusters \(a strength threshold\) in \(0, 1\], got 0.0"),
+        ({"clusters": 1.5}, r"in \(0, 1\], got 1.5"),
+        ({"clusters": 0.25, "cluster_size": 1}, "cluster_size to be an int >= 2, got 1"),
+        ({"cluster_size": 2.5}, "cluster_size to be an int >= 2, got 2.5"),
+    ],
+)
+def test_bad_cluster_arguments_raise_naming_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GaussSeidel(**kwargs)
+
+
+def test_cluster_step_on_a_periodic_grid_keeps_the_mean_zero_solution():
+    # Block relaxation works on any grid; on periodic Poisson every coupling is strong and
+    # the one component exceeds cluster_size, so the sweep alone acts (no blocks).
+    problem = Poisson2D(_rand(1, 1, 8, 8), bc="periodic")
+    solver = GaussSeidel(clusters=0.25)
+    assert solver.prepare(problem).data.blocks.index == []
+    u = _rand(1, 1, 8, 8, seed=2)
+    assert torch.allclose(solver.step(problem, u, 0), GaussSeidel().step(problem, u, 0))
