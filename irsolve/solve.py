@@ -370,12 +370,13 @@ def _check_options(owner: str, **options: Any) -> None:
     ``options`` holds ``base``, ``refiner`` and any of the keyword options;
     an unknown keyword raises ``TypeError`` listing the known ones.
     """
-    known = list(inspect.signature(SolveState.__init__).parameters)[1:]
-    unknown = sorted(set(options) - set(known))
+    parameters = inspect.signature(SolveState.__init__).parameters.values()
+    keywords = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(keywords) - {"base", "refiner"})
     if unknown:
         raise TypeError(
             f"{owner}: unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-            f"expected some of {', '.join(known)}"
+            f"expected some of {', '.join(keywords)}"
         )
     base = options.get("base")
     if not (base is None or isinstance(base, Tensor) or callable(base)):
