@@ -102,6 +102,15 @@ def test_the_same_seed_gives_identical_weights_another_seed_others(tmp_path):
     a, b, c = (_weights(tmp_path / n / "last.pt") for n in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+    # The refiner too: U-Net initial weights, shuffling and sampled unroll lengths.
+    refiner = ["train", "--data", data, "--base", str(tmp_path / "a" / "last.pt"), "--K", "2"]
+    refiner += ["--unroll-max", "3", "--width", "2", "--depth", "1", "--epochs", "2"]
+    refiner += ["--batch-size", "4", "--no-progress", "--seed", "3"]
+    for name in ("ra", "rb"):
+        torch.manual_seed(len(name) + ord(name[1]))
+        assert main([*refiner, "--out", str(tmp_path / name)]) == 0
+    a, b = (_weights(tmp_path / n / "last.pt") for n in ("ra", "rb"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 class Killed(BaseException):
