@@ -29,3 +29,13 @@ def test_help_lists_every_registered_subcommand(capsys):
 def test_no_command_prints_help_and_succeeds(capsys):
     assert main([]) == 0
     assert "usage: irsolve" in capsys.readouterr().out
+
+
+def test_a_usage_error_is_one_line_with_exit_code_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["no-such-command"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("irsolve: error: argument COMMAND: invalid choice: 'no-such-command'")
+    assert err.rstrip().endswith("(see irsolve --help)")
