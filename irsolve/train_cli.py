@@ -167,7 +167,15 @@ def _print_history(history: list[dict[str, float]]) -> None:
         print(f"{int(record['epoch']):5d} " + " ".join(f"{record[k]:14.5g}" for k in keys))
 
 
+def _require(args: argparse.Namespace, *dests: str) -> None:
+    """Raise naming the options that neither a flag nor the ``--config`` file gave."""
+    missing = [f"--{d.replace('_', '-')}" for d in dests if getattr(args, d) is None]
+    if missing:
+        raise ValueError(f"expected {', '.join(missing)} as flags or --config keys, got none")
+
+
 def _run_train_base(args: argparse.Namespace) -> int:
+    _require(args, "data", "out")
     config = _train_config(args)
     train = load_pairs(args.data, "train", args.n_steps_input)
     valid = load_pairs(args.data, "valid", args.n_steps_input) if not args.no_validation else None
@@ -217,6 +225,7 @@ def _refiner_config(args: argparse.Namespace) -> RefinerConfig:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    _require(args, "data", "out", "base")
     config, refiner_config = _train_config(args), _refiner_config(args)
     train = load_pairs(args.data, "train", args.n_steps_input)
     valid = load_pairs(args.data, "valid", args.n_steps_input) if not args.no_validation else None
@@ -249,6 +258,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    _require(args, "data", "base", "refiner")
     data = load_pairs(args.data, args.split, args.n_steps_input)
     base, _ = _load_net(args.base, "--base", "base")
     net, config = _load_net(args.refiner, "--refiner", "refiner")
@@ -291,14 +301,14 @@ _NON_NEGATIVE = real(0.0)
 def _common(parser: argparse.ArgumentParser, *, training: bool) -> None:
     parser.add_argument("--config", action=_ConfigFile, help="YAML or TOML file of options")
     parser.add_argument(
-        "--data", required=True, type=existing_path, help="Well dataset folder, .hdf5 or .pt file"
+        "--data", type=existing_path, help="Well dataset folder, .hdf5 or .pt file (required)"
     )
     parser.add_argument("--n-steps-input", type=_POSITIVE, default=1, help="input frames")
     parser.add_argument("--batch-size", type=_POSITIVE, default=16)
     parser.add_argument("--device", type=device, default="cpu")
     if training:
         defaults = TrainConfig()
-        parser.add_argument("--out", required=True, type=Path, help="checkpoint folder")
+        parser.add_argument("--out", type=Path, help="checkpoint folder (required)")
         parser.add_argument("--epochs", type=_POSITIVE, default=defaults.epochs)
         parser.add_argument("--lr", type=real(0.0, open_min=True), default=defaults.lr)
         parser.add_argument("--weight-decay", type=_NON_NEGATIVE, default=defaults.weight_decay)
@@ -338,7 +348,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train the refiner on a frozen base (IRNO)")
     _common(p, training=True)
     r = RefinerConfig()
-    p.add_argument("--base", required=True, type=existing_path, help="base checkpoint (train-base)")
+    p.add_argument("--base", type=existing_path, help="base checkpoint of train-base (required)")
     p.add_argument("--K", type=_POSITIVE, default=r.K, help="trained horizon")
     p.add_argument("--alpha", type=real(0.0, open_min=True), default=r.alpha)
     p.add_argument("--beta-s", type=_NON_NEGATIVE, default=r.beta_s, help="spectral weight")
@@ -380,8 +390,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("evaluate", help="per-step metrics of base + refiner to 2K")
     _common(p, training=False)
-    p.add_argument("--base", required=True, type=existing_path, help="base operator checkpoint")
-    p.add_argument("--refiner", required=True, type=existing_path, help="refiner checkpoint")
+    p.add_argument("--base", type=existing_path, help="base operator checkpoint (required)")
+    p.add_argument("--refiner", type=existing_path, help="refiner checkpoint (required)")
     p.add_argument("--split", choices=("train", "valid", "test"), default="test")
     p.add_argument("--steps", type=integer(0), default=None, help="default 2K")
     p.add_argument(

@@ -82,6 +82,8 @@ CASES = [
     (TRAIN_BASE, ["--config", "{root}/bad_lr.yaml"], "option lr: expected a number, got 'fast'"),
     (TRAIN_BASE, ["--config", "{root}/bad_epochs.yaml"], "option epochs: expected a single"),
     (TRAIN_BASE, ["--config", "{root}/nope.yaml"], "cannot read --config"),
+    (TRAIN_BASE[:3], [], "expected --out as flags or --config keys, got none"),
+    (EVALUATE[:3], [], "expected --base, --refiner as flags or --config keys, got none"),
     # train: the refiner's settings and the U-Net
     (TRAIN, ["--K", "0"], "argument --K: expected an int >= 1"),
     (TRAIN, ["--alpha", "inf"], "argument --alpha: expected a finite real > 0, got 'inf'"),

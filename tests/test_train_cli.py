@@ -139,6 +139,17 @@ def test_a_run_killed_in_epoch_2_and_resumed_equals_an_uninterrupted_one(tmp_pat
         assert all(torch.equal(full[k], resumed[k]) for k in full), name
 
 
+def test_a_config_file_may_give_every_option_the_required_ones_too(tmp_path):
+    data = _tiny_pairs(tmp_path / "pairs.pt")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f"data = '{data}'\nout = '{tmp_path / 'out'}'\nmodes = 2\nhidden = 4\nlayers = 1\n"
+        "epochs = 1\nno-progress = true\n"
+    )
+    assert main(["train-base", "--config", str(config)]) == 0
+    assert load_checkpoint(tmp_path / "out" / "last.pt")["epoch"] == 1
+
+
 def test_a_yaml_number_read_as_a_string_is_converted(tmp_path):
     data = _tiny_pairs(tmp_path / "pairs.pt")
     config = tmp_path / "run.yaml"
