@@ -129,6 +129,7 @@ def train_corrector(args: argparse.Namespace) -> tuple[torch.nn.Module, int]:
         darcy_pairs(16, 64, seed=1),
         TrainConfig(epochs=epochs, batch_size=16, lr=1e-3, progress=False),
         checkpoint_dir=args.out,
+        overwrite=True,
         callback=lambda r: log(f"  epoch {r['epoch']:.0f}: val factor {r['val_cycle_factor']:.3f}"),
     )
     log(f"corrector trained in {time.perf_counter() - tic:.0f} s")

@@ -3,7 +3,9 @@
 The data are generated, not read: FNO Darcy coefficients (12/3, ``f = 1``)
 at ``--n`` points per side with multigrid solutions (see
 :func:`irsolve.corrector_training.darcy_pairs`). Optimisation flags carry the
-names of ``irsolve train``'s; ``--resume`` continues from ``OUT/last.pt``.
+names of ``irsolve train``'s; ``--resume`` continues an interrupted run from
+``OUT/last.pt``; ``--init CHECKPOINT`` starts a new run from trained weights
+(the net's flags must match that checkpoint's architecture).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from irsolve.corrector_training import (
     corrector_net,
     darcy_pairs,
 )
-from irsolve.training import TrainConfig, fit
+from irsolve.training import TrainConfig, fit, load_weights
 
 __all__ = ["add_subcommands"]
 
@@ -31,8 +33,13 @@ def _run(args: argparse.Namespace) -> int:
         smooth_fraction=args.smooth_fraction,
         supervised=args.supervised,
         val_cycles=args.val_cycles,
+        chains=args.chains,
+        reset=args.reset,
     )
-    objective = CorrectorObjective(corrector_net(args.modes, args.hidden, args.layers), config)
+    net = corrector_net(args.modes, args.hidden, args.layers)
+    if args.init:
+        load_weights(net, args.init)
+    objective = CorrectorObjective(net, config)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -44,7 +51,15 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
-    result = fit(objective, train, val, train_config, checkpoint_dir=args.out, resume=args.resume)
+    result = fit(
+        objective,
+        train,
+        val,
+        train_config,
+        checkpoint_dir=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
     print("epoch   train_factor   val_cycle_factor")
     for record in result.history:
         val_factor = record.get("val_cycle_factor", float("nan"))
@@ -74,6 +89,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")
+    p.add_argument(
+        "--init", default=None, help="start a new run from this checkpoint's weights (fine-tune)"
+    )
     p.add_argument("--no-validation", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--modes", type=int, default=16, help="FNO Fourier modes per dimension")
@@ -94,4 +113,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--supervised", type=float, default=corrector.supervised, help="HINTS supervised weight"
     )
     p.add_argument("--val-cycles", type=int, default=corrector.val_cycles)
+    p.add_argument(
+        "--chains", type=int, default=corrector.chains, help="persistent error chains (0: off)"
+    )
+    p.add_argument("--reset", type=float, default=corrector.reset, help="chain reset probability")
     p.set_defaults(handler=_run)

@@ -116,6 +116,14 @@ class CorrectorConfig:
     val_cycles
         Validation runs this many hybrid cycles from ``h_0 = 0`` and reports
         the mean per-cycle energy-norm factor ``(||e_k||_A / ||e_0||_A)^(1/k)``.
+    chains, reset
+        Persistent error chains: ``chains`` errors (with their coefficients)
+        kept between batches; each batch also trains on up to ``batch size``
+        of them and stores back their error after the cycle, so a chain
+        follows the hybrid's own trajectory one cycle per visit, far deeper
+        than ``max_cycles`` rollouts could afford. After each visit a chain
+        is replaced, with probability ``reset``, by a fresh error of the
+        batch (mean depth about ``1 / reset`` visits). 0 chains: off.
     """
 
     nu: int = 5
@@ -125,12 +133,19 @@ class CorrectorConfig:
     smooth_fraction: float = 0.3
     supervised: float = 0.0
     val_cycles: int = 10
+    chains: int = 0
+    reset: float = 0.05
 
     def __post_init__(self) -> None:
         if self.nu < 0 or self.max_cycles < 0 or self.val_cycles < 1:
             raise ValueError(
                 f"expected nu, max_cycles >= 0 and val_cycles >= 1, got nu={self.nu}, "
                 f"max_cycles={self.max_cycles}, val_cycles={self.val_cycles}"
+            )
+        if self.chains < 0 or not 0.0 < self.reset <= 1.0:
+            raise ValueError(
+                f"expected chains >= 0 and 0 < reset <= 1, got chains={self.chains}, "
+                f"reset={self.reset}"
             )
         if not 0.0 <= self.smooth_fraction <= 1.0 or self.supervised < 0:
             raise ValueError(
@@ -155,6 +170,8 @@ class CorrectorObjective:
         self.model = net
         self.settings = config or CorrectorConfig()
         self.corrector = ResidualCorrector(net, step_length=self.settings.step_length)
+        self.chain_a: Tensor | None = None
+        self.chain_e: Tensor | None = None
 
     def sweep(self, problem: Darcy2D, e: Tensor, f: Tensor | None = None) -> Tensor:
         """``nu`` weighted Jacobi sweeps on ``A e = f`` (``f = 0``: the error propagator)."""
@@ -196,17 +213,50 @@ class CorrectorObjective:
             e = torch.where(pick.view(-1, 1, 1, 1), smooth, e)
         return e
 
+    def _with_chains(self, a: Tensor, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The batch plus up to ``len(a)`` persistent chains; returns their pool indices too."""
+        if self.chain_e is None or self.chain_e.shape[-1] != e.shape[-1]:
+            return a, e, torch.zeros(0, dtype=torch.long)
+        pick = torch.randperm(len(self.chain_e))[: len(a)]
+        return torch.cat([a, self.chain_a[pick]]), torch.cat([e, self.chain_e[pick]]), pick
+
+    def _store_chains(self, a: Tensor, after: Tensor, fresh: int, pick: Tensor, problem) -> None:
+        """Put each chain's error after its cycle back; fill or reset chains with fresh ones."""
+        cfg = self.settings
+        after = after.detach() / _energy(problem, after.detach()).clamp_min(1e-300).view(
+            -1, 1, 1, 1
+        )
+        if self.chain_e is None or self.chain_e.shape[-1] != after.shape[-1]:
+            self.chain_a, self.chain_e = a[:0], after[:0]
+        if len(pick):
+            self.chain_e[pick] = after[fresh:]
+            reset = pick[torch.rand(len(pick)) < cfg.reset]
+            take = torch.randint(0, fresh, (len(reset),))
+            self.chain_a[reset], self.chain_e[reset] = a[take], after[take]
+        room = cfg.chains - len(self.chain_e)
+        if room > 0:
+            self.chain_a = torch.cat([self.chain_a, a[:fresh][:room]])
+            self.chain_e = torch.cat([self.chain_e, after[:fresh][:room]])
+
     def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
+        fresh = len(x)
+        e = self.errors(self.corrector.prepare(Darcy2D(x)), y)
+        pick = torch.zeros(0, dtype=torch.long)
+        if self.settings.chains > 0:
+            x, e, pick = self._with_chains(x.to(e.dtype), e)
         ctx = self.corrector.prepare(Darcy2D(x))
-        e = self.errors(ctx, y)
         problem = ctx.problem
         r = problem.apply(e)
         d = self.corrector.direction(ctx, r)
         alpha = self.corrector.step_size(ctx, r, d)
         after = self.sweep(problem, e - alpha.view(-1, 1, 1, 1) * d)
         factor = _energy(problem, after) / _energy(problem, e)
+        if self.settings.chains > 0:
+            self._store_chains(problem.a, after, fresh, pick, problem)
         loss = factor.mean()
         parts = {"factor": loss.item()}
+        if len(pick):
+            parts["chain_factor"] = factor[fresh:].mean().item()
         if self.settings.supervised > 0:
             sup = (torch.linalg.vector_norm((d - e).flatten(1), dim=1)) / torch.linalg.vector_norm(
                 e.flatten(1), dim=1
