@@ -50,6 +50,18 @@ def _check_input(module: nn.Module, args: tuple[Any, ...]) -> None:
                 f"got {tuple(x.shape)}"
             )
         warn_if_odd_resolution(tuple(x.shape[2:]))
+        n_modes = tuple(module.irsolve_config["n_modes"])
+        if len(n_modes) != x.dim() - 2:
+            raise ValueError(
+                f"expected base operator input with {len(n_modes)} spatial dimensions "
+                f"(n_modes {n_modes}), got shape {tuple(x.shape)}"
+            )
+        if any(m > n for m, n in zip(n_modes, x.shape[2:], strict=True)):
+            warnings.warn(
+                f"expected n_modes {n_modes} at most the grid {tuple(x.shape[2:])}: "
+                "neuraloperator keeps only the modes the grid has, the other weights are unused",
+                stacklevel=3,
+            )
 
 
 def base_operator(
@@ -88,8 +100,9 @@ def base_operator(
     -------
     nn.Module
         The model, with a forward pre-hook that checks the input channels and
-        warns on odd spatial sizes, and its arguments in ``irsolve_config``
-        (for :func:`irsolve.nets.build_net`).
+        spatial dimensions and warns on odd spatial sizes and on ``n_modes``
+        larger than the grid (neuraloperator then drops the extra modes), and
+        its arguments in ``irsolve_config`` (for :func:`irsolve.nets.build_net`).
     """
     cls = _MODELS[check_choice("base_operator", "kind", kind, tuple(_MODELS))]
     in_channels = check_int("base_operator", "in_channels", in_channels, minimum=1)

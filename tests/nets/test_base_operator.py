@@ -59,3 +59,11 @@ def test_build_net_rebuilds_the_same_architecture(net):
     own = {k: v.shape for k, v in net.state_dict().items() if isinstance(v, torch.Tensor)}
     new = {k: v.shape for k, v in rebuilt.state_dict().items() if isinstance(v, torch.Tensor)}
     assert own == new
+
+
+def test_more_modes_than_the_grid_warns_and_wrong_dimensions_raise():
+    fno = base_operator("fno", 1, 1, n_modes=(16, 16), hidden_channels=4, n_layers=1)
+    with pytest.warns(UserWarning, match=r"n_modes \(16, 16\) at most the grid \(8, 8\)"):
+        fno(torch.randn(1, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"2 spatial dimensions \(n_modes \(16, 16\)\), got"):
+        fno(torch.randn(1, 1, 32))
