@@ -10,9 +10,10 @@ check against a bare ``torch.load(weights_only=True)``. Prints the median of
 ``--repeats`` runs and the ratios.
 
 Run: ``python benchmarks/bench_checkpoint.py`` (about 10 s on 2 CPU cores).
-Measured there (25 MiB per file): commit 189 ms against 117 ms for the two
-``torch.save`` calls (ratio 1.6, the peer without flush to disk), checked
-load 81 ms against 41 ms (ratio 2.0): well under a second per epoch.
+Measured there (25 MiB per file, load average 4-5 from other jobs): commit
+165 ms against 92-108 ms for the two ``torch.save`` calls (ratio 1.6-1.8,
+the peer without flush to disk), checked load 82 ms against 39 ms (ratio
+2.1): well under a second per epoch.
 """
 
 from __future__ import annotations

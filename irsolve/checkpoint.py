@@ -220,9 +220,12 @@ def commit_checkpoints(
     previous = read_manifest(directory)
     files = dict(previous["files"]) if previous and not fresh else {}
     staged = []
+    serialised: dict[int, bytes] = {}  # last and best of an improving epoch share one payload
     for name, (payload, summary) in checkpoints.items():
+        if id(payload) not in serialised:
+            serialised[id(payload)] = _torch_bytes(payload)
         for filename, data in (
-            (f"{name}.pt", _torch_bytes(payload)),
+            (f"{name}.pt", serialised[id(payload)]),
             (f"{name}.json", _json_bytes(summary)),
         ):
             _atomic_write(directory / (filename + _STAGED), data)
