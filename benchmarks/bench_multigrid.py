@@ -8,16 +8,17 @@ Prints these tables, every figure measured in this run on this machine:
    matrices, same tolerance, zero initial guess).
 2. Darcy 2D, smooth and high-contrast coefficients: cycles to 1e-8 (worst
    sample and each sample), mean factor and time per problem of the default
-   V(2,2) and of the K(2,2) cycle with zebra line relaxation and cluster blocks
-   (``GaussSeidel(ordering="zebra", clusters=0.25)``), beside PyAMG
+   V(2,2) and of ``Multigrid.robust()`` (K(2,2) cycle, zebra line relaxation
+   and cluster blocks, coarsest grid 16), beside PyAMG
    Ruge–Stüben on the same matrices, with the ratios ours / RS. "FNO" is
    12 where a N(0, (-Δ + 9)^-2) sample is positive, else 3; "1|1000" draws the
    coefficient of every node from {1, 1000} with probability 1/2 each.
 3. The same high-contrast matrices with conjugate gradients
    (``scipy.sparse.linalg.cg``, relative residual 1e-8) preconditioned by one
-   symmetric cycle from zero (``Multigrid(symmetric=True).precondition``),
+   symmetric cycle from zero (``Multigrid(..., symmetric=True).precondition``:
+   red-black V(2,2), zebra W(2,2), ``Multigrid.robust(symmetric=True)``),
    beside PyAMG RS + CG; and, where ``irsolve.solvers.FlexibleCG`` exists,
-   flexible CG preconditioned by the K-cycle.
+   flexible CG preconditioned by ``Multigrid.robust()``.
 4. A batch of 16 Darcy problems at 256^2: time per problem of
    ``irsolve.solve(None, Multigrid(), Darcy2D(a))`` (float64 cycles, and
    float32 cycles inside float64 refinement) vs PyAMG SA set-up + CG solve on
@@ -70,8 +71,8 @@ def high_contrast_darcy(batch: int, n: int, seed: int) -> Darcy2D:
 
 
 def robust() -> Multigrid:
-    """For strongly varying coefficients: K(2,2) cycle, zebra lines and cluster blocks."""
-    return Multigrid(cycle="K", smoother=GaussSeidel(ordering="zebra", clusters=0.25))
+    """``Multigrid.robust()``: K(2,2) cycle, zebra lines and cluster blocks, coarsest 16."""
+    return Multigrid.robust()
 
 
 def ours_per_sample(problem, solver: Multigrid, maxiter: int) -> tuple[list[int], float, float]:
@@ -180,7 +181,7 @@ def versus_rs_table(kind: str, sizes: list[int], batch: int, maxiter: int) -> No
         rows = {
             "PyAMG RS": (rs_its, max(r[1] for r in rs), rs_time),
             "ours V(2,2) (default)": ours_per_sample(problem, Multigrid(), maxiter),
-            "ours K(2,2) zebra+clust": ours_per_sample(problem, robust(), maxiter),
+            "ours robust() K(2,2)": ours_per_sample(problem, robust(), maxiter),
         }
         for name, (its, factor, elapsed) in rows.items():
             per = elapsed if name == "PyAMG RS" else elapsed / batch
@@ -235,9 +236,7 @@ def cg_table(sizes: list[int], batch: int) -> None:
             "sym W(2,2) zebra + CG": Multigrid(
                 cycle="W", smoother=GaussSeidel(ordering="zebra"), symmetric=True
             ),
-            "sym V(2,2) zebra+clusters + CG": Multigrid(
-                smoother=GaussSeidel(ordering="zebra", clusters=0.25), symmetric=True
-            ),
+            "robust(symmetric=True) + CG": Multigrid.robust(symmetric=True),
         }
         for name, solver in configs.items():
             start = time.perf_counter()
@@ -253,7 +252,7 @@ def cg_table(sizes: list[int], batch: int) -> None:
         if krylov is not None:
             start = time.perf_counter()
             result = solve(None, krylov(robust()), problem, tol=0.0, rtol=TOL, maxiter=200)
-            rows["K(2,2) zebra+clusters + FlexibleCG"] = (
+            rows["robust() K-cycle + FlexibleCG"] = (
                 result.iterations.tolist(),
                 (time.perf_counter() - start) / batch,
             )

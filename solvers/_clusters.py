@@ -56,8 +56,8 @@ class ClusterBlocks:
     inverse: list[Tensor]
 
 
-def _clusters(matrix: sp.csr_matrix, theta: float, max_size: int) -> list[np.ndarray]:
-    """Node lists of the strongly coupled components with ``2 .. max_size`` nodes."""
+def _components(matrix: sp.csr_matrix, theta: float) -> np.ndarray:
+    """Component label of every node in the graph of couplings strong both ways."""
     n = matrix.shape[0]
     off = (matrix - sp.diags(matrix.diagonal())).tocoo()
     coupling = -off.data
@@ -66,41 +66,51 @@ def _clusters(matrix: sp.csr_matrix, theta: float, max_size: int) -> list[np.nda
     strong = (coupling > 0) & (coupling >= theta * row_max[off.row])
     graph = sp.coo_matrix((np.ones(strong.sum()), (off.row[strong], off.col[strong])), (n, n))
     graph = graph.tocsr()
-    graph = graph.multiply(graph.T)  # strong both ways
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    return [
-        order[starts[c] : starts[c + 1]] for c in np.nonzero((sizes >= 2) & (sizes <= max_size))[0]
-    ]
+    return connected_components(graph.multiply(graph.T), directed=False)[1]
 
 
 def cluster_blocks(stencil: Tensor, periodic: bool, theta: float, max_size: int) -> ClusterBlocks:
-    """Find the clusters of every sample's operator and invert their diagonal blocks."""
-    matrices = stencil_to_scipy(stencil, periodic)
-    per_sample = [_clusters(m, theta, max_size) for m in matrices]
-    groups: dict[int, list[list[tuple[np.ndarray, np.ndarray]]]] = {}
-    for b, (blocks, matrix) in enumerate(zip(per_sample, matrices, strict=True)):
-        for nodes in blocks:
-            size = 1 << int(np.ceil(np.log2(len(nodes))))
-            dense = np.eye(size)
-            dense[: len(nodes), : len(nodes)] = matrix[nodes][:, nodes].toarray()
-            groups.setdefault(size, [[] for _ in per_sample])[b].append((nodes, dense))
+    """Find the clusters of every sample's operator and invert their diagonal blocks.
+
+    Clusters of ``k`` nodes go to the group of padded size ``2^ceil(log2 k)``;
+    all blocks are gathered from the matrix entries at once (no loop over blocks).
+    """
+    samples = []  # per sample: labels, each node's rank in its cluster, cluster sizes, entries
+    for matrix in stencil_to_scipy(stencil, periodic):
+        labels = _components(matrix, theta)
+        sizes = np.bincount(labels)
+        order = np.argsort(labels, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        rank = np.empty_like(labels)
+        rank[order] = np.arange(labels.size) - starts[labels[order]]
+        samples.append((labels, rank, sizes, matrix.tocoo()))
+    # Padded block size of every cluster (0: not relaxed as a block).
+    groups = [
+        np.where(
+            (sizes >= 2) & (sizes <= max_size),
+            np.left_shift(1, np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)),
+            0,
+        )
+        for _, _, sizes, _ in samples
+    ]
     index, inverse = [], []
-    for size in sorted(groups):
-        count = max(len(blocks) for blocks in groups[size])
-        idx = np.full((len(per_sample), count, size), -1, dtype=np.int64)
-        dense = np.tile(np.eye(size), (len(per_sample), count, 1, 1))
-        for b, blocks in enumerate(groups[size]):
-            for k, (nodes, block) in enumerate(blocks):
-                idx[b, k, : len(nodes)] = nodes
-                dense[b, k] = block
+    for size in sorted(set(np.concatenate(groups).tolist()) - {0}):
+        chosen = [np.nonzero(group == size)[0] for group in groups]
+        count = max(len(c) for c in chosen)
+        idx = np.full((len(samples), count, size), -1, dtype=np.int64)
+        dense = np.tile(np.eye(size), (len(samples), count, 1, 1))
+        for b, ((labels, rank, _, coo), components) in enumerate(zip(samples, chosen, strict=True)):
+            block_of = np.full(labels.max() + 1, -1)
+            block_of[components] = np.arange(len(components))
+            nodes = np.nonzero(block_of[labels] >= 0)[0]
+            idx[b, block_of[labels[nodes]], rank[nodes]] = nodes
+            blk = block_of[labels[coo.row]]
+            inside = (blk >= 0) & (labels[coo.row] == labels[coo.col])
+            dense[b, blk[inside], rank[coo.row[inside]], rank[coo.col[inside]]] = coo.data[inside]
         inv = torch.linalg.inv(torch.from_numpy(dense).to(stencil.device, stencil.dtype))
         mask = torch.from_numpy(idx >= 0).to(stencil.device)
-        inv = inv * (mask[..., :, None] & mask[..., None, :])
         index.append(torch.from_numpy(idx).to(stencil.device))
-        inverse.append(inv)
+        inverse.append(inv * (mask[..., :, None] & mask[..., None, :]))
     return ClusterBlocks(index, inverse)
 
 

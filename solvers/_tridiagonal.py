@@ -87,6 +87,9 @@ def solve(t: Tridiagonal, d: Tensor) -> Tensor:
     """Solve the factorised systems for ``d`` (broadcast against the multipliers)."""
     s = 1
     for alpha, gamma in zip(t.alpha, t.gamma, strict=True):
-        d = d + alpha * _back(d, s) + gamma * _ahead(d, s)
+        reduced = d.clone()
+        reduced[..., s:].addcmul_(alpha[..., s:], d[..., :-s])
+        reduced[..., :-s].addcmul_(gamma[..., :-s], d[..., s:])
+        d = reduced
         s *= 2
     return d * t.inv_diag

@@ -225,6 +225,16 @@ def test_cuda_solve_matches_cpu_solve():
     assert torch.allclose(gpu.cpu(), cpu, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_high_contrast_k_cycle_matches_cpu_solve():
+    problem = _high_contrast(2, 31, seed=4)
+    cpu = solve(None, _robust(), problem, tol=0.0, rtol=1e-10, maxiter=40).u
+    gpu_problem = Darcy2D(problem.a.cuda(), f=problem.f.cuda())
+    gpu = solve(None, _robust(), gpu_problem, tol=0.0, rtol=1e-10, maxiter=40).u
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, rtol=1e-8, atol=1e-12)
+
+
 def test_smoother_default_is_gauss_seidel():
     assert isinstance(Multigrid().smoother, GaussSeidel)
 
@@ -298,7 +308,7 @@ def _high_contrast(batch: int, n: int, seed: int) -> Darcy2D:
 
 
 def _robust() -> Multigrid:
-    return Multigrid(cycle="K", smoother=GaussSeidel(ordering="zebra", clusters=0.25))
+    return Multigrid.robust()
 
 
 def _check_high_contrast_solve(n: int, seed: int) -> None:
@@ -353,3 +363,28 @@ def test_k_cycle_keeps_a_zero_residual_sample_at_zero():
     )
     out = _robust().step(_robust().prepare(problem), problem.zeros(), 0)
     assert torch.equal(out[0], torch.zeros_like(out[0])) and torch.isfinite(out).all()
+
+
+def test_robust_preset_is_the_documented_configuration():
+    solver = Multigrid.robust()
+    assert (solver.cycle, solver.pre, solver.post, solver.coarsest) == ("K", 2, 2, 16)
+    assert solver.smoother.ordering == "zebra" and solver.smoother.clusters == 0.25
+    symmetric = Multigrid.robust(symmetric=True)
+    assert (symmetric.cycle, symmetric.symmetric) == ("V", True)
+
+
+def test_coarsest_factorisation_of_a_batch_is_valid_with_two_threads():
+    # torch 2.13 on CPU with 2 threads returned invalid pivots from a batched lu_factor of
+    # 225 x 225 coarse matrices; each sample is factorised alone. Reference: spsolve.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        problem = Poisson2D(_rand(3, 1, 31, 31))
+        ctx = Multigrid(coarsest=16).prepare(problem)
+        assert ctx.lu.shape == (3, 225, 225) and ctx.pivots.min() >= 1
+        result = solve(None, Multigrid(coarsest=16), problem, tol=0.0, rtol=1e-12, maxiter=20)
+    finally:
+        torch.set_num_threads(threads)
+    exact = _spsolve(problem)
+    error = np.abs(result.u.flatten(1).numpy() - exact).max(axis=1)
+    assert (error <= 1e-9 * np.abs(exact).max(axis=1)).all(), error
