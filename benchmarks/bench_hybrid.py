@@ -19,9 +19,12 @@ Rows, all measured in this run:
   Jacobi, with ``GeometricAlpha`` (the negative control: it converges only
   because its step dies out);
 - the corrector with ``nu`` Jacobi sweeps and with ``nu`` Gauss-Seidel sweeps
-  per cycle (``Interleave(corrector, smoother, pattern=(1, 1))``);
+  per cycle (``Interleave(corrector, smoother, pattern=(1, 1))``), capped at
+  ``--max-cycles`` cycles and extrapolated like the smoothers alone;
 - ``FlexibleCG(Interleave(corrector, Jacobi(sweeps=nu)), m=5,
-  preconditioner_steps=2)``;
+  preconditioner_steps=2)``, and FCG preconditioned by ``nu`` Gauss-Seidel
+  sweeps, the corrector and ``nu`` more sweeps (a two-level cycle whose
+  coarse correction is learned);
 - an FNO warm start (a small FNO trained on ``a -> u``) followed by multigrid.
 
 Columns: learned steps, smoother sweeps or V-cycles, Krylov iterations (each
@@ -302,12 +305,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="64^2 and 128^2, small caps")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--max-sweeps", type=int, default=None, help="cap of Jacobi / GS alone")
+    parser.add_argument(
+        "--max-cycles", type=int, default=None, help="cap of the stationary learned hybrids"
+    )
     parser.add_argument("--json", default=None, help="write the rows here")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = args.sizes or ([64, 128] if args.quick else [64, 128, 256])
     cap = args.max_sweeps or (4000 if args.quick else 40000)
+    cycles = args.max_cycles or (150 if args.quick else 300)
     log(
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s), pyamg {pyamg.__version__}"
@@ -326,6 +333,9 @@ def main() -> None:
 
     def fcg(it: Tensor) -> dict[str, Tensor]:
         return {"learned": it, "sweeps": it * nu, "krylov": it}
+
+    def fcg_symmetric(it: Tensor) -> dict[str, Tensor]:
+        return {"learned": it, "sweeps": 2 * it * nu, "krylov": it}
 
     report: dict[str, Any] = {"tol": TOL, "nu": nu, "sizes": {}}
     for n in sizes:
@@ -359,21 +369,21 @@ def main() -> None:
                 f"IRNO (GeometricAlpha) + Jacobi x{nu}",
                 Interleave(refiner, Jacobi(sweeps=nu), pattern=(1, 1)),
                 stationary,
-                2 * cap // nu,
+                2 * cycles,
                 warm,
             ),
             (
                 f"corrector + Jacobi x{nu}",
                 Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)),
                 stationary,
-                4000,
+                2 * cycles,
                 None,
             ),
             (
                 f"corrector + Gauss-Seidel x{nu}",
                 Interleave(corrector, GaussSeidel(sweeps=nu), pattern=(1, 1)),
                 stationary,
-                4000,
+                2 * cycles,
                 None,
             ),
             (
@@ -382,6 +392,16 @@ def main() -> None:
                     Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)), preconditioner_steps=2
                 ),
                 fcg,
+                1000,
+                None,
+            ),
+            (
+                f"FCG(GS x{nu}, corrector, GS x{nu}), m=5",
+                FlexibleCG(
+                    Interleave(GaussSeidel(sweeps=nu), corrector, GaussSeidel(sweeps=nu)),
+                    preconditioner_steps=3,
+                ),
+                fcg_symmetric,
                 1000,
                 None,
             ),

@@ -11,10 +11,12 @@ names of ``irsolve train``'s; ``--resume`` continues an interrupted run from
 from __future__ import annotations
 
 import argparse
+from typing import get_args
 
 from irsolve.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
+    Smoother,
     corrector_net,
     darcy_pairs,
 )
@@ -28,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     val = None if args.no_validation else darcy_pairs(args.val_samples, args.n, seed=args.seed + 1)
     config = CorrectorConfig(
         nu=args.nu,
+        smoother=args.smoother,
         omega=args.omega,
         max_cycles=args.max_cycles,
         smooth_fraction=args.smooth_fraction,
@@ -98,8 +101,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--modes", type=int, default=16, help="FNO Fourier modes per dimension")
     p.add_argument("--hidden", type=int, default=32, help="FNO width")
     p.add_argument("--layers", type=int, default=4, help="FNO layers")
-    p.add_argument("--nu", type=int, default=corrector.nu, help="Jacobi sweeps per cycle")
-    p.add_argument("--omega", type=float, default=corrector.omega, help="Jacobi weight")
+    p.add_argument("--nu", type=int, default=corrector.nu, help="smoothing sweeps per cycle")
+    p.add_argument("--smoother", choices=get_args(Smoother), default=corrector.smoother)
+    p.add_argument(
+        "--omega", type=float, default=None, help="smoother weight (Jacobi 0.8, Gauss-Seidel 1)"
+    )
     p.add_argument(
         "--max-cycles", type=int, default=corrector.max_cycles, help="hybrid cycles before errors"
     )

@@ -14,7 +14,8 @@ after one learned step and ``nu`` sweeps,
 ``loss = mean_b ||S^nu (e - alpha d)||_A / ||e||_A``,  ``d = d(r = A e)``,
 
 with the corrector's own step length ``alpha`` (energy by default) inside
-the loss; ``S = I - omega D^-1 A`` is the weighted Jacobi error propagator.
+the loss; ``S`` is the smoother's error propagator (weighted Jacobi
+``I - omega D^-1 A`` or red-black Gauss-Seidel).
 By homogeneity the error's size does not matter, only its shape. Optionally
 (``supervised > 0``) HINTS's supervised term adds
 ``supervised * mean_b ||d - e||_2 / ||e||_2``, the direction against
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -48,12 +49,16 @@ from irsolve.solvers import (
     gaussian_random_field,
 )
 from irsolve.solvers.corrector import StepLength
+from irsolve.solvers.gauss_seidel import multicolour_sweeps
 from irsolve.solvers.jacobi import jacobi_sweeps
 from irsolve.solvers.problems import grid_coordinates
 
-__all__ = ["CorrectorConfig", "CorrectorObjective", "corrector_net", "darcy_pairs"]
+__all__ = ["CorrectorConfig", "CorrectorObjective", "Smoother", "corrector_net", "darcy_pairs"]
 
 logger = logging.getLogger(__name__)
+
+#: Smoothers the training loss can apply after the learned step.
+Smoother = Literal["jacobi", "gauss-seidel"]
 
 
 def corrector_net(modes: int = 16, width: int = 32, layers: int = 4) -> nn.Module:
@@ -100,8 +105,10 @@ class CorrectorConfig:
 
     Attributes
     ----------
-    nu, omega
-        Weighted Jacobi sweeps after the learned step, and their weight.
+    nu, smoother, omega
+        Smoothing sweeps after the learned step: weighted Jacobi
+        (``"jacobi"``, ``omega`` default 0.8) or red-black Gauss-Seidel
+        (``"gauss-seidel"``, ``omega`` default 1), and their weight.
     step_length
         The corrector's step length inside the loss (``"energy"``,
         ``"residual"`` or ``None``).
@@ -127,7 +134,8 @@ class CorrectorConfig:
     """
 
     nu: int = 5
-    omega: float = 0.8
+    smoother: Smoother = "jacobi"
+    omega: float | None = None
     step_length: StepLength | None = "energy"
     max_cycles: int = 6
     smooth_fraction: float = 0.3
@@ -142,6 +150,10 @@ class CorrectorConfig:
                 f"expected nu, max_cycles >= 0 and val_cycles >= 1, got nu={self.nu}, "
                 f"max_cycles={self.max_cycles}, val_cycles={self.val_cycles}"
             )
+        if self.smoother not in get_args(Smoother):
+            raise ValueError(f"expected smoother 'jacobi' or 'gauss-seidel', got {self.smoother!r}")
+        if self.omega is None:
+            self.omega = 0.8 if self.smoother == "jacobi" else 1.0
         if self.chains < 0 or not 0.0 < self.reset <= 1.0:
             raise ValueError(
                 f"expected chains >= 0 and 0 < reset <= 1, got chains={self.chains}, "
@@ -174,12 +186,13 @@ class CorrectorObjective:
         self.chain_e: Tensor | None = None
 
     def sweep(self, problem: Darcy2D, e: Tensor, f: Tensor | None = None) -> Tensor:
-        """``nu`` weighted Jacobi sweeps on ``A e = f`` (``f = 0``: the error propagator)."""
+        """``nu`` smoothing sweeps on ``A e = f`` (``f = 0``: the error propagator)."""
         stencil = problem.stencil
         inv_diag = 1.0 / problem.diagonal()
         rhs = torch.zeros_like(e) if f is None else f
         cfg = self.settings
-        return jacobi_sweeps(stencil, inv_diag, e, rhs, problem.periodic, cfg.omega, cfg.nu)
+        sweeps = jacobi_sweeps if cfg.smoother == "jacobi" else multicolour_sweeps
+        return sweeps(stencil, inv_diag, e, rhs, problem.periodic, cfg.omega, cfg.nu)
 
     def cycle(self, ctx: Any, e: Tensor) -> Tensor:
         """Error after one hybrid cycle (learned step, then ``nu`` sweeps) from error ``e``."""
