@@ -149,7 +149,7 @@ def load_dataset(
     ------
     ValueError
         For an unknown layout or format, arrays of other shapes or dtypes,
-        non-finite values, a split the data cannot give, or a fraction that
+        a split the data cannot give, or a fraction that
         leaves either side empty. Each is one line naming the file.
     """
     path = Path(path)
@@ -259,8 +259,8 @@ def _load_pt(path: Path) -> tuple[dict[str, Any], str]:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling arbitrary bytes can raise nearly any error
         raise ValueError(
-            f"{path}: cannot read as a torch file of tensors ({type(err).__name__}); "
-            f"{ACCEPTED_LAYOUTS}"
+            f"expected {path} to be a torch file of tensors 'x' and 'y', cannot read it "
+            f"({type(err).__name__}); {ACCEPTED_LAYOUTS}"
         ) from None
     if not isinstance(content, dict):
         raise ValueError(
@@ -307,15 +307,15 @@ def _pairs(path: Path, content: dict[str, Any], kind: str) -> TensorDataset:
     x, y = (_as_float32(path, name, content[name]) for name in ("x", "y"))
     if len(x) != len(y) or x.shape[2:] != y.shape[2:]:
         raise ValueError(
-            f"{path}: expected x and y with the same number of samples and grid, "
-            f"got x {tuple(x.shape)} and y {tuple(y.shape)}"
+            f"{path}: expected x (N, C_x, H, W) and y (N, C_y, H, W) with the same N and grid, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     logger.info("%s (%s): %d samples, x %s, y %s", path, kind, len(x), x.shape[1:], y.shape[1:])
     return TensorDataset(x, y)
 
 
 def _as_float32(path: Path, name: str, value: object) -> Tensor:
-    """One array of a file as a finite ``(N, C, H, W)`` float32 tensor."""
+    """One array of a file as an ``(N, C, H, W)`` float32 tensor (NaNs are left to training)."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             raise ValueError(
@@ -332,12 +332,7 @@ def _as_float32(path: Path, name: str, value: object) -> Tensor:
             f"got {tuple(value.shape)}"
         )
     value = value.to(torch.float32)
-    if value.dim() == 3:
-        value = value.unsqueeze(1)
-    bad = int((~torch.isfinite(value)).sum())
-    if bad:
-        raise ValueError(f"{path}: expected finite {name!r}, got {bad} NaN or infinite values")
-    return value
+    return value.unsqueeze(1) if value.dim() == 3 else value
 
 
 def _describe(content: dict[str, Any]) -> str:
@@ -442,8 +437,6 @@ class PDEBenchDarcy(Dataset):
         f = self._file()
         x = torch.from_numpy(np.asarray(f["nu"][index], dtype=np.float32))[None]
         y = torch.from_numpy(np.asarray(f["tensor"][index, -1], dtype=np.float32))[None]
-        if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-            raise ValueError(f"{self.path}: sample {index} holds NaN or infinite values")
         return x, y
 
     def _file(self) -> h5py.File:
