@@ -10,34 +10,43 @@ case is the harder one for Anderson, since ``I - M`` then has condition number
 199 instead of 100 (Anderson with full memory is GMRES on ``(I - M) h = c``,
 Walker & Ni 2011).
 
-For each history length ``m`` it prints the number of map evaluations each
-method needs until every sample's RMS error ``||h - h*|| / sqrt(n)`` is at
-most ``--target`` (``h*`` from a dense solve), the wall time of that many
-steps (median of ``--repeats``; for a peer that never reaches the target, of
-``--maxiter`` steps), the ratios irsolve / torchdeq and the
-lowest worst-sample error torchdeq reached in ``--maxiter`` evaluations.
-torchdeq runs with its default ``lam = 1e-4`` and with ``lam = 1e-10`` (added
-to the Gram matrix of the unscaled residuals, which it solves by the normal
-equations); its iterate after ``j`` evaluations is the one it would return
-there (the lowest-residual image so far). Single CPU thread.
+For each history length ``m`` it prints, for irsolve and for each peer
+measured in the same run (a plain type-II least-squares reference written
+here in NumPy, one sample at a time; torchdeq's ``anderson_solver`` with its
+default ``lam = 1e-4`` and with ``lam = 1e-10``, added to the Gram matrix of
+the unscaled residuals, which it solves by the normal equations): the number
+of map evaluations until every sample's RMS error ``||h - h*|| / sqrt(n)`` is
+at most ``--target`` (``h*`` from a dense solve), the wall time of that many
+evaluations (median of ``--repeats``; for a peer that never reaches the
+target, of ``--maxiter``), the ratios irsolve / peer, and the lowest
+worst-sample error the peer reached. torchdeq's iterate after ``j``
+evaluations is the one it would return there (the lowest-residual image so
+far). Single CPU thread.
 
     python benchmarks/bench_anderson.py [--spectrum symmetric|positive] [--repeats 5]
 
-Measured (2-core CPU, shared, one thread; symmetric spectrum, ``--repeats 3``):
-plain iteration 2157 steps; irsolve m = 6 / 20 / 64: 655 / 212 / 58 steps.
-torchdeq (lam 1e-4) reaches no better than 3.8e-5 / 6.9e-4 / 6.8e-3 in 3000
-steps; with lam 1e-10 it reaches 1e-8 only at m = 64, in 1261 steps (irsolve
-0.05 of its steps, 0.04 of its time). ``--spectrum positive``: irsolve 381 /
-133 / 57 steps; torchdeq reaches 1e-8 at no m in 3000 steps (best 5.8e-5 /
-1.2e-3 / 5.8e-3 with lam 1e-4, 8.3e-8 / 4.8e-6 / 4.5e-8 with lam 1e-10).
+Measured (2-core CPU shared with other jobs, one thread, ``--repeats 3``;
+wall times are noisy to about 30 %):
+
+* symmetric: plain iteration 2157 steps. m = 6 / 20 / 64: irsolve 655 / 212 /
+  58 steps, the NumPy reference the same 655 / 212 / 58 (irsolve / NumPy time
+  1.46 / 2.00 / 1.20: per-step overhead of torch on 8 x 64 unknowns).
+  torchdeq (lam 1e-4) gets no lower than 3.8e-5 / 6.9e-4 / 6.8e-3 in 3000
+  evaluations; with lam 1e-10 it reaches 1e-8 only at m = 64, in 1261 (irsolve
+  0.05 of its steps, 0.09 of its time).
+* positive: irsolve 381 / 133 / 57, NumPy 381 / 134 / 56; torchdeq reaches
+  1e-8 at no m (best 5.8e-5 / 1.2e-3 / 5.8e-3 with lam 1e-4; 8.3e-8 / 4.8e-6 /
+  4.5e-8 with lam 1e-10).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Callable
 from functools import partial
 
+import numpy as np
 import torch
 from timing import wall_times
 from torch import Tensor
@@ -86,7 +95,7 @@ def irsolve_steps(solver: FixedPointSolver, exact: Tensor, target: float, maxite
 
 
 def torchdeq_steps(
-    amap: Affine, m: int, lam: float, exact: Tensor, target: float, maxiter: int
+    amap: Affine, m: int, *, lam: float, exact: Tensor, target: float, maxiter: int
 ) -> tuple[int, float]:
     """torchdeq's evaluations of ``G`` until every RMS error <= target (-1: never), and the
     lowest worst-sample RMS error it reached."""
@@ -99,6 +108,36 @@ def torchdeq_steps(
     errors = [float(rms_error(h, exact).max()) for h in iterates]
     reached = [count for count, e in zip(steps, errors, strict=True) if e <= target]
     return (reached[0] if reached else -1), min(errors)
+
+
+def lstsq_reference(
+    amap: Affine, m: int, *, exact: Tensor, target: float, maxiter: int
+) -> tuple[int, float]:
+    """Plain type-II Anderson, one sample at a time in NumPy: ``theta`` from ``numpy.linalg.lstsq``
+    (SVD) on the differences ``f_k - f_i``, ``h_{k+1} = G(h_k) - sum_i theta_i (G(h_k) - G(h_i))``.
+    Returns the evaluations of ``G`` until every RMS error <= target (-1: never) and the lowest
+    worst-sample RMS error."""
+    matrices, shifts, solutions = amap.matrix.numpy(), amap.shift.numpy(), exact.numpy()
+    errors = np.zeros((matrices.shape[0], maxiter))
+    for b, (matrix, shift) in enumerate(zip(matrices, shifts, strict=True)):
+        iterates, images = [], []
+        h = np.zeros_like(shift)
+        for k in range(maxiter):
+            iterates.append(h)
+            images.append(matrix @ h + shift)
+            iterates, images = iterates[-m:], images[-m:]
+            residuals = [g - x for g, x in zip(images, iterates, strict=True)]
+            if len(iterates) == 1:
+                h = images[-1]
+            else:
+                diff = np.stack([residuals[-1] - r for r in residuals[:-1]], axis=1)
+                theta = np.linalg.lstsq(diff, residuals[-1], rcond=None)[0]
+                image_diff = np.stack([images[-1] - g for g in images[:-1]], axis=1)
+                h = images[-1] - image_diff @ theta
+            errors[b, k] = np.sqrt(np.mean((h - solutions[b]) ** 2))
+    worst = errors.max(axis=0)
+    reached = np.flatnonzero(worst <= target)
+    return (int(reached[0]) + 1 if reached.size else -1), float(worst.min())
 
 
 def main() -> None:
@@ -117,11 +156,25 @@ def main() -> None:
     plain = irsolve_steps(amap, exact, args.target, args.maxiter)
     print(f"spectrum {args.spectrum}, n=64, batch 8, target rms error {args.target:g}")
     print(f"plain iteration: {plain} steps")
+    # name -> (steps and best error, the bare run of a given number of evaluations)
+    peers = {
+        "numpy lstsq": (
+            lstsq_reference,
+            lambda m, budget: lstsq_reference(
+                amap, m, exact=exact, target=args.target, maxiter=budget
+            ),
+        )
+    }
     try:
         from torchdeq.solver.anderson import anderson_solver
     except ImportError:
-        anderson_solver = None
-        print("torchdeq is not installed (pip install torchdeq==0.1.0): irsolve only")
+        print("torchdeq is not installed (pip install torchdeq==0.1.0): NumPy reference only")
+    else:
+        for lam in (1e-4, 1e-10):
+            peers[f"torchdeq lam={lam:g}"] = (
+                partial(torchdeq_steps, lam=lam),
+                partial(_torchdeq_run, anderson_solver, amap, h0, lam),
+            )
     print(
         f"{'m':>3} {'peer':>19} {'irsolve steps':>14} {'peer steps':>11} {'ratio':>6} "
         f"{'irsolve ms':>11} {'peer ms':>9} {'ratio':>6} {'peer best error':>16}"
@@ -130,20 +183,23 @@ def main() -> None:
         ours = irsolve_steps(Anderson(amap, m=m), exact, args.target, args.maxiter)
         run = partial(solve, h0, Anderson(amap, m=m), h0, tol=0.0, maxiter=max(ours, 1))
         our_ms = 1e3 * statistics.median(wall_times(run, args.repeats))
-        if anderson_solver is None:
-            print(f"{m:>3} {'-':>19} {ours:>14} {'-':>11} {'-':>6} {our_ms:>11.1f}")
-            continue
-        for lam in (1e-4, 1e-10):
-            theirs, best = torchdeq_steps(amap, m, lam, exact, args.target, args.maxiter)
+        for name, (steps_of, run_of) in peers.items():
+            theirs, best = steps_of(amap, m, exact=exact, target=args.target, maxiter=args.maxiter)
             budget = theirs if theirs > 0 else args.maxiter
-            run_deq = partial(anderson_solver, amap, h0, max_iter=budget, tol=0.0, m=m, lam=lam)
-            deq_ms = 1e3 * statistics.median(wall_times(run_deq, args.repeats))
+            peer_ms = 1e3 * statistics.median(wall_times(partial(run_of, m, budget), args.repeats))
             step_ratio = f"{ours / theirs:.2f}" if theirs > 0 and ours > 0 else "-"
             shown = theirs if theirs > 0 else f">{args.maxiter}"
             print(
-                f"{m:>3} {f'torchdeq lam={lam:g}':>19} {ours:>14} {shown:>11} {step_ratio:>6} "
-                f"{our_ms:>11.1f} {deq_ms:>9.1f} {our_ms / deq_ms:>6.2f} {best:>16.2e}"
+                f"{m:>3} {name:>19} {ours:>14} {shown:>11} {step_ratio:>6} "
+                f"{our_ms:>11.1f} {peer_ms:>9.1f} {our_ms / peer_ms:>6.2f} {best:>16.2e}"
             )
+
+
+def _torchdeq_run(
+    solver: Callable[..., object], amap: Affine, h0: Tensor, lam: float, m: int, budget: int
+) -> object:
+    """torchdeq's Anderson for ``budget`` evaluations, nothing recorded (the timed run)."""
+    return solver(amap, h0, max_iter=budget, tol=0.0, m=m, lam=lam)
 
 
 if __name__ == "__main__":

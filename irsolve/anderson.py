@@ -56,10 +56,11 @@ class Anderson(FixedPointSolver):
     plain step ``G(h_k)``. The history lives in the context, so one
     ``Anderson`` object can serve several solves at once.
 
-    Measured (``benchmarks/bench_anderson.py``; affine ``q = 0.99`` map, ``n =
-    64``, batch 8, steps until the RMS error is below ``1e-8``): m = 6: 655,
-    m = 20: 212, m = 64: 58 steps, the same as a least-squares reference
-    (NumPy ``lstsq``); plain iteration needs about 2,200.
+    Measured (``benchmarks/bench_anderson.py``; affine map with symmetric
+    ``M``, spectrum in ``[-0.99, 0.99]``, ``n = 64``, batch 8; map evaluations
+    until the RMS error is below ``1e-8``): m = 6: 655, m = 20: 212, m = 64: 58,
+    the same counts as a plain least-squares reference (NumPy ``lstsq``, one
+    sample at a time); plain iteration needs 2157.
 
     Parameters
     ----------
