@@ -49,10 +49,11 @@ class Anderson(FixedPointSolver):
     .. math:: h_{k+1} = h_k + \beta f_k - (X + \beta F) S^{-1}\theta,
 
     with ``X`` the matching iterate differences ``h_k - h_i``. For ``beta = 1``
-    and ``lam = 0`` this is ``sum_i gamma_i G(h_i)``; on an affine map with
-    ``m`` at least the dimension it is equivalent to GMRES on ``(I - M) h = c``
-    (Walker & Ni, SIAM J. Numer. Anal. 49 (2011), Sec. 4), so more memory
-    never costs steps there. A sample whose weights are not finite takes the
+    and ``lam = 0`` this is ``sum_i gamma_i G(h_i)``; on an affine map
+    ``G(h) = M h + c`` with memory never truncated (``m`` at least the number
+    of steps) its iterates are GMRES's on ``(I - M) h = c`` (Walker & Ni, SIAM
+    J. Numer. Anal. 49 (2011), Sec. 4), so full memory reaches GMRES's step
+    count; a shorter history forgets directions and needs more steps. A sample whose weights are not finite takes the
     plain step ``G(h_k)``. The history lives in the context, so one
     ``Anderson`` object can serve several solves at once.
 
