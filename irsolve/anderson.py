@@ -53,9 +53,10 @@ class Anderson(FixedPointSolver):
     ``G(h) = M h + c`` with memory never truncated (``m`` at least the number
     of steps) its iterates are GMRES's on ``(I - M) h = c`` (Walker & Ni, SIAM
     J. Numer. Anal. 49 (2011), Sec. 4), so full memory reaches GMRES's step
-    count; a shorter history forgets directions and needs more steps. A sample whose weights are not finite takes the
-    plain step ``G(h_k)``. The history lives in the context, so one
-    ``Anderson`` object can serve several solves at once.
+    count; a shorter history forgets directions and needs more steps. A
+    sample whose weights are not finite takes the plain step ``G(h_k)``. The
+    history lives in the context, so one ``Anderson`` object can serve
+    several solves at once.
 
     Measured (``benchmarks/bench_anderson.py``; affine map with symmetric
     ``M``, spectrum in ``[-0.99, 0.99]``, ``n = 64``, batch 8; map evaluations
