@@ -28,7 +28,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from irsolve._validate import check_bool, check_choice, check_int, check_real
+from irsolve._validate import check_int, check_real
 from irsolve.checkpoint import (
     MANIFEST,
     CheckpointError,
@@ -56,6 +56,7 @@ from irsolve.losses import (
 )
 from irsolve.metrics import vrmse
 from irsolve.nets.factory import net_config
+from irsolve.settings import check_settings, setting
 from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = [
@@ -98,33 +99,31 @@ class TrainConfig:
     them where they are read.
     """
 
-    epochs: int = 10
-    batch_size: int = 16
-    lr: float = 3e-4
-    weight_decay: float = 1e-5
-    lr_min: float = 1e-6
-    clip: float = 1.0
-    seed: int = 0
-    device: str = "cpu"
-    progress: bool = True
-    max_skipped: float = 0.5
+    epochs: int = setting(10, "training epochs", minimum=1)
+    batch_size: int = setting(16, "samples per batch", minimum=1)
+    lr: float = setting(3e-4, "AdamW learning rate", minimum=0.0, open_min=True)
+    weight_decay: float = setting(1e-5, "AdamW weight decay", minimum=0.0)
+    lr_min: float = setting(1e-6, "learning rate at the end of the cosine decay", minimum=0.0)
+    clip: float = setting(1.0, "gradient-norm clip", minimum=0.0, open_min=True)
+    seed: int = setting(
+        0, "fixes the initial weights, the data order and every random draw", minimum=0
+    )
+    device: str = setting("cpu", "torch device (cpu, cuda, cuda:1...)")
+    progress: bool = setting(True, "show a progress bar per epoch")
+    max_skipped: float = setting(
+        0.5,
+        "stop when more than this fraction of an epoch's batches is non-finite",
+        minimum=0.0,
+        maximum=1.0,
+    )
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"
-        self.epochs = check_int(owner, "epochs", self.epochs, minimum=1)
-        self.batch_size = check_int(owner, "batch_size", self.batch_size, minimum=1)
-        self.lr = check_real(owner, "lr", self.lr, minimum=0.0, open_min=True)
-        self.weight_decay = check_real(owner, "weight_decay", self.weight_decay, minimum=0.0)
+        check_settings(self)  # each field's type and range, declared with setting() above
         self.lr_min = check_real(owner, "lr_min", self.lr_min, minimum=0.0, maximum=self.lr)
-        self.clip = check_real(owner, "clip", self.clip, minimum=0.0, open_min=True)
-        self.seed = check_int(owner, "seed", self.seed, minimum=0)
         if self.seed >= 2**63:
             raise ValueError(f"{owner}: expected seed to be an int < 2**63, got {self.seed}")
         self.device = _check_device(owner, "device", self.device)
-        self.progress = check_bool(owner, "progress", self.progress)
-        self.max_skipped = check_real(
-            owner, "max_skipped", self.max_skipped, minimum=0.0, maximum=1.0
-        )
 
 
 def _check_device(owner: str, name: str, value: Any) -> str:
@@ -213,49 +212,43 @@ class RefinerConfig:
         units of the error it corrects.
     """
 
-    K: int = 6
-    alpha: float = 0.2
-    beta_s: float = 1.0
-    beta_fp: float = 0.01
-    fp_warmup_epochs: float = 1.0
-    lam_start: float = 1.0
-    lam_end: float = 2.0
-    alpha_decay: float = 1.0
-    stop_threshold: float | None = None
-    beta_jac: float = 0.0
-    jac_method: Literal["hutchinson", "power"] = "hutchinson"
-    jac_iters: int = 1
-    unroll_max: int | None = None
-    step_weights: StepWeights = "uniform"
-    start_mix: float = 0.0
-    calibrate_scale: bool = True
+    K: int = setting(6, "trained horizon (refinement steps per unroll)", minimum=1)
+    alpha: float = setting(0.2, "step size", minimum=0.0, open_min=True)
+    beta_s: float = setting(1.0, "spectral loss weight", minimum=0.0)
+    beta_fp: float = setting(0.01, "fixed-point loss weight", minimum=0.0)
+    fp_warmup_epochs: float = setting(
+        1.0, "epochs over which the fixed-point weight rises", minimum=0.0, flag="--fp-warmup"
+    )
+    lam_start: float = setting(1.0, "spectral exponent at the first step", minimum=0.0)
+    lam_end: float = setting(2.0, "spectral exponent at the last step", minimum=0.0)
+    alpha_decay: float = setting(
+        1.0, "gamma: alpha * gamma^(k-K+1) past K", minimum=0.0, open_min=True
+    )
+    stop_threshold: float | None = setting(None, "adaptive stop on rms(Phi)", minimum=0.0)
+    beta_jac: float = setting(0.0, "Jacobian-norm penalty weight", minimum=0.0)
+    jac_method: Literal["hutchinson", "power"] = setting("hutchinson", "Jacobian-norm estimator")
+    jac_iters: int = setting(1, "probes or power iterations of the penalty", minimum=1)
+    unroll_max: int | None = setting(
+        None, "sample unroll lengths in K..this (default: always K)", minimum=1
+    )
+    step_weights: StepWeights = setting(
+        "uniform", "per-step loss weights: mean, or (k + 1)-weighted"
+    )
+    start_mix: float = setting(
+        0.0,
+        "start unrolls at T(x) + t (y - T(x)), t ~ U(0, this)",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    calibrate_scale: bool = setting(
+        True, "set the U-Net's output_scale to the base's RMS training error"
+    )
 
     def __post_init__(self) -> None:
         owner = "RefinerConfig"
-        self.K = check_int(owner, "K", self.K, minimum=1)
-        self.alpha = check_real(owner, "alpha", self.alpha, minimum=0.0, open_min=True)
-        for name in ("beta_s", "beta_fp", "fp_warmup_epochs", "beta_jac"):
-            setattr(self, name, check_real(owner, name, getattr(self, name), minimum=0.0))
-        self.lam_start = check_real(owner, "lam_start", self.lam_start, minimum=0.0)
-        self.lam_end = check_real(owner, "lam_end", self.lam_end, minimum=0.0)
-        self.alpha_decay = check_real(
-            owner, "alpha_decay", self.alpha_decay, minimum=0.0, open_min=True
-        )
-        if self.stop_threshold is not None:
-            self.stop_threshold = check_real(
-                owner, "stop_threshold", self.stop_threshold, minimum=0.0
-            )
-        self.jac_method = check_choice(
-            owner, "jac_method", self.jac_method, ("hutchinson", "power")
-        )
-        self.jac_iters = check_int(owner, "jac_iters", self.jac_iters, minimum=1)
+        check_settings(self)  # each field's type and range, declared with setting() above
         if self.unroll_max is not None:
             self.unroll_max = check_int(owner, "unroll_max", self.unroll_max, minimum=self.K)
-        self.step_weights = check_choice(
-            owner, "step_weights", self.step_weights, get_args(StepWeights)
-        )
-        self.start_mix = check_real(owner, "start_mix", self.start_mix, minimum=0.0, maximum=1.0)
-        self.calibrate_scale = check_bool(owner, "calibrate_scale", self.calibrate_scale)
 
     def levers(self) -> dict[str, Any]:
         """The stability levers that differ from the paper's plain recipe."""
