@@ -17,7 +17,13 @@ class ReturnCode(enum.IntEnum):
     """Why a sample stopped (after SciMLBase's ``ReturnCode``).
 
     ``DEFAULT`` marks a sample still being iterated (seen only through
-    :func:`irsolve.init`).
+    :func:`irsolve.init`). ``SUCCESS``: the convergence test passed.
+    ``COMPLETED``: the requested ``maxiter`` steps were done with no
+    convergence test (``tol=None``). ``MAX_ITERS``: ``maxiter`` steps were
+    done without passing the test. ``STALLED``, ``DIVERGED``, ``UNSTABLE``:
+    no new lowest measure in ``patience`` steps, growth past ``divergence``
+    times the start, a non-finite measure. ``TERMINATED``: a callback
+    stopped the solve.
     """
 
     DEFAULT = 0
@@ -26,6 +32,13 @@ class ReturnCode(enum.IntEnum):
     STALLED = 3
     DIVERGED = 4
     UNSTABLE = 5
+    TERMINATED = 6
+    COMPLETED = 7
+
+    @property
+    def ok(self) -> bool:
+        """True for a sample that did what was asked: ``SUCCESS`` or ``COMPLETED``."""
+        return self in (ReturnCode.SUCCESS, ReturnCode.COMPLETED)
 
     def __str__(self) -> str:
         return self.name
@@ -38,10 +51,11 @@ class Solution:
     Attributes
     ----------
     u : Tensor
-        ``(B, C, *space)``: the final iterate of each converged sample; for a
-        sample that failed, the iterate with the lowest convergence measure.
+        ``(B, C, *space)``: the last iterate of each sample that ended
+        ``SUCCESS`` or ``COMPLETED`` (and ``TERMINATED`` under ``tol=None``);
+        for any other sample, the iterate with the lowest convergence measure.
     retcodes : list[ReturnCode]
-        Why each sample stopped.
+        Why each sample stopped (see :class:`ReturnCode`).
     iterations : Tensor
         ``(B,)`` long: steps applied to each sample.
     residuals : Tensor
@@ -60,7 +74,8 @@ class Solution:
     stats : dict
         ``steps`` (iterations of the loop), ``sample_steps`` (steps summed
         over samples), ``steps_per_solver`` (sample steps by solver name, for
-        composites), ``wall_time`` (seconds).
+        composites), ``wall_time`` (seconds), ``terminated`` (a callback
+        stopped the solve).
     """
 
     u: Tensor
@@ -74,16 +89,23 @@ class Solution:
 
     @property
     def retcode(self) -> ReturnCode:
-        """``SUCCESS`` if every sample succeeded, else the most frequent failure."""
-        failures = [code for code in self.retcodes if code != ReturnCode.SUCCESS]
-        if not failures:
-            return ReturnCode.SUCCESS
-        return Counter(failures).most_common(1)[0][0]
+        """The most frequent failure; ``SUCCESS`` or ``COMPLETED`` when no sample failed.
+
+        ``COMPLETED`` for a solve without convergence test (``tol=None``),
+        whose samples all ran the requested steps.
+        """
+        failures = [code for code in self.retcodes if not code.ok]
+        if failures:
+            return Counter(failures).most_common(1)[0][0]
+        if ReturnCode.COMPLETED in self.retcodes:
+            return ReturnCode.COMPLETED
+        return ReturnCode.SUCCESS
 
     @property
     def success(self) -> bool:
-        """True when every sample converged."""
-        return self.retcode == ReturnCode.SUCCESS
+        """True when every sample did what was asked: converged, or (``tol=None``) ran
+        every requested step."""
+        return self.retcode.ok
 
     @property
     def final_residuals(self) -> Tensor:

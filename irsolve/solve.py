@@ -4,7 +4,9 @@
 that can be stepped by hand (Julia's ``init`` / ``step!`` / ``solve!``).
 
 Convergence is judged per sample on the physical residual ``f - A h`` when
-the solver defines one, else on the update ``h_{k+1} - h_k``. For a
+the solver defines one, else on the update ``h_{k+1} - h_k``; ``tol=None``
+turns the test off, so every sample runs exactly ``maxiter`` steps (a
+training unroll, an evaluation over a fixed horizon) and ends ``COMPLETED``. For a
 contraction with factor ``q`` the update bounds the error of the *new*
 iterate, ``||h_{k+1} - h*|| <= q / (1 - q) ||h_{k+1} - h_k||``, so the update
 norm is attributed to ``h_{k+1}``. A sample that converges stops being
@@ -89,6 +91,9 @@ class SolveState:
     the samples still iterated), ``h`` (their current iterates), ``retcodes``,
     ``solver``, ``x``. :meth:`solution` assembles the :class:`Solution` at any
     time; samples still active then are reported as ``MAX_ITERS``.
+
+    The rules live here only: when a sample stops (:meth:`_classify`), which
+    iterate it returns (:meth:`_finish`), and the bookkeeping of each step.
     """
 
     def __init__(
@@ -97,7 +102,7 @@ class SolveState:
         refiner: FixedPointSolver,
         x: Any,
         *,
-        tol: float = 1e-6,
+        tol: float | None = 1e-6,
         rtol: float = 0.0,
         maxiter: int = 100,
         norm: NormSpec = "rms",
@@ -123,7 +128,8 @@ class SolveState:
         )
         self.solver = refiner
         self.x = x
-        self.tol, self.rtol, self.maxiter = float(tol), float(rtol), int(maxiter)
+        self.tol = None if tol is None else float(tol)
+        self.rtol, self.maxiter = float(rtol), int(maxiter)
         self.norm, self.divergence, self.patience = norm, divergence, patience
         self.callback = callback
         self.grad = grad
@@ -171,7 +177,7 @@ class SolveState:
         else:
             self._residual_rows.append(np.full(batch, np.nan))
             if self.maxiter == 0:
-                self._finish(np.full(batch, int(ReturnCode.MAX_ITERS)))
+                self._finish(np.full(batch, int(self._end_code)))
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -210,6 +216,11 @@ class SolveState:
     # -- stepping -------------------------------------------------------------------------
 
     @property
+    def _end_code(self) -> ReturnCode:
+        """Code of a sample that ran ``maxiter`` steps: ``COMPLETED`` without a test."""
+        return ReturnCode.COMPLETED if self.tol is None else ReturnCode.MAX_ITERS
+
+    @property
     def done(self) -> bool:
         """True once every sample has stopped."""
         return self.active.numel() == 0
@@ -227,7 +238,7 @@ class SolveState:
                     f"{h_next.dtype} for iterates of {tuple(h_prev.shape)} {h_prev.dtype} "
                     "(the base output's); expected the same shape and dtype"
                 )
-            update = sample_norm((h_next - h_prev).detach(), self.norm)
+            update = sample_norm(h_next.detach() - h_prev.detach(), self.norm)
             residual = (
                 self.solver.residual(self.ctx, h_next) if self.criterion == "residual" else None
             )
@@ -260,7 +271,7 @@ class SolveState:
         codes = self._classify(measure)
         if self.callback is not None and self.callback(self):
             self._terminated = True
-            codes[codes == int(ReturnCode.DEFAULT)] = int(ReturnCode.MAX_ITERS)
+            codes[codes == int(ReturnCode.DEFAULT)] = int(ReturnCode.TERMINATED)
         if self._trajectory is not None:
             last = self._trajectory[-1]
             self._trajectory.append(last.index_copy(0, self.active, h_next.detach()))
@@ -274,30 +285,42 @@ class SolveState:
 
     def _classify(self, measure: np.ndarray) -> np.ndarray:
         """Return code of each active sample (``DEFAULT``: keep going), by priority:
-        UNSTABLE, SUCCESS, DIVERGED, STALLED, MAX_ITERS."""
+        UNSTABLE, SUCCESS, DIVERGED, STALLED, MAX_ITERS or COMPLETED (no SUCCESS
+        when ``tol`` is None)."""
         active = self._active_np
         start = self._start[active]
-        threshold = np.maximum(self.rtol * np.nan_to_num(start, nan=0.0), self.tol)
         codes = np.full(active.size, int(ReturnCode.DEFAULT))
         if self.k >= self.maxiter:
-            codes[:] = int(ReturnCode.MAX_ITERS)
+            codes[:] = int(self._end_code)
         if self.patience is not None:
             codes[self._since_best[active] >= self.patience] = int(ReturnCode.STALLED)
         with np.errstate(invalid="ignore"):
             if self.divergence is not None:
                 codes[measure > self.divergence * start] = int(ReturnCode.DIVERGED)
-            codes[measure <= threshold] = int(ReturnCode.SUCCESS)
+            if self.tol is not None:
+                threshold = np.maximum(self.rtol * np.nan_to_num(start, nan=0.0), self.tol)
+                codes[measure <= threshold] = int(ReturnCode.SUCCESS)
         codes[~np.isfinite(measure)] = int(ReturnCode.UNSTABLE)
         return codes
 
     def _finish(self, codes: np.ndarray) -> None:
-        """Store the result of samples whose code is set and drop them from the batch."""
+        """Store the result of samples whose code is set and drop them from the batch.
+
+        A sample returns its current iterate when it ends ``SUCCESS`` or
+        ``COMPLETED`` (also ``TERMINATED`` under ``tol=None``: with no
+        convergence test there is no better iterate to prefer), else its
+        lowest-measure iterate.
+        """
         stopped = codes != int(ReturnCode.DEFAULT)
         if not stopped.any():
             return
         for position in np.flatnonzero(stopped):
             self.retcodes[int(self._active_np[position])] = ReturnCode(int(codes[position]))
-        current = stopped & self._best_is_current[self._active_np]
+        last = [ReturnCode.SUCCESS, ReturnCode.COMPLETED]
+        if self.tol is None:
+            last.append(ReturnCode.TERMINATED)
+        returns_last = np.isin(codes, np.array(last, dtype=codes.dtype))
+        current = stopped & (self._best_is_current[self._active_np] | returns_last)
         if current.any():
             rows = torch.from_numpy(np.flatnonzero(current)).to(self.h.device)
             self._u = _put_rows(
@@ -312,9 +335,15 @@ class SolveState:
             self.ctx = self.solver.restrict(self.ctx, keep)
 
     def current_iterates(self) -> Tensor:
-        """``(B, C, *space)``: returned iterates of stopped samples, current ones of the rest."""
+        """``(B, C, *space)``: returned iterates of stopped samples, current ones of the rest.
+
+        With ``grad=True`` it carries the graph: a training unroll reads its
+        per-step iterates here (``state.h`` holds only the active samples).
+        """
         if self.done:
             return self._u
+        if self._active_np.size == len(self.retcodes):
+            return self.h
         return self._u.index_copy(0, self.active, self.h)
 
     def __iter__(self) -> Iterator[SolveState]:
@@ -389,9 +418,15 @@ def _check_options(owner: str, **options: Any) -> None:
             f"{owner}: expected refiner to be a FixedPointSolver, "
             f"got {type(options['refiner']).__name__}"
         )
-    for name in ("tol", "rtol"):
-        if name in options:
-            check_real(owner, name, options[name], minimum=0.0)
+    if options.get("tol") is not None:
+        check_real(owner, "tol", options["tol"], minimum=0.0)
+    if "rtol" in options:
+        check_real(owner, "rtol", options["rtol"], minimum=0.0)
+        if "tol" in options and options["tol"] is None and options["rtol"] != 0:
+            raise ValueError(
+                f"{owner}: expected rtol=0 with tol=None (no convergence test), "
+                f"got rtol={options['rtol']!r}"
+            )
     if "maxiter" in options:
         check_int(owner, "maxiter", options["maxiter"], minimum=0)
     norm = options.get("norm", "rms")
@@ -448,13 +483,15 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
         composite (Interleave, Anderson).
     x : Tensor or Problem
         The input ``(B, C, *space)``, or a problem carrying ``A`` and ``f``.
-    tol, rtol : float
+    tol, rtol : float, or None and 0
         A sample has converged when its measure is ``<= max(tol, rtol * start)``,
         where the measure is ``norm(f - A h)`` if the solver defines a physical
         residual (start: at ``h0``), else ``norm(h_{k+1} - h_k)`` (start: the
-        first update).
+        first update). ``tol=None`` (with ``rtol=0``): no convergence test;
+        every sample runs exactly ``maxiter`` steps (unless it diverges, goes
+        non-finite or stalls) and ends ``COMPLETED`` with its last iterate.
     maxiter : int
-        Steps at most per sample.
+        Steps at most per sample (exactly, with ``tol=None``).
     norm : {"rms", "l2", "max"} or callable
         Per-sample norm over all non-batch dims; RMS is resolution independent.
     divergence : float or None
@@ -464,18 +501,21 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
         A sample with no new lowest measure in ``patience`` steps ends ``STALLED``.
     callback : callable or None
         ``callback(state)`` after each step; returning True stops the solve
-        (the remaining samples end ``MAX_ITERS`` and ``stats["terminated"]`` is set).
+        (the remaining samples end ``TERMINATED`` and ``stats["terminated"]`` is set).
     save_trajectory : bool
         Keep every iterate in ``Solution.trajectory``.
     grad : bool
         Keep the autograd graph (for training through the unroll); by default
-        the solve runs under ``torch.no_grad``.
+        the solve runs under ``torch.no_grad``. Step by hand with :func:`init`
+        to read each iterate ``state.h`` with its graph (per-step losses).
 
     Returns
     -------
     Solution
-        ``u`` holds each sample's final iterate, or its lowest-measure iterate
-        if it failed (``DIVERGED``, ``UNSTABLE``, ``STALLED``, ``MAX_ITERS``).
+        ``u`` holds each sample's last iterate when it ended ``SUCCESS`` or
+        ``COMPLETED``, else its lowest-measure iterate (``DIVERGED``,
+        ``UNSTABLE``, ``STALLED``, ``MAX_ITERS``, ``TERMINATED``; the last
+        one for ``TERMINATED`` under ``tol=None``).
 
     Raises
     ------

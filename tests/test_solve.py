@@ -185,7 +185,94 @@ def test_callback_returning_true_stops_the_solve():
     )
     sol = solve(None, Stationary(), problem, maxiter=50, callback=lambda s: s.k == 3)
     assert sol.stats["terminated"] and sol.stats["steps"] == 3
-    assert sol.retcodes == [ReturnCode.MAX_ITERS] * 2
+    assert sol.retcodes == [ReturnCode.TERMINATED] * 2
+    assert sol.retcode == ReturnCode.TERMINATED and not sol.success
+
+
+def test_callback_stop_leaves_finished_samples_their_own_code():
+    # Sample 0's updates are 0.9 * 0.1^(k-1): below tol=1e-3 at step 4, when the callback
+    # stops the solve; sample 1 (updates 0.1 * 0.9^(k-1)) is still running then.
+    scales = torch.tensor([0.1, 0.9], dtype=torch.float64)
+    h0 = torch.ones(2, 1, dtype=torch.float64)
+    sol = solve(h0, CountingScale(scales), h0, tol=1e-3, maxiter=50, callback=lambda s: s.k == 4)
+    assert sol.retcodes == [ReturnCode.SUCCESS, ReturnCode.TERMINATED]
+
+
+def test_tol_none_runs_exactly_maxiter_steps_and_returns_the_last_iterate():
+    # h <- s h: the k-th iterate is s^k h0 exactly (powers of two and 0.5 are exact in float64).
+    # Sample 0 would converge at once under any tol; sample 1 grows, so its
+    # lowest-update iterate is h1, not the last: tol=None must return h_K all the same.
+    scales = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    h0 = torch.ones(2, 3, dtype=torch.float64)
+    solver = CountingScale(scales)
+    sol = solve(h0, solver, h0, tol=None, maxiter=7, divergence=None, save_trajectory=True)
+    assert sol.retcodes == [ReturnCode.COMPLETED] * 2
+    assert sol.retcode == ReturnCode.COMPLETED and sol.success
+    assert sol.iterations.tolist() == [7, 7] and solver.seen == [[0, 1]] * 7
+    expected = torch.stack([scales**k for k in range(8)])[:, :, None].expand(8, 2, 3)
+    assert torch.equal(sol.trajectory, expected)
+    assert torch.equal(sol.u, expected[-1])
+    # The same map under a tolerance stops sample 0 and keeps sample 1's best iterate.
+    capped = solve(h0, CountingScale(scales), h0, tol=1e-300, maxiter=7, divergence=None)
+    assert capped.retcodes[1] == ReturnCode.MAX_ITERS
+    assert torch.equal(capped.u[1], expected[1, 1])
+
+
+def test_tol_none_still_ends_nonfinite_and_diverging_samples():
+    h0 = torch.ones(3, 4, dtype=torch.float64)
+    sol = solve(h0, EmitsNaN(), h0, tol=None, maxiter=10)
+    assert sol.retcodes == [ReturnCode.UNSTABLE] * 3
+    assert torch.allclose(sol.u, h0 * 0.125)
+    grows = solve(
+        h0, CountingScale(torch.full((3,), 2.0)), h0, tol=None, maxiter=50, divergence=1e3
+    )
+    assert grows.retcodes == [ReturnCode.DIVERGED] * 3
+
+
+def test_tol_none_with_zero_maxiter_returns_h0_completed():
+    h0 = torch.ones(2, 3, dtype=torch.float64)
+    sol = solve(h0, Stationary(), h0, tol=None, maxiter=0)
+    assert sol.retcodes == [ReturnCode.COMPLETED] * 2 and torch.equal(sol.u, h0)
+
+
+def test_tol_none_with_a_callback_stop_returns_the_last_iterate():
+    scales = torch.tensor([2.0], dtype=torch.float64)
+    h0 = torch.ones(1, 2, dtype=torch.float64)
+    sol = solve(
+        h0,
+        CountingScale(scales),
+        h0,
+        tol=None,
+        maxiter=9,
+        divergence=None,
+        callback=lambda s: s.k == 4,
+    )
+    assert sol.retcodes == [ReturnCode.TERMINATED]
+    assert torch.equal(sol.u, h0 * 16)
+
+
+def test_unroll_with_grad_gives_the_hand_written_per_step_loss_gradients():
+    # Independent reference: the affine unroll h_{k+1} = M h_k + c written out with
+    # per-step losses sum_k ||h_k - t||^2; autograd through both must agree to round-off.
+    gen = torch.Generator().manual_seed(3)
+    matrix = random_contraction(2, 4, 0.8, gen)
+    target = torch.randn(2, 4, dtype=torch.float64, generator=gen)
+    h0 = torch.randn(2, 4, dtype=torch.float64, generator=gen)
+    shift = torch.randn(2, 4, dtype=torch.float64, generator=gen).requires_grad_()
+
+    state = init(h0, AffineMap(matrix, shift), h0, tol=None, maxiter=5, grad=True)
+    # state.h holds the active samples only; current_iterates() is the whole batch.
+    engine_loss = sum((s.current_iterates() - target).square().sum() for s in state)
+    (engine_grad,) = torch.autograd.grad(engine_loss, shift)
+
+    h, hand_loss = h0, 0.0
+    for _ in range(5):
+        h = torch.einsum("bij,bj->bi", matrix, h) + shift
+        hand_loss = hand_loss + (h - target).square().sum()
+    (hand_grad,) = torch.autograd.grad(hand_loss, shift)
+    assert state.k == 5 and state.solution().retcodes == [ReturnCode.COMPLETED] * 2
+    torch.testing.assert_close(engine_loss, hand_loss, rtol=1e-14, atol=0.0)
+    torch.testing.assert_close(engine_grad, hand_grad, rtol=1e-12, atol=1e-14)
 
 
 def test_grad_true_differentiates_through_the_unroll():
@@ -238,6 +325,8 @@ def test_bad_arguments_raise_naming_solve_and_the_argument():
         solve(h0, Stationary(), h0, tol=-1.0)
     with pytest.raises(ValueError, match="init: expected maxiter to be an int >= 0"):
         init(h0, Stationary(), h0, maxiter=-1)
+    with pytest.raises(ValueError, match=r"solve: expected rtol=0 with tol=None .*got rtol=0.1"):
+        solve(h0, Stationary(), h0, tol=None, rtol=0.1)
     with pytest.raises(ValueError, match="ask|problem|Problem"):
         solve(None, Stationary(), h0)
     with pytest.raises(TypeError, match="FixedPointSolver"):
