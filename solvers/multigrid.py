@@ -32,15 +32,19 @@ High contrast. When the coefficient jumps from node to node (Darcy with ``a``
 in {1, 1000} drawn per node) the high-coefficient nodes form irregular clusters
 whose constants have little energy; the clusters that hold no coarse node, or
 reach it only through fine nodes, are not represented by the geometric coarse
-grid, and the default V(2,2) needs 250-430 cycles to 1e-8 at 63^2 (PyAMG
-Ruge–Stüben: 50-170). The remedy measured here (``benchmarks/bench_multigrid.py``,
-2-core CPU) is ``Multigrid(cycle="K", smoother=GaussSeidel(ordering="zebra",
-clusters=0.25))``: zebra line relaxation, block relaxation of the strongly
-coupled clusters and the K-cycle's Krylov coarse solves. It needs 16-36 cycles
-at 63^2 (factor 0.3-0.6) where PyAMG RS needs 50-139, and costs about 4x a
-default V(2,2) cycle, so the default stays the cheap V(2,2), which needs 5-6
-cycles on smooth (FNO 12/3) coefficients. As a CG preconditioner
-(``symmetric=True``, :meth:`Multigrid.precondition`) see the bench's CG table.
+grid, and the default V(2,2) needs 247-439 cycles to 1e-8 (factor 0.94-0.96)
+at 63^2-127^2. :meth:`Multigrid.robust` (K(2,2) cycle, zebra line relaxation,
+block relaxation of the strongly coupled clusters, coarsest grid 16) needs
+15-34 cycles (factor 0.47-0.51) on 33 samples at 63^2, 64^2 and 127^2, where
+PyAMG Ruge–Stüben needs 53-333 on the same matrices; wall time (set-up + solve,
+2-core CPU, one thread) 1.0-3.2x PyAMG RS's. On smooth (FNO 12/3) coefficients
+it needs 5 cycles against 6 for the default V(2,2), at 2-3x the time, so the
+default stays the cheap V(2,2). As a preconditioner of conjugate gradients
+(``Multigrid.robust(symmetric=True)``, one cycle from zero per iteration through
+:meth:`Multigrid.precondition`) it needs 13-25 iterations (PyAMG RS + CG: 18-28);
+the K-cycle inside flexible CG needs 10-14. Figures from
+``benchmarks/bench_multigrid.py``. Without the cluster blocks (K-cycle and zebra
+lines only) one sample in 15 at 63^2 still needed 156 cycles.
 
 References
 ----------
@@ -206,6 +210,11 @@ class Multigrid(FixedPointSolver):
         (zebra lines). ``symmetric=True`` gives the symmetric V(2,2) with the
         same smoother instead, a fixed preconditioner for conjugate gradients.
         Measured figures are in the module docstring.
+
+        Examples
+        --------
+        >>> a = torch.where(torch.rand(3, 1, 63, 63) < 0.5, 1.0, 1000.0)  # doctest: +SKIP
+        >>> sol = solve(None, Multigrid.robust(), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
         """
         smoother = GaussSeidel(ordering="zebra", clusters=0.25)
         if symmetric:
@@ -318,8 +327,8 @@ class Multigrid(FixedPointSolver):
         ``v_2 = A c_2``, ``gamma = <c_2, v_1>``, ``rho_2 = <c_2, v_2> - gamma^2 / rho_1``
         and ``alpha_2 = <c_2, r_2>``, the iterate is
         ``(alpha_1 - gamma alpha_2 / (rho_1 rho_2)) c_1 + (alpha_2 / rho_2) c_2``
-        (Notay and Vassilevski 2008, Algorithm 2.1). Products are per sample; a
-        zero residual gives a zero correction.
+        (flexible CG, as in Notay and Vassilevski 2008). Products are per sample;
+        a zero residual gives a zero correction.
         """
         level = ctx.levels[depth]
 
