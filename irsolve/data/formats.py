@@ -147,10 +147,12 @@ def load_dataset(
 
     Raises
     ------
+    FileNotFoundError
+        If ``path`` does not exist.
     ValueError
-        For an unknown layout or format, arrays of other shapes or dtypes,
-        a split the data cannot give, or a fraction that
-        leaves either side empty. Each is one line naming the file.
+        For an unknown layout or format, arrays of other shapes or dtypes, a
+        split the data cannot give, or a fraction that leaves either side
+        empty. Each is one line naming the file.
     """
     path = Path(path)
     if not path.exists():
