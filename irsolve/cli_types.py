@@ -76,7 +76,9 @@ def real(
 
 
 def device(text: str) -> str:
-    """A torch device string this machine has (``cpu``, ``cuda``, ``cuda:1``...)."""
+    """``auto`` or a torch device string this machine has (``cpu``, ``cuda``, ``cuda:1``...)."""
+    if text == "auto":
+        return text
     try:
         parsed = torch.device(text)
     except RuntimeError:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from irsolve import distributed
 from irsolve._validate import check_int, check_real
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import mse_per_sample, rfne, vrmse
@@ -135,6 +136,7 @@ def evaluate(
         divergence = check_real("evaluate", "divergence", divergence, minimum=1.0, open_min=True)
     if patience is not None:
         patience = check_int("evaluate", "patience", patience, minimum=1)
+    device = distributed.resolve_device(device)
     for module in (base, getattr(refiner, "net", None)):
         if isinstance(module, nn.Module):
             module.to(device).eval()
@@ -150,7 +152,8 @@ def evaluate(
             sums[name][k] += float(v[finite].sum())
 
     n_samples = 0
-    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
+    # Under torchrun each rank measures its contiguous block of the samples.
+    for x, y in DataLoader(distributed.shard(data), batch_size=batch_size, shuffle=False):
         x, y = x.to(device), y.to(device)
         n_samples += len(x)
         # maxiter one past the last step measured: samples still running at the last step
@@ -164,6 +167,14 @@ def evaluate(
                 state.step()
                 measure(k, state.current_iterates(), y)
         codes.extend(str(c) for c in state.solution().retcodes)
+    if distributed.world_size() > 1:  # every rank reports the sums of all, codes in rank order
+        parts = distributed.all_gather_objects((sums, counts, codes, n_samples))
+        sums = {
+            name: [sum(p[0][name][k] for p in parts) for k in range(n_steps + 1)] for name in sums
+        }
+        counts = [sum(p[1][k] for p in parts) for k in range(n_steps + 1)]
+        codes = [code for p in parts for code in p[2]]
+        n_samples = sum(p[3] for p in parts)
     metrics = {
         name: [s / c if c else math.nan for s, c in zip(values, counts, strict=True)]
         for name, values in sums.items()
