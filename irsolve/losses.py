@@ -9,10 +9,14 @@ last two (spatial) dimensions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from irsolve.interface import Problem
+    from irsolve.solvers.refiner import Refiner
 
 __all__ = [
     "fixed_point_loss",
@@ -110,19 +114,27 @@ def progressive_spectral_loss(
     return spectral_loss(pred, target, progressive_lambda(k, K, lam_start, lam_end))
 
 
-def fixed_point_loss(net: nn.Module | Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
-    """Fixed-point regulariser ``mean(Phi([x ; y])^2)``.
+def fixed_point_loss(refiner: Refiner, x: Tensor | Problem, y: Tensor) -> Tensor:
+    """Fixed-point regulariser ``mean(Phi([x ; y])^2)`` of a learned step.
 
     At the true solution ``y`` the correction should vanish, so ``y`` is a
-    fixed point of ``h -> h + alpha * Phi([x; h])``; this is the bias ``b``
-    whose norm sets the error floor ``alpha ||b|| / (1 - q)`` (DESIGN.md).
+    fixed point of ``h -> h + alpha * Phi([x; h])``; ``b = Phi(x, y)`` is the
+    bias whose norm sets the error floor ``alpha ||b|| / (1 - q)`` (Theorem
+    3.1 of the IRNO paper; :mod:`irsolve.analysis.certificate`). The net's
+    input is built by the refiner (:meth:`Refiner.prepare` and
+    :meth:`Refiner.correction`), with its shape and channel checks, exactly
+    as in a solve.
+
+    Parameters
+    ----------
+    refiner
+        The learned step whose net ``Phi`` is evaluated.
+    x
+        Its input ``(B, C_x, *space)``, or a problem (the refiner's features of it).
+    y
+        Targets ``(B, C, *space)``.
     """
-    if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
-        raise ValueError(
-            f"expected x and y with the same batch and spatial sizes, "
-            f"got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    return net(torch.cat([x, y], dim=1)).square().mean()
+    return refiner.correction(refiner.prepare(x), y).square().mean()
 
 
 def _jvp_by_double_vjp(out: Tensor, inp: Tensor, v: Tensor, create_graph: bool) -> Tensor:

@@ -10,7 +10,8 @@ optimised is an *objective*:
   FNO/TFNO against the target;
 - :class:`RefinerObjective` (used by :func:`train_refiner`): Algorithm 1 of
   the IRNO paper. With the base frozen, ``h_0 = T_base(x)`` without grad,
-  ``h_{k+1} = Refiner.step(h_k)`` for ``k < K`` (the solver's own step),
+  ``h_{k+1} = Refiner.step(h_k)`` for ``k < K``, unrolled by the solve engine
+  (:func:`irsolve.init` with ``tol=None``, ``grad=True``),
   ``l_k = mse(h_{k+1}, y) + beta_s * L_spec(h_{k+1}, y; lambda_k)``, and
   ``loss = mean_k l_k + w_fp(t) * beta_fp * mean(Phi([x; y])^2)
   + beta_jac * J(G)``, ``w_fp`` a linear warm-up, ``J`` an optional
@@ -57,6 +58,7 @@ from irsolve.losses import (
 from irsolve.metrics import vrmse
 from irsolve.nets.factory import net_config
 from irsolve.settings import check_settings, setting
+from irsolve.solve import SolveState, init
 from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = [
@@ -331,21 +333,36 @@ class RefinerObjective:
             h0 = self.base(x)
         return h0.to(x.dtype)
 
+    def unroll(self, x: Tensor, h0: Tensor, steps: int, *, grad: bool = False) -> SolveState:
+        """The engine's unroll of ``steps`` refiner steps from ``h0``, not yet stepped.
+
+        ``init`` with ``tol=None`` (no convergence test: every sample gets
+        every step) and no divergence test; a sample whose iterate turns
+        non-finite still ends ``UNSTABLE``. Step it by iterating over it and
+        read each iterate with ``state.current_iterates()``.
+        """
+        return init(h0, self.refiner, x, tol=None, maxiter=steps, divergence=None, grad=grad)
+
     def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
         cfg = self.settings
         steps = cfg.K
         if cfg.unroll_max is not None and cfg.unroll_max > cfg.K:
             steps = int(torch.randint(cfg.K, cfg.unroll_max + 1, ()).item())
-        ctx = self.refiner.prepare(x)
         h = self.initial(x)
         if cfg.start_mix > 0:
             t = cfg.start_mix * torch.rand(h.shape[0], *(1,) * (h.dim() - 1), device=h.device)
             h = h + t.to(h.dtype) * (y.to(h.dtype) - h)
+        nonfinite = {"unroll": math.nan, "steps": float(steps)}
+        if not (torch.isfinite(x).all() and torch.isfinite(h).all()):
+            return x.new_full((), math.nan), nonfinite  # fit skips the batch and counts it
+        state = self.unroll(x, h, steps, grad=True)
         step_losses = []
-        for k in range(steps):
-            h = self.refiner.step(ctx, h, k)
+        for k, _ in enumerate(state):
+            h = state.current_iterates()
             spec = progressive_spectral_loss(h, y, k, cfg.K, cfg.lam_start, cfg.lam_end)
             step_losses.append(mse(h, y) + cfg.beta_s * spec)
+        if not all(code.ok for code in state.retcodes):
+            return x.new_full((), math.nan), nonfinite  # an iterate turned non-finite
         if cfg.step_weights == "linear":
             weights = torch.arange(1.0, steps + 1)
         else:
@@ -357,11 +374,12 @@ class RefinerObjective:
             warm = 1.0
             if cfg.fp_warmup_epochs > 0:
                 warm = min(1.0, epoch_progress / cfg.fp_warmup_epochs)
-            fp = fixed_point_loss(self.model, ctx.x, y.to(x.dtype))
+            fp = fixed_point_loss(self.refiner, x, y)
             loss = loss + warm * cfg.beta_fp * fp
             parts["fixed_point"] = fp.item()
         if cfg.beta_jac > 0:
             last = steps - 1
+            ctx = self.refiner.prepare(x)
             jac = jacobian_penalty(
                 lambda z: self.refiner.step(ctx, z, last),
                 h,
@@ -373,12 +391,15 @@ class RefinerObjective:
         return loss, parts
 
     def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        ctx = self.refiner.prepare(x)
-        h = self.initial(x)
-        base = vrmse(h, y)
-        for k in range(self.settings.K):
-            h = self.refiner.step(ctx, h, k)
-        return {"vrmse": vrmse(h, y), "vrmse_base": base}
+        """VRMSE of the base and after ``K`` steps; NaN for a sample that did not finish."""
+        h0 = self.initial(x)
+        base = vrmse(h0, y)
+        if not (torch.isfinite(x).all() and torch.isfinite(h0).all()):
+            return {"vrmse": torch.full_like(base, math.nan), "vrmse_base": base}
+        sol = self.unroll(x, h0, self.settings.K).solve()
+        done = torch.tensor([code.ok for code in sol.retcodes], device=base.device)
+        refined = torch.where(done, vrmse(sol.u, y), torch.full_like(base, math.nan))
+        return {"vrmse": refined, "vrmse_base": base}
 
     def config(self) -> dict[str, Any]:
         base = net_config(self.base) if isinstance(self.base, nn.Module) else None

@@ -16,10 +16,12 @@ from irsolve.losses import (
     spectral_loss,
     spectral_weights,
 )
+from irsolve.nets import RefinementUNet
+from irsolve.solvers import Refiner
 
 
 def _spectral_loss_by_hand(pred: np.ndarray, target: np.ndarray, lam: float) -> float:
-    """DESIGN.md's formula with an explicit loop over the rfft2 grid."""
+    """The IRNO paper's weights ``1 + (|w| / 0.5)^lam`` with an explicit loop over the rfft2 grid."""
     height, width = pred.shape[-2:]
     amp_p = np.abs(np.fft.rfft2(pred, norm="ortho"))
     amp_y = np.abs(np.fft.rfft2(target, norm="ortho"))
@@ -78,10 +80,17 @@ def test_fixed_point_loss_is_mean_square_of_the_correction_at_the_target():
     # Phi([x; y]) = x - 2 y, so the loss is mean((x - 2y)^2), computed by hand.
     x = torch.tensor([[[[1.0, 2.0]]]])
     y = torch.tensor([[[[0.5, 3.0]]]])
-    loss = fixed_point_loss(lambda z: z[:, :1] - 2 * z[:, 1:], x, y)
+    loss = fixed_point_loss(Refiner(lambda z: z[:, :1] - 2 * z[:, 1:]), x, y)
     assert loss.item() == pytest.approx(((1 - 1) ** 2 + (2 - 6) ** 2) / 2)
-    with pytest.raises(ValueError, match="same batch and spatial sizes"):
-        fixed_point_loss(lambda z: z, x, torch.zeros(1, 1, 1, 3))
+
+
+def test_fixed_point_loss_goes_through_the_refiners_checks():
+    x = torch.zeros(1, 1, 1, 2)
+    with pytest.raises(ValueError, match="batch and spatial sizes of x"):
+        fixed_point_loss(Refiner(lambda z: z[:, 1:]), x, torch.zeros(1, 1, 1, 3))
+    net = RefinementUNet(2, 1, base_channels=2, depth=1, norm="group")
+    with pytest.raises(ValueError, match=r"2 channels together \(the net's in_channels\)"):
+        fixed_point_loss(Refiner(net), torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 4, 4))
 
 
 def test_relative_l2_and_mse_match_closed_forms():

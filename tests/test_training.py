@@ -1,6 +1,7 @@
 """One training loop for base and refiner: learning, exact resume, checkpoints, skipped batches."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -314,6 +315,44 @@ def test_unroll_loss_weights_the_per_step_losses(step_weights):
     expected = sum(w * l for w, l in zip(weights, per_step, strict=True))
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=0)
     assert parts["steps"] == 3
+
+
+def test_unroll_loss_and_gradients_match_a_hand_written_unroll():
+    """Loss and every parameter gradient of the engine's unroll against Algorithm 1 by hand.
+
+    The reference writes ``h <- h + alpha Phi([x; h])`` with the per-step losses,
+    the (k + 1)-weights and the fixed-point term ``mean(Phi([x; y])^2)`` out
+    in plain torch; float32 autograd through both differs by round-off only.
+    """
+    x, y = _pairs(n=4).tensors
+    net = _small_unet()
+    config = RefinerConfig(K=3, alpha=0.3, beta_fp=0.5, fp_warmup_epochs=0, step_weights="linear")
+    objective = RefinerObjective(_perturbed_base, net, config)
+    loss, parts = objective.loss(x, y, epoch_progress=0.5)
+    engine = torch.autograd.grad(loss, list(net.parameters()))
+
+    h, total = _perturbed_base(x), 0.0
+    for k in range(3):
+        h = h + 0.3 * net(torch.cat([x, h], dim=1))
+        spec = progressive_spectral_loss(h, y, k, 3)
+        total = total + (k + 1) / 6 * ((h - y).square().mean() + spec)
+    total = total + 0.5 * net(torch.cat([x, y], dim=1)).square().mean()
+    hand = torch.autograd.grad(total, list(net.parameters()))
+
+    torch.testing.assert_close(loss, total, rtol=1e-5, atol=0)
+    for got, want in zip(engine, hand, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-7)
+    assert parts["steps"] == 3 and parts["fixed_point"] > 0
+
+
+def test_unroll_that_turns_nonfinite_gives_a_nonfinite_loss():
+    """A sample stopped as UNSTABLE must not leave a finite loss: fit skips such batches."""
+    x, y = _pairs(n=4).tensors
+    config = RefinerConfig(K=3, alpha=1e200, beta_fp=0.0)
+    objective = RefinerObjective(_perturbed_base, _small_unet(), config)
+    loss, parts = objective.loss(x, y, epoch_progress=1.0)
+    assert not torch.isfinite(loss) and math.isnan(parts["unroll"])
+    assert torch.isnan(objective.validate(x, y)["vrmse"]).all()
 
 
 class _Zero(torch.nn.Module):
