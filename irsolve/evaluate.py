@@ -3,8 +3,10 @@
 For ``k = 0 .. steps`` (default ``2K``) the mean VRMSE, RFNE and MSE of the
 iterates over a dataset, with each sample's :class:`~irsolve.ReturnCode`
 from :func:`irsolve.init`, so that a diverging step size shows up as
-``DIVERGED``/``UNSTABLE`` counts, not as a NaN mean. Stopped samples keep
-the iterate the solve returns for them (their best one when they failed).
+``DIVERGED``/``UNSTABLE`` counts, not as a NaN mean. By default there is no
+convergence test (``tol=None``): a sample that runs every step ends
+``COMPLETED``. Stopped samples keep the iterate the solve returns for them
+(their best one when they failed).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def evaluate(
     K: int,
     steps: int | None = None,
     batch_size: int = 16,
-    tol: float = 0.0,
+    tol: float | None = None,
     divergence: float | None = 1e4,
     patience: int | None = None,
     device: str | torch.device = "cpu",
@@ -115,9 +117,13 @@ def evaluate(
     batch_size
         Samples per solve (``>= 1``).
     tol, divergence, patience
-        Passed to :func:`irsolve.init`: with ``tol = 0`` samples run all the
-        steps unless their update vanishes exactly (the refiner's adaptive
-        stop); ``divergence`` ends a sample whose update grows that many
+        Passed to :func:`irsolve.init` (``maxiter = steps``): ``tol = None``
+        (default) runs every step with no convergence test, each sample
+        ending ``COMPLETED`` on its last iterate; with ``tol = 0`` a sample
+        whose update vanishes exactly (the refiner's adaptive stop) ends
+        ``SUCCESS`` and one that runs every step ``MAX_ITERS``, reporting at
+        the last step its iterate of smallest update, as :func:`irsolve.solve`
+        returns it. ``divergence`` ends a sample whose update grows that many
         times its first one; ``patience`` ends one (``STALLED``, keeping its
         iterate of smallest update) after that many steps without a new
         smallest update, a stop on a map that no longer contracts.
@@ -125,13 +131,14 @@ def evaluate(
     Raises
     ------
     TypeError, ValueError
-        When an argument has the wrong type or is out of range (``tol >= 0``,
+        When an argument has the wrong type or is out of range (``tol >= 0`` or ``None``,
         ``divergence > 1`` or ``None``, ``patience >= 1`` or ``None``).
     """
     K = check_int("evaluate", "K", K, minimum=1)
     n_steps = 2 * K if steps is None else check_int("evaluate", "steps", steps, minimum=0)
     batch_size = check_int("evaluate", "batch_size", batch_size, minimum=1)
-    tol = check_real("evaluate", "tol", tol, minimum=0.0)
+    if tol is not None:
+        tol = check_real("evaluate", "tol", tol, minimum=0.0)
     if divergence is not None:
         divergence = check_real("evaluate", "divergence", divergence, minimum=1.0, open_min=True)
     if patience is not None:
@@ -156,15 +163,13 @@ def evaluate(
     for x, y in DataLoader(distributed.shard(data), batch_size=batch_size, shuffle=False):
         x, y = x.to(device), y.to(device)
         n_samples += len(x)
-        # maxiter one past the last step measured: samples still running at the last step
-        # show their own iterate there (a solve ending at maxiter would return its best one).
         state = init(
-            base, refiner, x, tol=tol, maxiter=n_steps + 1, divergence=divergence, patience=patience
+            base, refiner, x, tol=tol, maxiter=n_steps, divergence=divergence, patience=patience
         )
         with torch.no_grad():
             measure(0, state.current_iterates(), y)
             for k in range(1, n_steps + 1):
-                state.step()
+                state.step()  # a no-op once every sample has stopped
                 measure(k, state.current_iterates(), y)
         codes.extend(str(c) for c in state.solution().retcodes)
     if distributed.world_size() > 1:  # every rank reports the sums of all, codes in rank order
