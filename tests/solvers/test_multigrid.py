@@ -388,3 +388,8 @@ def test_coarsest_factorisation_of_a_batch_is_valid_with_two_threads():
     exact = _spsolve(problem)
     error = np.abs(result.u.flatten(1).numpy() - exact).max(axis=1)
     assert (error <= 1e-9 * np.abs(exact).max(axis=1)).all(), error
+
+
+def test_robust_preset_refuses_a_periodic_grid_naming_the_line_smoother():
+    with pytest.raises(ValueError, match="Dirichlet grid for zebra line relaxation"):
+        Multigrid.robust().prepare(Poisson2D(torch.zeros(1, 1, 32, 32), bc="periodic"))
