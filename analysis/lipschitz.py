@@ -227,6 +227,11 @@ def spectral_norm(
         ``(B,)`` estimates of ``sigma_max``, each a lower bound (a Rayleigh
         quotient of ``J^T J``).
     """
+    if not callable(fn):
+        raise TypeError(f"spectral_norm: expected fn to be callable, got {type(fn).__name__}")
+    if not isinstance(h, Tensor) or h.dim() < 1:
+        got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
+        raise ValueError(f"spectral_norm: expected h as a batched tensor (B, ...), got {got}")
     iters = check_int("spectral_norm", "iters", iters, minimum=1)
     tol = check_real("spectral_norm", "tol", tol, minimum=0.0)
     check_choice("spectral_norm", "method", method, ("power", "lanczos"))

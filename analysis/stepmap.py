@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver, Problem
 
 __all__ = ["StepMap", "ball_points", "sample_l2", "working_dtype"]
@@ -76,8 +77,12 @@ class StepMap:
     """
 
     def __init__(self, solver: FixedPointSolver, x: Any, k: int = 0, ctx: Any = None) -> None:
+        if not isinstance(solver, FixedPointSolver):
+            raise TypeError(
+                f"StepMap: expected solver to be a FixedPointSolver, got {type(solver).__name__}"
+            )
         self.solver = solver
-        self.k = k
+        self.k = check_int("StepMap", "k", k, minimum=0)
         self.dtype = working_dtype(solver, x)
         if isinstance(x, Tensor):
             x = x.to(self.dtype)

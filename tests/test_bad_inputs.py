@@ -17,7 +17,9 @@ from core_solvers import AffineMap
 
 from irsolve import Anderson, Interleave, init, sample_norm, solve
 from irsolve.analysis import contraction_certificate, lipschitz, spectral_error
+from irsolve.analysis.lipschitz import spectral_norm
 from irsolve.analysis.spectral import band_edges
+from irsolve.analysis.stepmap import StepMap
 from irsolve.metrics import rfne, vrmse
 from irsolve.solvers import (
     Darcy2D,
@@ -365,6 +367,24 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         lambda: contraction_certificate(Jacobi(), POISSON, GRID[:, :, :3]),
         ValueError,
         r"^contraction_certificate: .*y of the problem's solution shape",
+    ),
+    (
+        "spectral_norm fn",
+        lambda: spectral_norm("G", GRID),
+        TypeError,
+        r"^spectral_norm: .*fn",
+    ),
+    (
+        "spectral_norm iters",
+        lambda: spectral_norm(lambda v: v, GRID, iters=0),
+        ValueError,
+        r"^spectral_norm: .*iters",
+    ),
+    (
+        "StepMap k",
+        lambda: StepMap(Jacobi(), POISSON, k=-1),
+        ValueError,
+        r"^StepMap: .*k ",
     ),
     (
         "lipschitz h",
