@@ -5,8 +5,11 @@ solution ``y``, write ``e = h - y`` and expand ``G`` around ``y``:
 
 ``G(y + e) - y = (G(y) - y) + J e + R(e)``,  ``J = dG/dh (y)``.
 
-With ``q = ||J||_2``, ``c`` a bound on ``||R(e)|| / ||e||^2`` for
-``||e|| <= delta`` and the bias ``beta = ||G(y) - y||``, every step obeys
+With ``q = ||J||`` (the operator norm induced by the vector norm used
+throughout: the 2-norm, or the energy norm ``||e||_A = sqrt(e^T A e)`` of an
+SPD problem, where ``||J||_A = ||A^{1/2} J A^{-1/2}||_2``), ``c`` a bound on
+``||R(e)|| / ||e||^2`` for ``||e|| <= delta`` and the bias
+``beta = ||G(y) - y||``, every step obeys
 
 ``||e_{k+1}|| <= q ||e_k|| + c ||e_k||^2 + beta``   (while ``||e_k|| <= delta``).
 
@@ -30,7 +33,7 @@ error bound decreases to ``r_-``; to first order in ``beta`` this is the error
 floor ``beta / (1 - q)`` (``alpha ||b|| / (1 - q)`` in the paper's notation).
 
 Beside ``q`` (the Jacobian at ``y``) the certificate reports ``lipschitz``,
-the largest ``||J_G(p)||_2`` found on the ball and along the trajectory: if
+the largest ``||J_G(p)||`` found on the ball and along the trajectory: if
 it is below one, ``G`` contracts on the whole ball (mean-value theorem), a
 stronger statement that needs no ``c``.
 
@@ -49,6 +52,7 @@ from torch import Tensor
 
 from irsolve._validate import check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
+from irsolve.solve import solve
 
 from .lipschitz import Linearisation, check_solver_call, spectral_norm
 from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm
@@ -70,12 +74,12 @@ class Certificate:
     Attributes
     ----------
     q : Tensor
-        ``(B,)`` spectral norm of the step's Jacobian at ``y``.
+        ``(B,)`` operator norm (in ``norm``) of the step's Jacobian at ``y``.
     c : Tensor
         ``(B,)`` largest second-order ratio ``||G(y+e) - G(y) - J e|| / ||e||^2``
         found on ``B_delta(y)`` (round-off removed).
     lipschitz : Tensor
-        ``(B,)`` largest ``||J_G(p)||_2`` found at ``y``, at the trajectory
+        ``(B,)`` largest ``||J_G(p)||`` found at ``y``, at the trajectory
         points inside ``B_delta(y)`` and at random points of it.
     bias : Tensor
         ``(B,)`` ``beta = ||G(y) - y||`` (``alpha ||Phi(x, y)||`` for the
@@ -183,13 +187,16 @@ def invariant_radii(q: Tensor, c: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]
     return torch.where(valid, r_minus, nan), torch.where(valid, r_plus, nan)
 
 
-@torch.no_grad()
-def iterate(step: StepMap, h0: Tensor, steps: int) -> Tensor:
-    """``(steps + 1, B, ...)`` iterates ``h_0 .. h_steps`` of ``solver.step(ctx, h, k)``, k = 0.."""
-    iterates = [h0]
-    for k in range(steps):
-        iterates.append(step.solver.step(step.ctx, iterates[-1], k))
-    return torch.stack(iterates)
+def iterate(solver: FixedPointSolver, x: Any, h0: Tensor, steps: int) -> Tensor:
+    """``(steps + 1, B, ...)`` iterates ``h_0 .. h_steps`` of ``solver`` from ``h0``.
+
+    The engine's fixed-step run: :func:`irsolve.solve` with ``tol=None`` (no
+    convergence test), no divergence test and ``save_trajectory=True``, under
+    ``torch.no_grad``. A sample whose iterate turns non-finite ends there
+    (``UNSTABLE``) and its later rows repeat that non-finite iterate.
+    """
+    sol = solve(h0, solver, x, tol=None, maxiter=steps, divergence=None, save_trajectory=True)
+    return sol.trajectory
 
 
 def contraction_certificate(
@@ -225,7 +232,7 @@ def contraction_certificate(
        in either norm proves convergence; Gauss-Seidel on an SPD problem
        contracts in the energy norm (its error propagation ``E`` has
        ``E^T A E < A``) while ``||E||_2`` may exceed one.
-    3. ``q = ||J_G(y)||_2`` comes from Lanczos or power iteration (a lower
+    3. ``q = ||J_G(y)||`` comes from Lanczos or power iteration (a lower
        bound that converges from below). ``c`` and ``lipschitz`` are suprema over the
        ball, estimated as maxima over finitely many points: the trajectory
        points inside the ball and ``n_probe`` uniform random points (and
@@ -304,7 +311,7 @@ def contraction_certificate(
     batch = y.shape[0]
     eps = torch.finfo(step.dtype).eps
 
-    trajectory = iterate(step, h0, steps)
+    trajectory = iterate(solver, x.to(step.dtype) if isinstance(x, Tensor) else x, h0, steps)
     errors = trajectory - y
     observed = torch.stack([measure(e) for e in errors])
     if delta is None:
