@@ -5,9 +5,13 @@ symmetric positive definite, one ``W`` per sample: ``W = I`` gives the
 Euclidean norm, ``W = A`` (the problem's operator) the energy norm
 ``||e||_A = sqrt(e^T A e)``, in which classical smoothers such as
 Gauss-Seidel are contractions for SPD ``A`` even where their 2-norm exceeds
-one (Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM 2003,
-Sec. 4.2, and Hackbusch, *Iterative Solution of Large Sparse Systems of
-Equations*, Thm. 3.44 for SOR).
+one. For a splitting ``A = M - N`` with error propagation ``E = I - M^{-1} A``,
+``A - E^T A E = (M^{-1} A)^T (M + M^T - A) (M^{-1} A)``; SOR in any ordering
+has ``M = D / omega + L`` and ``M + M^T - A = (2 / omega - 1) D``, positive
+definite for ``0 < omega < 2``, so ``||E||_A < 1`` (Hackbusch, *Iterative
+Solution of Large Sparse Systems of Equations*, Springer, on SOR for SPD
+matrices; Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM
+2003, Ch. 4).
 
 The operator norm of a linear map ``J`` in the ``W``-norm is
 ``||W^{1/2} J W^{-1/2}||_2``, the square root of the largest eigenvalue of

@@ -236,7 +236,8 @@ def _dense_step_matrix(solver, a: Tensor) -> np.ndarray:
 
 
 def test_gauss_seidel_certified_in_energy_norm_where_the_2_norm_exceeds_one() -> None:
-    # Gauss-Seidel on SPD A: E^T A E < A, so ||E||_A < 1 (Saad 2003, Sec. 4.2), while ||E||_2
+    # Gauss-Seidel on SPD A: A - E^T A E = (M^-1 A)^T D (M^-1 A) > 0 with M = D + L in the
+    # sweep's ordering, so ||E||_A < 1 (see irsolve.analysis.norms), while ||E||_2
     # of the red-black sweep exceeds one here. Reference: ||A^{1/2} E A^{-1/2}||_2 from the
     # dense E (built column by column) and the eigendecomposition of A; Lanczos with 300
     # products on 64 unknowns spans the whole space, so they agree to round-off.
