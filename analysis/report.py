@@ -23,8 +23,9 @@ import torch
 from torch import Tensor
 
 from irsolve._validate import check_int
-from irsolve.interface import FixedPointSolver, Problem
+from irsolve.interface import FixedPointSolver
 from irsolve.metrics import rfne, vrmse
+from irsolve.solve import solve
 
 from . import plots
 from .certificate import Certificate, contraction_certificate, iterate
@@ -36,15 +37,6 @@ __all__ = ["analyze"]
 logger = logging.getLogger(__name__)
 
 Base = Callable[[Any], Tensor] | Tensor | None
-
-
-def _initial(base: Base, x: Any, like: Tensor) -> Tensor:
-    if base is None:
-        return x.zeros() if isinstance(x, Problem) else torch.zeros_like(like)
-    if isinstance(base, Tensor):
-        return base
-    with torch.no_grad():
-        return base(x)
 
 
 def _rms_residuals(solver: FixedPointSolver, step: StepMap, trajectory: Tensor) -> Tensor | None:
@@ -84,7 +76,8 @@ def analyze(
     ----------
     base
         The base operator ``x -> h0`` (a module in ``eval()`` mode or any
-        callable), a tensor ``h0``, or ``None`` for zeros.
+        callable), a tensor ``h0``, or ``None`` for zeros when ``x`` is a
+        problem, as in :func:`irsolve.solve`.
     refiner
         The refinement step (any fixed-point solver; a learned one in
         ``eval()`` mode).
@@ -121,9 +114,10 @@ def analyze(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     step = StepMap(refiner, x)
-    h0 = _initial(base, x, y).to(step.dtype)
+    # h0 by the engine's rules for base (None: zeros for a Problem only), then the steps.
+    h0 = solve(base, refiner, x, tol=None, maxiter=0).u.to(step.dtype)
     y = y.to(step.dtype)
-    trajectory = iterate(step, h0, steps)
+    trajectory = iterate(refiner, x.to(step.dtype) if isinstance(x, Tensor) else x, h0, steps)
     logger.info("ran %d refinement steps on %d samples", steps, y.shape[0])
 
     target = y.double()
