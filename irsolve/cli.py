@@ -8,6 +8,10 @@ Exit codes: 0 success; 2 a usage mistake (a bad flag, a missing or damaged
 file, settings a resumed run does not share), printed as one line
 ``irsolve COMMAND: error: ...``; 1 a run that failed (training stopped on
 non-finite losses). ``--debug`` re-raises instead, with the traceback.
+
+Every command also runs under ``torchrun --nproc_per_node=N -m irsolve.cli
+...``: it then joins the process group (:func:`irsolve.distributed.session`)
+and only rank 0 prints.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "irsolve.train_cli",
     "irsolve.corrector_cli",
     "irsolve.analysis.cli",
+    "irsolve.solve_cli",
 )
 
 
@@ -54,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names(parser: argparse.ArgumentParser | None = None) -> list[str]:
+    """Every runnable command under ``parser`` (default :func:`build_parser`), nested ones
+    as ``"data generate"``, in ``--help`` order."""
+    parser = build_parser() if parser is None else parser
+    names = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                names.append(name)
+                names += [f"{name} {nested}" for nested in command_names(sub)]
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``irsolve`` console script; returns the exit status."""
     parser = build_parser()
@@ -65,10 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0
+    from irsolve.distributed import session
     from irsolve.training import NonFiniteTrainingError
 
     try:
-        return int(args.handler(args) or 0)
+        # Under torchrun each command runs in the process group (see irsolve.distributed).
+        with session(getattr(args, "device", None) or "auto"):
+            return int(args.handler(args) or 0)
     except (ValueError, OSError, NonFiniteTrainingError) as err:
         if args.debug:
             raise

@@ -53,7 +53,8 @@ TRAIN = [*TRAIN_BASE[:5], "--base", "{base}", "--epochs", "1", "--no-progress"]
 TRAIN[0] = "train"
 EVALUATE = ["evaluate", "--data", "{pt}", "--base", "{base}", "--refiner", "{refiner}"]
 ANALYZE = ["analyze", "--data", "{wells}", "--out", "{out}"]
-ANALYZE += ["--checkpoint", "{refiner}", "--base-checkpoint", "{base}"]
+ANALYZE += ["--refiner", "{refiner}", "--base", "{base}"]
+SOLVE = ["solve", "--resolution", "7", "--samples", "1"]
 
 CASES = [
     # train-base: the net, the optimisation, the data, the device, the config file
@@ -113,7 +114,7 @@ CASES = [
     (EVALUATE, ["--refiner", "{base}"], "expected --refiner to be a refiner checkpoint"),
     (EVALUATE, ["--base", "{refiner}"], "expected --base to be a base checkpoint"),
     (EVALUATE, ["--refiner", "{damaged}"], "damaged.pt is damaged (truncated torch file)"),
-    (EVALUATE, ["--steps", "-1"], "argument --steps: expected an int >= 0, got '-1'"),
+    (EVALUATE, ["--steps", "0"], "argument --steps: expected an int >= 1, got '0'"),
     (EVALUATE, ["--patience", "0"], "argument --patience: expected an int >= 1"),
     (EVALUATE, ["--alpha-decay", "-0.5"], "argument --alpha-decay: expected a finite real > 0"),
     (EVALUATE, ["--stop-threshold", "nan"], "argument --stop-threshold: expected a finite real"),
@@ -128,9 +129,24 @@ CASES = [
     (ANALYZE, ["--n-steps-input", "0"], "argument --n-steps-input: expected an int >= 1"),
     (ANALYZE, ["--split", "dev"], "argument --split: invalid choice: 'dev'"),
     (ANALYZE, ["--device", "cuda:x"], "argument --device: expected a torch device"),
-    (ANALYZE, ["--checkpoint", "{base}"], "expected a refiner checkpoint (objective 'refiner'"),
-    (ANALYZE, ["--base-checkpoint", "{refiner}"], "expected a base checkpoint (objective 'base'"),
+    (ANALYZE, ["--refiner", "{base}"], "expected --refiner to be a refiner checkpoint"),
+    (ANALYZE, ["--base", "{refiner}"], "expected --base to be a base checkpoint"),
+    (ANALYZE, ["--base", "{root}/x.pt"], "argument --base: expected an existing file"),
+    (ANALYZE, ["--split", "validation"], "argument --split: invalid choice: 'validation'"),
+    (ANALYZE, ["--data", "{root}/no-folder"], "argument --data: expected an existing file"),
+    # the deprecated spellings check like the flags they stand for
+    (ANALYZE, ["--checkpoint", "{base}"], "expected --refiner to be a refiner checkpoint"),
     (ANALYZE, ["--base-checkpoint", "{root}/x.pt"], "argument --base-checkpoint: expected an"),
+    # solve
+    (SOLVE, ["--solver", "sor"], "argument --solver: invalid choice: 'sor'"),
+    (SOLVE, ["--solver", "corrector+jacobi"], "expected --corrector PATH with --solver"),
+    (SOLVE, ["--corrector", "{base}", "--solver", "fcg-corrector"], "expected --corrector to be"),
+    (SOLVE, ["--resolution", "1"], "argument --resolution: expected an int >= 2, got '1'"),
+    (SOLVE, ["--rtol", "0"], "argument --rtol: expected a finite real > 0, got '0'"),
+    (SOLVE, ["--maxiter", "0"], "argument --maxiter: expected an int >= 1, got '0'"),
+    (SOLVE, ["--problem", "poisson", "--data", "{pt}"], "expected --problem darcy with --data"),
+    (SOLVE, ["--data", "{root}/no-folder"], "argument --data: expected an existing file"),
+    (SOLVE, ["--data", "{root}/text.pt"], "text.pt"),
 ]
 
 

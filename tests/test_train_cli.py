@@ -9,7 +9,7 @@ import torch
 
 from irsolve.checkpoint import load_checkpoint
 from irsolve.cli import main
-from irsolve.train_cli import add_subcommands, load_pairs
+from irsolve.train_cli import add_subcommands
 
 
 @pytest.fixture(autouse=True)
@@ -60,17 +60,6 @@ def test_unknown_option_in_a_config_file_is_an_error(tmp_path):
     config.write_text("epochs: 1\nlearning_rate: 0.1\n")
     with pytest.raises(SystemExit):
         _run(["train-base", "--data", "d.pt", "--out", "o", "--config", str(config)])
-
-
-def test_load_pairs_reads_a_well_dataset_folder(tmp_path):
-    from irsolve.data import make_navier_stokes_dataset
-
-    root = make_navier_stokes_dataset(tmp_path, 1, 1, 1, resolution=16, n_steps=3, record_dt=0.1)
-    pairs = load_pairs(root, "valid", n_steps_input=1)
-    assert len(pairs) == 2  # one trajectory of 3 frames: windows (0 -> 1) and (1 -> 2)
-    x, y = pairs[1]
-    assert x.shape == y.shape == (1, 16, 16)
-    torch.testing.assert_close(x, pairs[0][1])  # frame 1 is the target of window 0
 
 
 def _tiny_pairs(path, nan: bool = False):

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from irsolve.analysis.cli import add_subcommands, load_refiner
+from irsolve.analysis.cli import add_subcommands
 from irsolve.checkpoint import model_state, save_checkpoint
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.generate import make_poisson_dataset
 from irsolve.nets import RefinementUNet
 from irsolve.nets.base_operator import base_operator
 from irsolve.nets.factory import net_config
+from irsolve.trained import load_refiner
 from irsolve.training import RefinerConfig, TrainConfig, train_base, train_refiner
 
 
@@ -38,9 +39,9 @@ def test_analyze_command_reads_training_checkpoints_and_writes_report(tmp_path: 
     args = parser.parse_args(
         [
             "analyze",
-            "--checkpoint",
+            "--refiner",
             str(tmp_path / "refiner" / "last.pt"),
-            "--base-checkpoint",
+            "--base",
             str(tmp_path / "base" / "last.pt"),
             "--data",
             str(root),
@@ -66,8 +67,17 @@ def test_analyze_rejects_a_base_checkpoint_given_as_refiner(tmp_path: Path) -> N
         "config": {"objective": "base", "model": net_config(base)},
     }
     save_checkpoint(tmp_path / "base.pt", payload, {"config": payload["config"]})
-    with pytest.raises(ValueError, match="expected a refiner checkpoint"):
-        load_refiner(tmp_path / "base.pt")
+    with pytest.raises(ValueError, match="expected --refiner to be a refiner checkpoint"):
+        load_refiner(tmp_path / "base.pt", flag="--refiner")
+
+
+def test_the_old_flag_spellings_still_name_the_refiner_and_the_base(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers())
+    args = parser.parse_args(
+        ["analyze", "--checkpoint", str(tmp_path), "--base-checkpoint", str(tmp_path)]
+    )
+    assert args.refiner == tmp_path and args.base == tmp_path
 
 
 @pytest.mark.parametrize(

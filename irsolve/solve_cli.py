@@ -1,0 +1,180 @@
+"""``irsolve solve``: a classical or hybrid solve of Darcy or Poisson problems from the shell.
+
+The problems are generated (``--problem darcy``: FNO coefficients, 12 where
+a Gaussian random field is positive and 3 elsewhere, ``f = 1``;
+``--problem poisson``: ``-lap u = f`` with a Gaussian random field ``f``;
+both with ``u = 0`` on the boundary, ``--resolution`` interior points per
+side, ``--samples`` problems drawn with ``--seed``), or they are the
+coefficient fields of a Darcy data file (``--data``, see
+:func:`irsolve.data.darcy_problems`). Each is solved from ``u = 0`` to a
+relative residual ``--rtol`` (RMS of ``f - A u`` over its value at the
+start) by one of :data:`SOLVERS`; the ``Solution`` summary is printed.
+``--check`` also solves each problem with ``scipy.sparse.linalg.spsolve``
+and prints the relative error ``||u - u_ref||_2 / ||u_ref||_2``.
+
+The exit status is 0 when every sample converged, 1 when one did not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import spsolve
+
+from irsolve import FixedPointSolver, Interleave, Solution, solve
+from irsolve.cli_flags import add_flags, add_settings_arguments
+from irsolve.cli_types import integer, real
+from irsolve.data.darcy_files import darcy_problems
+from irsolve.data.formats import FORMATS
+from irsolve.distributed import resolve_device
+from irsolve.solvers import (
+    Darcy2D,
+    FlexibleCG,
+    GaussSeidel,
+    Jacobi,
+    Multigrid,
+    Poisson2D,
+    StencilProblem,
+    darcy_coefficient,
+    gaussian_random_field,
+)
+from irsolve.trained import load_corrector
+from irsolve.training import TrainConfig
+
+__all__ = ["SOLVERS", "add_subcommands", "build_solver", "make_problem", "relative_errors"]
+
+logger = logging.getLogger(__name__)
+
+
+def _corrector_cycle(args: argparse.Namespace) -> FixedPointSolver:
+    """One learned corrector step, then the ``nu`` Jacobi sweeps it was trained with."""
+    if args.corrector is None:
+        raise ValueError(f"expected --corrector PATH with --solver {args.solver}, got none")
+    corrector, trained = load_corrector(args.corrector, flag="--corrector", device=args.device)
+    omega = trained.get("omega", 0.8) if trained.get("smoother", "jacobi") == "jacobi" else 0.8
+    jacobi = Jacobi(omega=omega, sweeps=trained.get("nu", 5))
+    return Interleave(corrector, jacobi, pattern=(1, 1))
+
+
+#: ``--solver`` name -> how to build it from the parsed flags.
+SOLVERS: dict[str, Callable[[argparse.Namespace], FixedPointSolver]] = {
+    "jacobi": lambda args: Jacobi(),
+    "gauss-seidel": lambda args: GaussSeidel(),
+    "multigrid": lambda args: Multigrid(),
+    "fcg-jacobi": lambda args: FlexibleCG(Jacobi(omega=1.0), m=1),
+    "fcg-multigrid": lambda args: FlexibleCG(Multigrid()),
+    "corrector+jacobi": _corrector_cycle,
+    "fcg-corrector": lambda args: FlexibleCG(_corrector_cycle(args), preconditioner_steps=2),
+}
+
+
+def build_solver(args: argparse.Namespace) -> FixedPointSolver:
+    """The :class:`~irsolve.FixedPointSolver` that ``--solver`` names.
+
+    ``jacobi``: weighted Jacobi (omega 0.8); ``gauss-seidel``: red-black
+    Gauss-Seidel; ``multigrid``: V(2,2) cycles; ``fcg-jacobi``: CG
+    preconditioned by one Jacobi sweep (omega 1); ``fcg-multigrid``: flexible
+    CG (m = 5) preconditioned by one V-cycle; ``corrector+jacobi``: the learned
+    corrector of ``--corrector`` and its trained number of Jacobi sweeps per
+    step; ``fcg-corrector``: flexible CG preconditioned by two such cycles.
+    """
+    return SOLVERS[args.solver](args)
+
+
+def make_problem(args: argparse.Namespace) -> StencilProblem:
+    """The batch of problems the flags describe (see the module docstring)."""
+    if args.data is not None:
+        if args.problem != "darcy":
+            raise ValueError(f"expected --problem darcy with --data, got {args.problem}")
+        indices = range(args.samples)
+        problem = darcy_problems(args.data, format=args.format, indices=indices, split=args.split)
+        return Darcy2D(problem.a.to(args.device), f=problem.f.to(args.device))
+    generator = torch.Generator().manual_seed(args.seed)
+    field = gaussian_random_field(args.samples, args.resolution, generator=generator)
+    field = field.to(device=args.device, dtype=torch.float64)
+    if args.problem == "darcy":
+        return Darcy2D(darcy_coefficient(field))
+    return Poisson2D(field)
+
+
+def relative_errors(problem: StencilProblem, u: torch.Tensor) -> np.ndarray:
+    """``||u_b - u_ref,b||_2 / ||u_ref,b||_2`` per sample, ``u_ref`` from SciPy's ``spsolve``."""
+    errors = []
+    for b, matrix in enumerate(problem.to_scipy()):
+        exact = spsolve(matrix.tocsc(), problem.f[b].flatten().cpu().numpy())
+        diff = u[b].flatten().cpu().numpy() - exact
+        errors.append(np.linalg.norm(diff) / np.linalg.norm(exact))
+    return np.array(errors)
+
+
+def _report(args: argparse.Namespace, sol: Solution, errors: np.ndarray | None) -> dict[str, Any]:
+    return {
+        "solver": args.solver,
+        "problem": args.problem if args.data is None else str(args.data),
+        "rtol": args.rtol,
+        "maxiter": args.maxiter,
+        "retcodes": [code.name for code in sol.retcodes],
+        "iterations": sol.iterations.tolist(),
+        "final_residuals": sol.final_residuals.tolist(),
+        "wall_time": sol.stats.get("wall_time"),
+        "relative_errors": None if errors is None else errors.tolist(),
+    }
+
+
+def run_solve(args: argparse.Namespace) -> int:
+    """Handler of ``irsolve solve``; returns the exit status."""
+    args.device = resolve_device(args.device)
+    problem = make_problem(args)
+    solver = build_solver(args)
+    sol = solve(None, solver, problem, tol=0.0, rtol=args.rtol, maxiter=args.maxiter)
+    print(sol)
+    errors = relative_errors(problem, sol.u) if args.check else None
+    if errors is not None:
+        print(f"relative error vs scipy spsolve: max {errors.max():.3g}, mean {errors.mean():.3g}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(_report(args, sol, errors), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if sol.success else 1
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``solve``."""
+    p = subparsers.add_parser(
+        "solve",
+        help="solve generated or file Darcy/Poisson problems with a classical or hybrid solver",
+        description=__doc__.split("\n\n")[1],
+    )
+    p.add_argument(
+        "--problem", choices=("darcy", "poisson"), default="darcy", help="(default: darcy)"
+    )
+    add_flags(
+        p,
+        "--resolution",
+        "--samples",
+        resolution={"default": 64, "help": "grid points per side (default: 64)"},
+        samples={"default": 4, "help": "problems, the first of --data's (default: 4)"},
+    )
+    p.add_argument(
+        "--seed", type=integer(0), default=0, help="seed of the generated fields (default: 0)"
+    )
+    add_flags(p, "--data", "--split", data={"help": "a Darcy data file instead of --problem"})
+    p.add_argument("--format", choices=FORMATS, default=None, help="layout of --data")
+    p.add_argument("--solver", choices=tuple(SOLVERS), default="multigrid")
+    add_flags(p, "--corrector")
+    p.add_argument(
+        "--rtol",
+        type=real(0.0, open_min=True),
+        default=1e-8,
+        help="relative residual to reach (default: 1e-8)",
+    )
+    p.add_argument("--maxiter", type=integer(1), default=1000, help="steps at most (default: 1000)")
+    p.add_argument("--check", action="store_true", help="compare with scipy spsolve")
+    add_flags(p, "--json")
+    add_settings_arguments(p, TrainConfig, only=("device",))
+    p.set_defaults(handler=run_solve)

@@ -1,0 +1,138 @@
+"""Trained networks rebuilt from their checkpoints: the one loader every command uses.
+
+A training checkpoint (:func:`irsolve.training.fit`) holds the model's state
+dict and a JSON-able ``config`` whose ``"objective"`` says what was trained
+(``"base"``, ``"refiner"`` or ``"corrector"``) and whose ``"model"`` rebuilds
+the network (:func:`irsolve.nets.build_net`). :func:`load_net` checks the
+kind, rebuilds the net and loads the weights key by key
+(:func:`~irsolve.checkpoint.load_model_state`); :func:`load_refiner` and
+:func:`load_corrector` wrap the net in its solver.
+
+>>> base, _ = load_net("runs/base/best.pt", "base")             # doctest: +SKIP
+>>> refiner, settings = load_refiner("runs/irno/best.pt")        # doctest: +SKIP
+>>> sol = solve(base, refiner, x, tol=0.0, maxiter=settings.K)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from irsolve.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from irsolve.distributed import resolve_device
+from irsolve.nets.factory import build_net
+from irsolve.solvers import Refiner, ResidualCorrector
+from irsolve.solvers.corrector import StepLength
+from irsolve.training import RefinerConfig, make_refiner
+
+__all__ = ["Objective", "load_corrector", "load_net", "load_refiner"]
+
+logger = logging.getLogger(__name__)
+
+#: What a training checkpoint may hold, by its ``config["objective"]``.
+Objective = Literal["base", "refiner", "corrector"]
+
+#: The command that writes each kind, for error messages.
+_WRITTEN_BY = {
+    "base": "irsolve train-base",
+    "refiner": "irsolve train",
+    "corrector": "irsolve train-corrector",
+}
+
+
+def load_net(
+    path: str | Path,
+    objective: Objective,
+    *,
+    flag: str | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The network of a training checkpoint of ``objective``, in eval mode, without gradients.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file (``best.pt`` or ``last.pt`` of a training run).
+    objective
+        The kind expected: ``"base"``, ``"refiner"`` or ``"corrector"``.
+    flag
+        The command-line flag that named ``path``, for the error message.
+    device
+        Where the net's weights go (``"auto"``: see
+        :func:`~irsolve.distributed.resolve_device`).
+
+    Returns
+    -------
+    net : nn.Module
+        The rebuilt network with the checkpoint's weights.
+    config : dict
+        The checkpoint's config (objective settings under their own key).
+
+    Raises
+    ------
+    FileNotFoundError, CheckpointError
+        As :func:`~irsolve.checkpoint.load_checkpoint`; also when the
+        checkpoint holds another objective or no rebuildable model.
+    ValueError
+        When the weights do not fit the rebuilt architecture.
+    """
+    if objective not in _WRITTEN_BY:
+        raise ValueError(f"expected objective one of {sorted(_WRITTEN_BY)}, got {objective!r}")
+    device = resolve_device(device)
+    state = load_checkpoint(path, map_location=device)
+    config = state.get("config") or {}
+    if config.get("objective") != objective or config.get("model") is None or "model" not in state:
+        raise CheckpointError(
+            f"expected {flag or 'the checkpoint'} to be a {objective} checkpoint (written by "
+            f"{_WRITTEN_BY[objective]}), got one with objective {config.get('objective')!r}: "
+            f"{path}"
+        )
+    net = build_net(config["model"])
+    load_model_state(net, state["model"], source=str(path))
+    logger.info("loaded the %s net of %s", objective, path)
+    return net.to(device).eval().requires_grad_(False), config
+
+
+def load_refiner(
+    path: str | Path,
+    *,
+    flag: str | None = None,
+    device: str | torch.device = "cpu",
+    **overrides: Any,
+) -> tuple[Refiner, RefinerConfig]:
+    """The :class:`~irsolve.solvers.Refiner` of a refiner checkpoint and its settings.
+
+    ``overrides`` replace trained settings that act at inference
+    (``alpha_decay=0.5``, ``stop_threshold=1e-3``); ``None`` values are ignored.
+    """
+    net, config = load_net(path, "refiner", flag=flag, device=device)
+    settings = RefinerConfig(**config["refiner"])
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        settings = dataclasses.replace(settings, **given)
+    return make_refiner(net, settings), settings
+
+
+def load_corrector(
+    path: str | Path,
+    *,
+    flag: str | None = None,
+    device: str | torch.device = "cpu",
+    step_length: StepLength | None | Literal["trained"] = "trained",
+) -> tuple[ResidualCorrector, dict[str, Any]]:
+    """The :class:`~irsolve.solvers.ResidualCorrector` of a corrector checkpoint and its
+    training settings (``nu``, ``smoother``, ``omega``... of
+    :class:`~irsolve.corrector_training.CorrectorConfig`, as a dict).
+
+    ``step_length="trained"`` uses the step length it was trained with.
+    """
+    net, config = load_net(path, "corrector", flag=flag, device=device)
+    settings = dict(config.get("corrector") or {})
+    if step_length == "trained":
+        step_length = settings.get("step_length", "energy")
+    return ResidualCorrector(net, step_length=step_length), settings
