@@ -24,7 +24,8 @@ Rows, all measured in this run:
 - ``FlexibleCG(Interleave(corrector, Jacobi(sweeps=nu)), m=5,
   preconditioner_steps=2)``, and FCG preconditioned by ``nu`` Gauss-Seidel
   sweeps, the corrector and ``nu`` more sweeps (a two-level cycle whose
-  coarse correction is learned);
+  coarse correction is learned), and with two learned steps per application
+  (``GS, corrector, GS, corrector, GS``);
 - an FNO warm start (a small FNO trained on ``a -> u``) followed by multigrid.
 
 Columns: learned steps, smoother sweeps or V-cycles, Krylov iterations (each
@@ -337,6 +338,9 @@ def main() -> None:
     def fcg_symmetric(it: Tensor) -> dict[str, Tensor]:
         return {"learned": it, "sweeps": 2 * it * nu, "krylov": it}
 
+    def fcg_two_cycles(it: Tensor) -> dict[str, Tensor]:
+        return {"learned": 2 * it, "sweeps": 3 * it * nu, "krylov": it}
+
     report: dict[str, Any] = {"tol": TOL, "nu": nu, "sizes": {}}
     for n in sizes:
         problem = Darcy2D(darcy_pairs(8, n, seed=1000 + n).tensors[0])
@@ -402,6 +406,16 @@ def main() -> None:
                     preconditioner_steps=3,
                 ),
                 fcg_symmetric,
+                1000,
+                None,
+            ),
+            (
+                f"FCG(GS x{nu}, [corrector, GS x{nu}] x2), m=5",
+                FlexibleCG(
+                    Interleave(GaussSeidel(sweeps=nu), corrector, pattern=(1, 1)),
+                    preconditioner_steps=5,
+                ),
+                fcg_two_cycles,
                 1000,
                 None,
             ),
