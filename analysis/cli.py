@@ -50,15 +50,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         base={"help": "base operator checkpoint the refiner was trained on (required)"},
         refiner={"help": "refiner checkpoint (irsolve train; required)"},
         out={"help": "report folder (required)"},
-        samples={"default": 16, "help": "samples analysed (default: 16)"},
+        samples={"default": 16, "help": "samples analysed"},
     )
     add_data_arguments(parser, evaluation=True)
     parser.add_argument(
         "--bands", type=integer(1), default=3, help="radial bands up to Nyquist (default: 3)"
     )
-    parser.add_argument(
-        "--n-probe", type=integer(1), default=4, help="certificate probe points (default: 4)"
-    )
+    parser.add_argument("--n-probe", type=integer(1), default=4, help="certificate probe points")
     add_settings_arguments(parser, TrainConfig, only=("device",))
     add_alias(parser, "--checkpoint", "--refiner")
     add_alias(parser, "--base-checkpoint", "--base")

@@ -106,7 +106,10 @@ def add_flags(
             raise ValueError(
                 f"expected overrides of {name} among {sorted(_PER_COMMAND)}, got {sorted(own)}"
             )
-        parser.add_argument(name, **{**VOCABULARY[name], **own})
+        keywords = {**VOCABULARY[name], **own}
+        if keywords.get("default") is not None and "default:" not in keywords["help"]:
+            keywords["help"] += f" (default: {keywords['default']})"
+        parser.add_argument(name, **keywords)
 
 
 def add_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
@@ -175,6 +178,7 @@ def add_settings_arguments(
             flag = _flag(field)
             if field.default:
                 flag = "--no-" + flag[2:]
+                help_text = f"do not {help_text[0].lower()}{help_text[1:]}" if help_text else None
             action = "store_false" if field.default else "store_true"
             parser.add_argument(flag, dest=field.name, action=action, help=help_text)
             continue

@@ -1,59 +1,52 @@
 """``irsolve train-corrector``: train a :class:`~irsolve.solvers.ResidualCorrector` on Darcy.
 
 The data are generated, not read: FNO Darcy coefficients (12/3, ``f = 1``)
-at ``--n`` points per side with multigrid solutions (see
-:func:`irsolve.corrector_training.darcy_pairs`). Optimisation flags carry the
-names of ``irsolve train``'s; ``--resume`` continues an interrupted run from
-``OUT/last.pt``; ``--init CHECKPOINT`` starts a new run from trained weights
-(the net's flags must match that checkpoint's architecture).
+at ``--resolution`` points per side with multigrid solutions (see
+:func:`irsolve.corrector_training.darcy_pairs`). The optimisation flags are
+those of ``irsolve train`` (the fields of :class:`~irsolve.training.TrainConfig`,
+with a learning rate of 1e-3), the corrector's the fields of
+:class:`~irsolve.corrector_training.CorrectorConfig`. ``--resume``
+continues an interrupted run from ``OUT/last.pt``; ``--init CHECKPOINT``
+starts a new run from trained weights (the net's flags must match that
+checkpoint's architecture). ``--n`` is a deprecated spelling of ``--resolution``.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import get_args
 
+from irsolve.cli_flags import (
+    add_alias,
+    add_flags,
+    add_settings_arguments,
+    require,
+    settings_from_args,
+)
+from irsolve.cli_types import existing_path, integer
 from irsolve.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
-    Smoother,
     corrector_net,
     darcy_pairs,
 )
-from irsolve.training import TrainConfig, fit, load_weights
+from irsolve.training import TrainConfig, fit, load_weights, seed_everything
 
 __all__ = ["add_subcommands"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    train = darcy_pairs(args.train_samples, args.n, seed=args.seed)
-    val = None if args.no_validation else darcy_pairs(args.val_samples, args.n, seed=args.seed + 1)
-    config = CorrectorConfig(
-        nu=args.nu,
-        smoother=args.smoother,
-        omega=args.omega,
-        max_cycles=args.max_cycles,
-        smooth_fraction=args.smooth_fraction,
-        supervised=args.supervised,
-        val_cycles=args.val_cycles,
-        chains=args.chains,
-        reset=args.reset,
-    )
+    require(args, "out")
+    train_config = settings_from_args(TrainConfig, args)
+    config = settings_from_args(CorrectorConfig, args)
+    train = darcy_pairs(args.train_samples, args.resolution, seed=args.seed)
+    val = None
+    if not args.no_validation:
+        val = darcy_pairs(args.val_samples, args.resolution, seed=args.seed + 1)
+    seed_everything(args.seed)  # before the net is built: --seed fixes its initial weights
     net = corrector_net(args.modes, args.hidden, args.layers)
     if args.init:
         load_weights(net, args.init)
     objective = CorrectorObjective(net, config)
-    train_config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        lr_min=args.lr_min,
-        clip=args.clip,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.no_progress,
-    )
     result = fit(
         objective,
         train,
@@ -73,54 +66,36 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train-corrector``."""
-    defaults, corrector = TrainConfig(), CorrectorConfig()
     p = subparsers.add_parser(
         "train-corrector",
         help="train the closed-loop learned corrector on Darcy (FNO coefficients)",
         description=__doc__,
     )
-    p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--n", type=int, default=64, help="grid points per side (even)")
-    p.add_argument("--train-samples", type=int, default=256)
-    p.add_argument("--val-samples", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    p.add_argument("--lr-min", type=float, default=defaults.lr_min)
-    p.add_argument("--clip", type=float, default=defaults.clip)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")
-    p.add_argument(
-        "--init", default=None, help="start a new run from this checkpoint's weights (fine-tune)"
+    add_flags(
+        p,
+        "--out",
+        "--resolution",
+        out={"help": "checkpoint folder (required)"},
+        resolution={"default": 64, "help": "grid points per side"},
     )
-    p.add_argument("--no-validation", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--modes", type=int, default=16, help="FNO Fourier modes per dimension")
-    p.add_argument("--hidden", type=int, default=32, help="FNO width")
-    p.add_argument("--layers", type=int, default=4, help="FNO layers")
-    p.add_argument("--nu", type=int, default=corrector.nu, help="smoothing sweeps per cycle")
-    p.add_argument("--smoother", choices=get_args(Smoother), default=corrector.smoother)
+    add_alias(p, "--n", "--resolution")
     p.add_argument(
-        "--omega", type=float, default=None, help="smoother weight (Jacobi 0.8, Gauss-Seidel 1)"
+        "--train-samples", type=integer(1), default=256, help="training problems (default: 256)"
     )
     p.add_argument(
-        "--max-cycles", type=int, default=corrector.max_cycles, help="hybrid cycles before errors"
+        "--val-samples", type=integer(1), default=16, help="validation problems (default: 16)"
     )
+    add_settings_arguments(p.add_argument_group("optimisation"), TrainConfig, defaults={"lr": 1e-3})
+    restart = p.add_mutually_exclusive_group()
+    restart.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    restart.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")
     p.add_argument(
-        "--smooth-fraction",
-        type=float,
-        default=corrector.smooth_fraction,
-        help="share of smooth random errors",
+        "--init",
+        type=existing_path,
+        default=None,
+        help="start a new run from this checkpoint's weights (fine-tune)",
     )
-    p.add_argument(
-        "--supervised", type=float, default=corrector.supervised, help="HINTS supervised weight"
-    )
-    p.add_argument("--val-cycles", type=int, default=corrector.val_cycles)
-    p.add_argument(
-        "--chains", type=int, default=corrector.chains, help="persistent error chains (0: off)"
-    )
-    p.add_argument("--reset", type=float, default=corrector.reset, help="chain reset probability")
+    p.add_argument("--no-validation", action="store_true", help="train without validation problems")
+    add_flags(p, "--modes", "--hidden", "--layers")
+    add_settings_arguments(p.add_argument_group("corrector"), CorrectorConfig)
     p.set_defaults(handler=_run)

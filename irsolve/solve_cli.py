@@ -157,15 +157,20 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         p,
         "--resolution",
         "--samples",
-        resolution={"default": 64, "help": "grid points per side (default: 64)"},
-        samples={"default": 4, "help": "problems, the first of --data's (default: 4)"},
+        resolution={"default": 64, "help": "grid points per side"},
+        samples={"default": 4, "help": "problems, the first of --data's"},
     )
     p.add_argument(
         "--seed", type=integer(0), default=0, help="seed of the generated fields (default: 0)"
     )
     add_flags(p, "--data", "--split", data={"help": "a Darcy data file instead of --problem"})
     p.add_argument("--format", choices=FORMATS, default=None, help="layout of --data")
-    p.add_argument("--solver", choices=tuple(SOLVERS), default="multigrid")
+    p.add_argument(
+        "--solver",
+        choices=tuple(SOLVERS),
+        default="multigrid",
+        help="see irsolve.solve_cli.build_solver (default: multigrid)",
+    )
     add_flags(p, "--corrector")
     p.add_argument(
         "--rtol",
