@@ -26,7 +26,8 @@ Prints these tables, every figure measured in this run on this machine:
    the same fields, and the ratios.
 
 Run: ``python benchmarks/bench_multigrid.py`` (``--quick`` for a smaller run,
-``--only contrast`` for tables 2 and 3).
+``--only contrast`` for tables 2 and 3, ``--contrast-sizes 255`` for other
+sizes there).
 """
 
 from __future__ import annotations
@@ -302,6 +303,13 @@ def main() -> None:
         default=1,
         help="torch CPU threads (default 1: PyAMG runs on one core too)",
     )
+    parser.add_argument(
+        "--contrast-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="grid sizes of the Darcy comparison and CG tables (default 63 64 127; quick 63 64)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     blas = os.environ["OPENBLAS_NUM_THREADS"]
@@ -310,7 +318,7 @@ def main() -> None:
         f"({torch.get_num_threads()} threads), pyamg {pyamg.__version__} (BLAS threads {blas})"
     )
     ours(fno_darcy(2, 33, seed=0))  # warm-up
-    contrast_sizes = [63, 64] if args.quick else [63, 64, 127]
+    contrast_sizes = args.contrast_sizes or ([63, 64] if args.quick else [63, 64, 127])
     versus_rs_table("FNO", contrast_sizes, batch=3, maxiter=100)
     versus_rs_table("1|1000", contrast_sizes, batch=3, maxiter=500)
     cg_table(contrast_sizes, batch=3)
