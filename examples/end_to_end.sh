@@ -11,13 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs}
 
-irsolve data generate navier_stokes --n 400 --resolution 32 --steps 2 --record-dt 0.1 \
+irsolve data generate navier_stokes --samples 400 --resolution 32 --steps 2 --record-dt 0.1 \
     --viscosity 1e-4 --seed 0 --out "$out/data" --overwrite
 irsolve train-base --data "$out/data/navier_stokes" --n-steps-input 1 --epochs 10 \
     --modes 4 --hidden 32 --lr 3e-3 --batch-size 8 --out "$out/base" --overwrite
 irsolve train --data "$out/data/navier_stokes" --n-steps-input 1 --base "$out/base/best.pt" \
     --K 4 --epochs 6 --width 8 --depth 4 --lr 2e-3 --batch-size 8 --beta-fp 0.05 \
     --unroll-max 8 --step-weights linear --alpha-decay 0.25 --out "$out/irno" --overwrite
-irsolve analyze --checkpoint "$out/irno/best.pt" --base-checkpoint "$out/base/best.pt" \
+irsolve analyze --refiner "$out/irno/best.pt" --base "$out/base/best.pt" \
     --data "$out/data/navier_stokes" --n-steps-input 1 --samples 8 --out "$out/report"
 echo "report: $out/report/report.md"

@@ -1,7 +1,9 @@
 """``irsolve data``: generate datasets in The Well's layout and inspect HDF5 files.
 
-``irsolve data generate {navier_stokes,darcy,poisson} --n N --resolution R
---seed S --out DIR`` writes ``DIR/<name>/`` (splits 80/10/10 by default);
+``irsolve data generate {navier_stokes,darcy,poisson} --samples N --resolution R
+--seed S --out DIR`` writes ``DIR/<name>/`` (``--fractions`` 0.8 0.1 0.1 by
+default; ``--n`` and ``--split`` are deprecated spellings of ``--samples``
+and ``--fractions``);
 ``irsolve data info PATH`` prints the layout, fields, shapes and splits of a
 single file, a dataset folder, or every complete dataset in a folder.
 
@@ -24,6 +26,7 @@ import h5py
 import torch
 import yaml
 
+from irsolve.cli_flags import add_alias, add_flags
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
 from irsolve.data.generate import (
     make_darcy_dataset,
@@ -45,7 +48,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
     generate = commands.add_parser("generate", help="simulate and write a dataset")
     generate.add_argument("problem", choices=sorted(_DEFAULT_RESOLUTION))
-    generate.add_argument("--n", type=_int_at_least(1), required=True, help="samples, all splits")
+    add_flags(generate, "--samples", samples={"help": "samples, all splits (required)"})
+    add_alias(generate, "--n", "--samples")
     generate.add_argument(
         "--resolution",
         type=_int_at_least(1),
@@ -59,12 +63,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--name", type=_folder_name, help="dataset folder name (default: the problem)"
     )
     generate.add_argument(
-        "--split",
+        "--fractions",
         type=_number_at_least_zero,
         nargs=3,
         default=(0.8, 0.1, 0.1),
         metavar=("TRAIN", "VALID", "TEST"),
+        help="relative sizes of the splits (default: 0.8 0.1 0.1)",
     )
+    generate.add_argument(
+        "--split", dest="fractions", type=_number_at_least_zero, nargs=3, help=argparse.SUPPRESS
+    )  # the deprecated spelling of --fractions
     for flag, kind, default, text in _NS_FLAGS:
         generate.add_argument(flag, type=kind, help=f"{text} (navier_stokes; default {default})")
     generate.add_argument("--velocity", action="store_true", help="also store velocity (NS)")
@@ -183,10 +191,12 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     resolution = _DEFAULT_RESOLUTION[args.problem] if args.resolution is None else args.resolution
     if args.problem == "navier_stokes" and (resolution < 4 or resolution % 2):
         parser.error(f"argument --resolution: expected an even int >= 4, got {resolution}")
+    if args.samples is None:
+        parser.error("the following arguments are required: --samples")
     try:
-        counts = split_counts(args.n, tuple(args.split))
+        counts = split_counts(args.samples, tuple(args.fractions))
     except ValueError as err:
-        parser.error(f"argument --split: {err}")
+        parser.error(f"argument --fractions: {err}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(
             f"argument --out: expected a directory or a path to create, got file {args.out}"
