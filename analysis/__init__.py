@@ -1,13 +1,22 @@
-"""Contraction certificates, Lipschitz estimates and spectral error analysis.
+"""Contraction certificates, Lipschitz estimates, spectral error analysis and plots.
 
 ``lipschitz`` estimates the local Lipschitz constant of any solver's step,
 ``contraction_certificate`` checks Theorem 3.1 / Corollary 3.3 of the IRNO
 paper on a real input and trajectory, and ``spectral_error`` measures the
-error per radial frequency band.
+error per radial frequency band. The ``plot_*`` functions (module
+:mod:`irsolve.analysis.plots`) draw each of these as PNG and PDF figures.
 """
 
+from . import plots
 from .certificate import Certificate, contraction_certificate
-from .lipschitz import lipschitz
+from .lipschitz_estimates import lipschitz
+from .plots import (
+    plot_band_ratios,
+    plot_certificate,
+    plot_convergence,
+    plot_error_spectra,
+    plot_fields,
+)
 from .spectral import SpectralError, spectral_error
 
 __all__ = [
@@ -15,5 +24,11 @@ __all__ = [
     "SpectralError",
     "contraction_certificate",
     "lipschitz",
+    "plot_band_ratios",
+    "plot_certificate",
+    "plot_convergence",
+    "plot_error_spectra",
+    "plot_fields",
+    "plots",
     "spectral_error",
 ]

@@ -54,7 +54,7 @@ from irsolve._validate import check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
 from irsolve.solve import solve
 
-from .lipschitz import Linearisation, check_solver_call, spectral_norm
+from .lipschitz_estimates import Linearisation, check_solver_call, spectral_norm
 from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm
 from .stepmap import StepMap, ball_points
 
@@ -268,7 +268,7 @@ def contraction_certificate(
     k
         Step index at which the map is certified.
     iters, tol, method
-        Spectral-norm settings (:func:`~irsolve.analysis.lipschitz.spectral_norm`).
+        Spectral-norm settings (:func:`~irsolve.analysis.lipschitz_estimates.spectral_norm`).
         Lanczos is the default here: ``q`` enters the floor through
         ``1 / (1 - q)``, so the few-percent underestimates that power
         iteration leaves on clustered spectra after 20 products matter.

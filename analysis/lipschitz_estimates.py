@@ -1,5 +1,9 @@
 """Local Lipschitz constant of a solver's step map: ``||J_G(h)||`` per sample.
 
+The module of :func:`irsolve.analysis.lipschitz` (the function keeps the
+short name; the module is ``lipschitz_estimates`` so the two never shadow
+each other), of :func:`spectral_norm` and :func:`empirical_lipschitz`.
+
 The step ``G(h) = solver.step(ctx, h, k)`` is a contraction near ``h`` when
 the operator norm of its Jacobian ``J = dG/dh`` is below one. In the 2-norm
 that is ``sigma_max(J) = sqrt(lambda_max(J^T J))``, found by the Lanczos

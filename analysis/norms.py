@@ -16,7 +16,7 @@ matrices; Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM
 The operator norm of a linear map ``J`` in the ``W``-norm is
 ``||W^{1/2} J W^{-1/2}||_2``, the square root of the largest eigenvalue of
 ``W^{-1} J^T W J``, which is self-adjoint in ``<., .>_W``; the Lanczos and
-power iterations in :mod:`irsolve.analysis.lipschitz` work in that inner
+power iterations in :mod:`irsolve.analysis.lipschitz_estimates` work in that inner
 product, so they need products with ``W`` and solves with ``W``, never
 ``W^{1/2}``. Each object also knows how to tile itself like
 :meth:`~irsolve.analysis.stepmap.StepMap.tile` (probe ``p`` of sample ``b`` at

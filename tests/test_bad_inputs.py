@@ -17,7 +17,7 @@ from core_solvers import AffineMap
 
 from irsolve import Anderson, Interleave, init, sample_norm, solve
 from irsolve.analysis import contraction_certificate, lipschitz, spectral_error
-from irsolve.analysis.lipschitz import spectral_norm
+from irsolve.analysis.lipschitz_estimates import spectral_norm
 from irsolve.analysis.spectral import band_edges
 from irsolve.analysis.stepmap import StepMap
 from irsolve.metrics import rfne, vrmse

@@ -1,4 +1,4 @@
-"""Tests of irsolve.analysis.lipschitz against dense references (SVD of known matrices)."""
+"""irsolve.analysis.lipschitz_estimates against dense references (SVD of known matrices)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from analysis_maps import AffineMap, random_matrix
 from torch import Tensor, nn
 
 from irsolve.analysis import lipschitz
-from irsolve.analysis.lipschitz import empirical_lipschitz, spectral_norm
+from irsolve.analysis.lipschitz_estimates import empirical_lipschitz, spectral_norm
 from irsolve.interface import FixedPointSolver
 from irsolve.solvers import Darcy2D, darcy_coefficient, gaussian_random_field
 from irsolve.solvers.jacobi import Jacobi
