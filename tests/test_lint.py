@@ -1,4 +1,4 @@
-"""The tree stays ``ruff check`` clean (the style gate of STYLE.md runs with the tests)."""
+"""The tree stays ``ruff check`` clean: the style gate runs with the tests."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The refinement network ``Phi_theta``: a small U-Net that maps ``[x ; h]`` to a correction.
 
 Reference architecture of the Iterative Refinement Neural Operator (IRNO) paper,
-as fixed in DESIGN.md: depth 4, base width 16 (widths 16/32/64/128, bottleneck
+(Liu et al., "Iterative Refinement Neural Operators are Learned Fixed-Point
+Solvers"): depth 4, base width 16 (widths 16/32/64/128, bottleneck
 256), blocks ``[conv3x3 -> norm -> GELU] x 2``, max-pool down, bilinear x2 up
 followed by a 3x3 convolution, skip concatenation and a final 1x1 convolution
 initialised small (Xavier gain 0.1, zero bias) so that an untrained refiner
