@@ -1,6 +1,6 @@
 """The refinement network ``Phi_theta``: a small U-Net that maps ``[x ; h]`` to a correction.
 
-Reference architecture of the Iterative Refinement Neural Operator (IRNO) paper,
+Reference architecture of the Iterative Refinement Neural Operator (IRNO) paper
 (Liu et al., "Iterative Refinement Neural Operators are Learned Fixed-Point
 Solvers"): depth 4, base width 16 (widths 16/32/64/128, bottleneck
 256), blocks ``[conv3x3 -> norm -> GELU] x 2``, max-pool down, bilinear x2 up
