@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs}
 
-irsolve data generate navier_stokes --samples 400 --resolution 32 --steps 2 --record-dt 0.1 \
+irsolve data generate navier_stokes --samples 400 --resolution 32 --frames 2 --record-dt 0.1 \
     --viscosity 1e-4 --seed 0 --out "$out/data" --overwrite
 irsolve train-base --data "$out/data/navier_stokes" --n-steps-input 1 --epochs 10 \
     --modes 4 --hidden 32 --lr 3e-3 --batch-size 8 --out "$out/base" --overwrite

@@ -32,10 +32,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from irsolve.cli_types import device, existing_path, integer, new_file, real
+from irsolve.cli_types import device, existing_path, integer, new_file, path, real
 from irsolve.settings import setting_kind
 
 __all__ = [
@@ -76,7 +75,7 @@ VOCABULARY: dict[str, dict[str, Any]] = {
     "--modes": {"type": integer(1), "default": 16, "help": "FNO Fourier modes per dimension"},
     "--hidden": {"type": integer(1), "default": 32, "help": "FNO width (hidden channels)"},
     "--layers": {"type": integer(1), "default": 4, "help": "FNO Fourier layers"},
-    "--out": {"type": Path, "help": "output folder"},
+    "--out": {"type": path, "help": "output folder"},
     "--json": {"type": new_file, "default": None, "help": "also write the results as JSON here"},
 }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["config_value", "device", "existing_path", "integer", "new_file", "real"]
+__all__ = ["config_value", "device", "existing_path", "integer", "new_file", "path", "real"]
 
 
 def _number(text: str) -> int | float:
@@ -88,6 +88,13 @@ def device(text: str) -> str:
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError(f"expected a device this machine has, got {text!r}")
     return text
+
+
+def path(text: str) -> Path:
+    """A non-empty path (``""`` would silently mean the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return Path(text)
 
 
 def existing_path(text: str) -> Path:

@@ -2,8 +2,8 @@
 
 ``irsolve data generate {navier_stokes,darcy,poisson} --samples N --resolution R
 --seed S --out DIR`` writes ``DIR/<name>/`` (``--fractions`` 0.8 0.1 0.1 by
-default; ``--n`` and ``--split`` are deprecated spellings of ``--samples``
-and ``--fractions``);
+default; ``--n``, ``--split`` and ``--steps`` are deprecated spellings of
+``--samples``, ``--fractions`` and ``--frames``);
 ``irsolve data info PATH`` prints the layout, fields, shapes and splits of a
 single file, a dataset folder, or every complete dataset in a folder.
 
@@ -27,6 +27,7 @@ import torch
 import yaml
 
 from irsolve.cli_flags import add_alias, add_flags
+from irsolve.cli_types import integer, path
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
 from irsolve.data.generate import (
     make_darcy_dataset,
@@ -50,15 +51,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("problem", choices=sorted(_DEFAULT_RESOLUTION))
     add_flags(generate, "--samples", samples={"help": "samples, all splits (required)"})
     add_alias(generate, "--n", "--samples")
-    generate.add_argument(
+    add_flags(
+        generate,
         "--resolution",
-        type=_int_at_least(1),
-        help="grid points per side (default: 64 for navier_stokes, even >= 4; 63 otherwise)",
+        "--out",
+        resolution={
+            "help": "grid points per side (default: 64 for navier_stokes, even >= 4; 63 otherwise)"
+        },
+        out={"required": True, "help": "parent folder (created if missing)"},
     )
-    generate.add_argument("--seed", type=_int_at_least(0), default=0)
-    generate.add_argument(
-        "--out", type=_path, required=True, help="parent folder (created if missing)"
-    )
+    generate.add_argument("--seed", type=integer(0), default=0, help="(default: 0)")
     generate.add_argument(
         "--name", type=_folder_name, help="dataset folder name (default: the problem)"
     )
@@ -75,35 +77,21 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     )  # the deprecated spelling of --fractions
     for flag, kind, default, text in _NS_FLAGS:
         generate.add_argument(flag, type=kind, help=f"{text} (navier_stokes; default {default})")
+    add_alias(generate, "--steps", "--frames")  # --steps: refinement steps elsewhere
     generate.add_argument("--velocity", action="store_true", help="also store velocity (NS)")
     generate.add_argument(
         "--overwrite", action="store_true", help="replace an existing dataset of that name"
     )
     generate.add_argument(
-        "--threads", type=_int_at_least(1), help="torch threads (one is fastest on a busy machine)"
+        "--threads", type=integer(1), help="torch threads (one is fastest on a busy machine)"
     )
     generate.set_defaults(handler=functools.partial(_generate, generate))
 
     info = commands.add_parser(
         "info", help="print the layout of a dataset file, dataset folder or folder of datasets"
     )
-    info.add_argument("path", type=_path)
+    info.add_argument("path", type=path)
     info.set_defaults(handler=functools.partial(_info, info))
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse ``type``: an int ``>= low``, else an error that quotes the text."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
-        return value
-
-    return parse
 
 
 def _number(text: str, low: float, strict: bool) -> float:
@@ -128,13 +116,6 @@ def _number_at_least_zero(text: str) -> float:
     return _number(text, 0.0, strict=False)
 
 
-def _path(text: str) -> Path:
-    """An argparse ``type``: a non-empty path (``""`` would silently mean the current folder)."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a path, got ''")
-    return Path(text)
-
-
 def _folder_name(text: str) -> str:
     """An argparse ``type``: one plain, visible folder name."""
     try:
@@ -145,7 +126,7 @@ def _folder_name(text: str) -> str:
 
 #: Flags of ``navier_stokes`` only: flag, argparse type, default, help.
 _NS_FLAGS: tuple[tuple[str, Callable[[str], object], object, str], ...] = (
-    ("--steps", _int_at_least(1), 10, "frames per trajectory"),
+    ("--frames", integer(1), 10, "frames per trajectory"),
     ("--record-dt", _number_above_zero, 1.0, "time between frames"),
     ("--viscosity", _number_above_zero, 1e-3, "kinematic viscosity"),
     ("--burn-in", _number_at_least_zero, 0.0, "time simulated before frame 0"),
@@ -216,7 +197,7 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             path = make_navier_stokes_dataset(
                 args.out,
                 *counts,
-                n_steps=ns_options["steps"],
+                n_steps=ns_options["frames"],
                 record_dt=ns_options["record_dt"],
                 viscosity=ns_options["viscosity"],
                 burn_in=ns_options["burn_in"],

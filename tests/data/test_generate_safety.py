@@ -96,7 +96,7 @@ BAD_GENERATE = [
     ("split-no-train", ["--split", "0", "1", "1"], "--fractions"),
     ("split-sum-overflows", ["--split", "1e308", "1e308", "0"], "--fractions"),
     ("threads-zero", ["--threads", "0"], "--threads"),
-    ("steps-not-ns", ["--steps", "3"], "--steps"),
+    ("steps-not-ns", ["--steps", "3"], "--frames"),
     ("record-dt-not-ns", ["--record-dt", "0.5"], "--record-dt"),
     ("viscosity-not-ns", ["--viscosity", "1e-4"], "--viscosity"),
     ("burn-in-not-ns", ["--burn-in", "1"], "--burn-in"),
