@@ -34,9 +34,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from irsolve import distributed
 from irsolve._validate import check_int, check_real
 from irsolve.checkpoint import (
     MANIFEST,
@@ -96,6 +99,15 @@ class TrainConfig:
     :func:`fit` stops with :class:`NonFiniteTrainingError`. ``progress``
     shows a tqdm bar per epoch.
 
+    ``device="auto"`` trains on the process's GPU when there is one, else on
+    the CPU (:func:`irsolve.distributed.resolve_device`). ``precision="bf16"``
+    runs each training forward under ``torch.autocast`` with bfloat16 (fp32
+    weights, optimiser and validation; no loss scaling is needed for bf16's
+    fp32 exponent range); ``compile`` applies ``torch.compile`` to the model in
+    place; both are off by default. ``num_workers > 0`` loads batches in that
+    many persistent worker processes. Under ``torchrun``, ``batch_size`` is
+    the global batch, split evenly over the processes.
+
     Every field is checked for type and range on construction; numeric
     strings (``"1e-3"``, as YAML reads them) are not numbers here: convert
     them where they are read.
@@ -110,7 +122,7 @@ class TrainConfig:
     seed: int = setting(
         0, "fixes the initial weights, the data order and every random draw", minimum=0
     )
-    device: str = setting("cpu", "torch device (cpu, cuda, cuda:1...)")
+    device: str = setting("auto", "torch device (auto: the process's GPU if any, else cpu)")
     progress: bool = setting(True, "show a progress bar per epoch")
     max_skipped: float = setting(
         0.5,
@@ -118,6 +130,11 @@ class TrainConfig:
         minimum=0.0,
         maximum=1.0,
     )
+    precision: Literal["fp32", "bf16"] = setting(
+        "fp32", "bf16: the training forward under bfloat16 autocast (weights stay fp32)"
+    )
+    compile: bool = setting(False, "torch.compile the trained model")
+    num_workers: int = setting(0, "data loader worker processes", minimum=0)
 
     def __post_init__(self) -> None:
         owner = "TrainConfig"
@@ -129,18 +146,14 @@ class TrainConfig:
 
 
 def _check_device(owner: str, name: str, value: Any) -> str:
-    """``value`` if it names a torch device this machine has (``"cpu"``, ``"cuda:0"``...)."""
+    """``value`` if it is ``"auto"`` or names a torch device this machine has (``"cpu"``,
+    ``"cuda:0"``...); see :func:`irsolve.distributed.resolve_device`."""
     if not isinstance(value, str):
         raise TypeError(f"{owner}: expected {name} to be a device string, got {value!r}")
     try:
-        device = torch.device(value)
-    except RuntimeError:
-        raise ValueError(
-            f"{owner}: expected {name} to be a torch device such as 'cpu' or 'cuda:0', "
-            f"got {value!r}"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{owner}: expected {name} to be a device this machine has, got {value!r}")
+        distributed.resolve_device(value)
+    except ValueError as err:
+        raise ValueError(f"{owner}: {str(err).replace('device', name, 1)}") from None
     return value
 
 
@@ -437,22 +450,101 @@ class TrainResult:
     checkpoint_dir: Path | None
 
 
-def _loader(data: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None):
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+def _loader(
+    data: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    num_workers: int = 0,
+    device: torch.device | None = None,
+    sampler: DistributedSampler | None = None,
+) -> DataLoader:
+    """Batches of ``data``; ``num_workers > 0`` reads them in that many persistent worker
+    processes (each opens its own file handles), pinned for a copy to a CUDA ``device``."""
+    workers: dict[str, Any] = {}
+    if num_workers > 0:
+        pin = device is not None and device.type == "cuda"
+        workers = {"num_workers": num_workers, "persistent_workers": True, "pin_memory": pin}
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        sampler=sampler,
+        **workers,
+    )
 
 
-def _validate(
-    objective: Objective, data: Dataset, cfg: TrainConfig, device: torch.device
-) -> dict[str, float]:
+def _train_loader(
+    data: Dataset, config: TrainConfig, generator: torch.Generator, device: torch.device
+) -> DataLoader:
+    """Shuffled training batches of ``config.batch_size`` samples in all.
+
+    One process shuffles with ``generator``. Under ``torchrun`` each of the
+    ``W`` ranks reads ``batch_size / W`` samples per batch from its share of
+    a :class:`~torch.utils.data.distributed.DistributedSampler` (seeded with
+    ``config.seed``, reshuffled per epoch by ``set_epoch``), so one step
+    averages the gradient over the same global batch size as one process.
+    """
+    world = distributed.world_size()
+    if world == 1:
+        return _loader(data, config.batch_size, True, generator, config.num_workers, device)
+    if config.batch_size % world:
+        raise ValueError(
+            f"expected batch_size to be a multiple of the world size {world} (it is the global "
+            f"batch, split over the ranks), got {config.batch_size}"
+        )
+    sampler = DistributedSampler(
+        data, num_replicas=world, rank=distributed.rank(), shuffle=True, seed=config.seed
+    )
+    return _loader(
+        data, config.batch_size // world, False, None, config.num_workers, device, sampler
+    )
+
+
+class _ObjectiveLoss(nn.Module):
+    """An objective's batch loss as a module over its trainable ``model``.
+
+    ``DistributedDataParallel`` averages gradients over ranks only for
+    backward passes of outputs of its own ``forward``; wrapping the whole
+    loss (rather than the model) lets objectives call their model however
+    they need (unrolls, several calls per batch).
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        super().__init__()
+        self.model = objective.model
+        self.objective = objective
+
+    def forward(self, x: Tensor, y: Tensor, progress: float) -> tuple[Tensor, dict[str, float]]:
+        return self.objective.loss(x, y, progress)
+
+
+def _sum_over_ranks(totals: dict[str, float], count: int) -> tuple[dict[str, float], int]:
+    """Per-key sums and the count added over ranks (unchanged in one process)."""
+    gathered = distributed.all_gather_objects((totals, count))
+    if len(gathered) == 1:
+        return totals, count
+    summed: dict[str, float] = {}
+    for part, _ in gathered:
+        for key, value in part.items():
+            summed[key] = summed.get(key, 0.0) + value
+    return summed, sum(n for _, n in gathered)
+
+
+def _validate(objective: Objective, loader: DataLoader, device: torch.device) -> dict[str, float]:
+    """Mean validation metrics over every rank's share of the samples."""
     objective.model.eval()
     sums: dict[str, float] = {}
     count = 0
     with torch.no_grad():
-        for x, y in _loader(data, cfg.batch_size, False, None):
-            metrics = objective.validate(x.to(device), y.to(device))
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            metrics = objective.validate(x, y)
             for key, values in metrics.items():
                 sums[key] = sums.get(key, 0.0) + values.sum().item()
             count += len(x)
+    sums, count = _sum_over_ranks(sums, count)
     return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
 
 
@@ -488,12 +580,27 @@ def fit(
         there is one: model, optimiser, scheduler, epoch, history and RNG
         states are restored, so the run continues exactly as an
         uninterrupted one would (on CPU). The run's settings must be those
-        of the checkpoint (``device`` and ``progress`` may differ).
+        of the checkpoint (``device``, ``progress``, ``compile`` and
+        ``num_workers`` may differ).
     overwrite
         Train from the start into a ``checkpoint_dir`` that holds a run; its
         files are replaced when this run commits its first epoch.
     callback
         Called with each epoch's record after its checkpoint is written.
+
+    Notes
+    -----
+    Under ``torchrun`` (inside :func:`irsolve.distributed.session`) the
+    objective's loss is wrapped in ``DistributedDataParallel`` and the
+    training data read through an epoch-seeded ``DistributedSampler``; each
+    rank takes ``batch_size / world`` samples per step, so with equal shares
+    and a per-sample mean loss a step is that of one process on the global
+    batch. The per-epoch records are averaged over all ranks' batches and
+    validation runs on each rank's block of ``val_data``, summed over ranks,
+    so every rank returns the same history; rank 0 writes the checkpoints
+    while the others wait. Batch norm layers keep per-rank batch statistics
+    (as with any ``DistributedDataParallel`` model); rank 0's running
+    statistics are given to every rank before validation.
 
     Raises
     ------
@@ -507,12 +614,21 @@ def fit(
         ``overwrite`` is set, when a resumed run's settings differ from its
         checkpoint's, or when a checkpoint file is damaged or stale.
     """
-    device = torch.device(config.device)
+    device = distributed.resolve_device(config.device)
+    world, rank = distributed.world_size(), distributed.rank()
     objective.to(device)
     model = objective.model
-    torch.manual_seed(config.seed)
+    if config.compile:
+        model.compile()  # in place: the objective's calls and the state dict keys are unchanged
+    # Rank 0 draws what one process draws; the other ranks draw their own noise and unrolls.
+    torch.manual_seed(config.seed + rank)
     shuffle_rng = torch.Generator().manual_seed(config.seed)
-    loader = _loader(train_data, config.batch_size, True, shuffle_rng)
+    loader = _train_loader(train_data, config, shuffle_rng, device)
+    val_loader = None
+    if val_data is not None:
+        val_loader = _loader(
+            distributed.shard(val_data), config.batch_size, False, None, config.num_workers, device
+        )
     if len(loader) == 0:
         raise ValueError("expected a non-empty training dataset, got 0 samples")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -531,6 +647,17 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_torch"])
+        if world > 1:
+            rank_states = state.get("rng_torch_ranks") or []
+            if len(rank_states) == world:
+                torch.set_rng_state(rank_states[rank])
+            else:
+                logger.warning(
+                    "resuming on %d processes a run saved on %d: the data order and random "
+                    "draws differ from an uninterrupted run's",
+                    world,
+                    max(len(rank_states), 1),
+                )
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         shuffle_rng.set_state(state["rng_shuffle"])
@@ -540,17 +667,32 @@ def fit(
         steps_total = int(state.get("steps", 0))
         logger.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
 
+    batch_loss: Callable[[Tensor, Tensor, float], tuple[Tensor, dict[str, float]]] = objective.loss
+    if world > 1:
+        # Gradients are averaged over the ranks during backward; rank 0's weights are broadcast.
+        device_ids = [device.index] if device.type == "cuda" else None
+        batch_loss = DistributedDataParallel(_ObjectiveLoss(objective), device_ids=device_ids)
+    bf16 = config.precision == "bf16"
     for epoch in range(start_epoch, config.epochs):
         model.train()
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
         tic = time.perf_counter()
         totals: dict[str, float] = {}
         done = skipped = bad_data = 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not (config.progress and distributed.is_main()),
+        )
         for i, (x, y) in enumerate(bar):
-            x, y = x.to(device), y.to(device)
-            loss, parts = objective.loss(x, y, epoch + i / len(loader))
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss, parts = batch_loss(x, y, epoch + i / len(loader))
             optimizer.zero_grad(set_to_none=True)
-            finite = bool(torch.isfinite(loss))
+            # Every rank must take the same branch: a rank that skips backward would leave
+            # the others waiting in the gradient all-reduce.
+            finite = distributed.all_true(torch.isfinite(loss))
             if finite:
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
@@ -586,8 +728,9 @@ def fit(
             for key, value in {"loss": loss.item(), **parts}.items():
                 totals[key] = totals.get(key, 0.0) + value
             bar.set_postfix(loss=f"{totals['loss'] / done:.4g}")
+        totals, done = _sum_over_ranks(totals, done)
         skipped_total += skipped
-        if skipped:
+        if skipped and distributed.is_main():
             logger.warning(
                 "epoch %d: %d of %d batches skipped (non-finite loss or gradient)",
                 epoch + 1,
@@ -597,8 +740,9 @@ def fit(
         record = {"epoch": float(epoch + 1), "lr": optimizer.param_groups[0]["lr"]}
         record.update({f"train_{k}": v / max(done, 1) for k, v in totals.items()})
         record["skipped"] = float(skipped)
-        if val_data is not None:
-            record.update(_validate(objective, val_data, config, device))
+        if val_loader is not None:
+            distributed.broadcast_buffers(model)  # validate and save rank 0's running statistics
+            record.update(_validate(objective, val_loader, device))
         record["seconds"] = time.perf_counter() - tic
         metric = record.get("val_vrmse", record.get("train_loss", math.inf))
         if not math.isfinite(metric):
@@ -607,13 +751,15 @@ def fit(
         if improved:
             best, best_epoch = metric, epoch + 1
         history.append(record)
-        logger.info(
-            "epoch %d/%d: %s",
-            epoch + 1,
-            config.epochs,
-            ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"),
-        )
+        if distributed.is_main():
+            logger.info(
+                "epoch %d/%d: %s",
+                epoch + 1,
+                config.epochs,
+                ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"),
+            )
         if ckpt_dir is not None:
+            rank_states = distributed.all_gather_objects(torch.get_rng_state())
             payload = {
                 "model": model_state(model),
                 "optimizer": optimizer.state_dict(),
@@ -629,13 +775,17 @@ def fit(
                 "rng_shuffle": shuffle_rng.get_state(),
                 "config": summary_config,
             }
+            if world > 1:
+                payload["rng_torch_ranks"] = rank_states
             summary = {"config": summary_config, "epoch": epoch + 1, "record": record}
             written = {"last": (payload, summary)}
             if improved:
                 written["best"] = (payload, summary)
             # The first commit of a run that did not resume replaces whatever the folder held.
             fresh = state is None and epoch == start_epoch
-            commit_checkpoints(ckpt_dir, epoch + 1, written, fresh=fresh)
+            if distributed.is_main():
+                commit_checkpoints(ckpt_dir, epoch + 1, written, fresh=fresh)
+            distributed.barrier()  # no rank runs ahead of a set that is not yet committed
         if callback is not None:
             callback(record)
     if best_epoch == 0:
@@ -648,14 +798,14 @@ def fit(
     return TrainResult(history, best, best_epoch, skipped_total, ckpt_dir)
 
 
-#: Training settings a resumed run may change: where it runs and how it reports.
-_RESUMABLE = ("device", "progress")
+#: Training settings a resumed run may change: where and how fast it runs, how it reports.
+_RESUMABLE = ("device", "progress", "compile", "num_workers")
 
 
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
     """Dotted keys where two nested configs differ.
 
-    ``train.device`` and ``train.progress`` are not compared, nor settings the
+    The ``train.`` settings of :data:`_RESUMABLE` are not compared, nor settings the
     saved config lacks (added to irsolve after the checkpoint was written).
     """
     if isinstance(saved, dict) and isinstance(current, dict):
@@ -692,7 +842,11 @@ def _resume_state(
                 "folder"
             )
         return None
-    manifest = recover_checkpoints(ckpt_dir)
+    # Rank 0 repairs an interrupted commit; the others read the folder once it has.
+    manifest = recover_checkpoints(ckpt_dir) if distributed.is_main() else None
+    distributed.barrier()
+    if not distributed.is_main():
+        manifest = read_manifest(ckpt_dir)
     if manifest is None:
         if not last.is_file():
             logger.info("nothing to resume in %s: training from the start", ckpt_dir)
@@ -786,8 +940,9 @@ def train_refiner(
     objective = RefinerObjective(base, net, refiner_config or RefinerConfig())
     scale = getattr(net, "output_scale", None)
     if objective.settings.calibrate_scale and isinstance(scale, Tensor):
-        objective.to(torch.device(config.device))
-        rms = residual_rms(base, train_data, config.batch_size, config.device)
+        device = distributed.resolve_device(config.device)
+        objective.to(device)
+        rms = residual_rms(base, train_data, config.batch_size, device)
         if math.isfinite(rms) and rms > 0:
             scale.fill_(rms)
             logger.info("output_scale of the refinement net set to the base's RMS error %.4g", rms)
