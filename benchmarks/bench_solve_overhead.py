@@ -3,10 +3,12 @@
 Both run ``steps`` applications of a small conv-net refinement step
 ``h <- h + 0.1 * net(cat[x, h])`` on a batch of 16 at 64x64, under
 ``torch.no_grad``; ``solve`` is given ``tol=0`` so it never stops early and
-does its full per-step bookkeeping (update norm, best iterate, return codes).
-Prints the median time of each over repeated runs and the ratio.
+does its full per-step bookkeeping (update norm, best iterate, return codes),
+and ``tol=None`` (no convergence test: the fixed-step mode of training
+unrolls and evaluations). Prints the median time of each over repeated runs
+and the ratios.
 
-    python benchmarks/bench_solve_overhead.py [--repeats 15] [--steps 50]
+    python benchmarks/bench_solve_overhead.py [--repeats 15] [--steps 50] [--threads 1]
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     x = torch.randn(args.batch, 2, args.size, args.size)
@@ -86,7 +90,7 @@ def main() -> None:
     # shared machine the load still drifts within a pair, so the engine's own
     # share is also measured inside each solve: total time minus the time spent
     # in the steps themselves (the same steps the hand loop runs).
-    t_bare, t_solve, engine_share = [], [], []
+    t_bare, t_solve, t_fixed, engine_share = [], [], [], []
     timed_solver = TimedStep(solver)
     for _ in range(args.repeats):
         t_bare.append(elapsed(lambda: hand_loop(solver, x, h0, args.steps)))
@@ -96,17 +100,23 @@ def main() -> None:
         )
         t_solve.append(total)
         engine_share.append((total - timed_solver.seconds) / timed_solver.seconds)
+        t_fixed.append(
+            elapsed(lambda: solve(h0, solver, x, tol=None, maxiter=args.steps, divergence=None))
+        )
     bare_s, solve_s = statistics.median(t_bare), statistics.median(t_solve)
+    fixed_s = statistics.median(t_fixed)
     print(
         f"batch {args.batch}, {args.size}x{args.size}, {args.steps} steps, "
         f"{torch.get_num_threads()} threads, median of {args.repeats}"
     )
     print(f"{'hand loop':<12} {bare_s * 1e3:9.2f} ms")
     print(f"{'solve()':<12} {solve_s * 1e3:9.2f} ms")
+    print(f"{'tol=None':<12} {fixed_s * 1e3:9.2f} ms")
     ratio = solve_s / bare_s
     print(
         f"ratio solve/hand loop: {ratio:.4f}  (overhead {100 * (ratio - 1):+.2f} %, goal <= +3 %)"
     )
+    print(f"ratio solve(tol=None)/hand loop: {fixed_s / bare_s:.4f}")
     share = statistics.median(engine_share)
     print(f"engine time outside the steps, within each solve: {100 * share:+.2f} % of step time")
 
