@@ -89,15 +89,16 @@ def build_solver(args: argparse.Namespace) -> FixedPointSolver:
 
 def make_problem(args: argparse.Namespace) -> StencilProblem:
     """The batch of problems the flags describe (see the module docstring)."""
+    device = resolve_device(args.device)
     if args.data is not None:
         if args.problem != "darcy":
             raise ValueError(f"expected --problem darcy with --data, got {args.problem}")
         indices = range(args.samples)
         problem = darcy_problems(args.data, format=args.format, indices=indices, split=args.split)
-        return Darcy2D(problem.a.to(args.device), f=problem.f.to(args.device))
+        return Darcy2D(problem.a.to(device), f=problem.f.to(device))
     generator = torch.Generator().manual_seed(args.seed)
     field = gaussian_random_field(args.samples, args.resolution, generator=generator)
-    field = field.to(device=args.device, dtype=torch.float64)
+    field = field.to(device=device, dtype=torch.float64)
     if args.problem == "darcy":
         return Darcy2D(darcy_coefficient(field))
     return Poisson2D(field)
@@ -129,7 +130,6 @@ def _report(args: argparse.Namespace, sol: Solution, errors: np.ndarray | None) 
 
 def run_solve(args: argparse.Namespace) -> int:
     """Handler of ``irsolve solve``; returns the exit status."""
-    args.device = resolve_device(args.device)
     problem = make_problem(args)
     solver = build_solver(args)
     sol = solve(None, solver, problem, tol=0.0, rtol=args.rtol, maxiter=args.maxiter)

@@ -1,0 +1,116 @@
+"""``irsolve solve``: generated and file problems, every solver, checked against scipy spsolve."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import pytest
+import torch
+from scipy.sparse.linalg import spsolve
+
+from irsolve.checkpoint import model_state, save_checkpoint
+from irsolve.cli import build_parser, main
+from irsolve.corrector_training import CorrectorConfig, corrector_net
+from irsolve.data.generate import make_darcy_dataset
+from irsolve.nets.factory import net_config
+from irsolve.solve_cli import SOLVERS, make_problem, relative_errors
+from irsolve.solvers import Darcy2D, darcy_coefficient, gaussian_random_field
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def corrector(tmp_path_factory):
+    """An untrained corrector checkpoint as train-corrector writes it (config and weights)."""
+    torch.manual_seed(0)
+    net = corrector_net(modes=2, width=4, layers=1)
+    config = {
+        "objective": "corrector",
+        "model": net_config(net),
+        "corrector": dataclasses.asdict(CorrectorConfig(nu=2)),
+    }
+    path = tmp_path_factory.mktemp("corrector") / "best.pt"
+    save_checkpoint(path, {"model": model_state(net), "config": config}, {"config": config})
+    return str(path)
+
+
+def _solve(tmp_path, *argv: str) -> dict:
+    report = tmp_path / "solve.json"
+    assert main(["solve", *argv, "--json", str(report)]) == 0
+    return json.loads(report.read_text())
+
+
+def test_multigrid_on_generated_darcy_matches_spsolve(tmp_path, capsys):
+    report = _solve(tmp_path, "--resolution", "15", "--samples", "2", "--rtol", "1e-10", "--check")
+    assert report["retcodes"] == ["SUCCESS", "SUCCESS"]
+    # ||e|| / ||u|| <= cond(A) * ||r|| / ||f||; cond(A) ~ (4/pi^2) (n+1)^2 * 4 (contrast 12/3)
+    # ~ 400 at n = 15, so a relative residual of 1e-10 bounds the error by about 4e-8.
+    assert max(report["relative_errors"]) < 1e-7
+    printed = capsys.readouterr().out
+    assert "Solution(retcode=SUCCESS, batch=2" in printed and "spsolve: max" in printed
+
+
+def test_the_generated_problems_are_the_seeded_fno_darcy_fields():
+    args = build_parser().parse_args(
+        ["solve", "--resolution", "9", "--samples", "3", "--seed", "5"]
+    )
+    problem = make_problem(args)
+    field = gaussian_random_field(3, 9, generator=torch.Generator().manual_seed(5))
+    expected = Darcy2D(darcy_coefficient(field.to(torch.float64)))
+    torch.testing.assert_close(problem.a, expected.a, rtol=0, atol=0)
+    torch.testing.assert_close(problem.f, expected.f, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("solver", [s for s in SOLVERS if "corrector" not in s])
+def test_each_classical_solver_converges_on_poisson(tmp_path, solver):
+    argv = ["--problem", "poisson", "--resolution", "7", "--samples", "2", "--solver", solver]
+    report = _solve(tmp_path, *argv, "--rtol", "1e-9", "--maxiter", "5000", "--check")
+    assert report["retcodes"] == ["SUCCESS", "SUCCESS"]
+    # Poisson at n = 7: cond(A) ~ 26, so the error is below 26 * 1e-9.
+    assert max(report["relative_errors"]) < 1e-7
+
+
+@pytest.mark.parametrize("solver", ["corrector+jacobi", "fcg-corrector"])
+def test_a_hybrid_with_a_corrector_checkpoint_converges_on_darcy(tmp_path, corrector, solver):
+    # an even grid: neuraloperator's FNO warns on odd sizes (its spectral shift)
+    argv = ["--resolution", "16", "--samples", "2", "--solver", solver, "--corrector", corrector]
+    report = _solve(tmp_path, *argv, "--rtol", "1e-8", "--maxiter", "3000", "--check")
+    # An untrained corrector with the energy step length never raises the A-norm error, and
+    # the trained number of Jacobi sweeps (2) per cycle converges on its own.
+    assert report["retcodes"] == ["SUCCESS", "SUCCESS"]
+    assert max(report["relative_errors"]) < 1e-5  # cond ~ 400 times 1e-8
+
+
+def test_a_data_file_s_coefficients_are_solved(tmp_path):
+    folder = make_darcy_dataset(tmp_path / "data", 1, 1, 2, resolution=7)
+    report = _solve(tmp_path, "--data", str(folder), "--samples", "2", "--check")
+    assert report["retcodes"] == ["SUCCESS", "SUCCESS"]
+    assert max(report["relative_errors"]) < 1e-6
+
+
+def test_a_solve_that_does_not_converge_exits_1(capsys):
+    argv = ["solve", "--solver", "jacobi", "--resolution", "15", "--samples", "1", "--maxiter", "3"]
+    assert main(argv) == 1
+    assert "MAX_ITERS" in capsys.readouterr().out
+
+
+def test_relative_errors_are_zero_for_the_spsolve_solution_and_one_for_zero():
+    problem = make_problem(
+        argparse.Namespace(
+            data=None, problem="poisson", samples=2, resolution=5, seed=0, device="cpu"
+        )
+    )
+    exact = [
+        spsolve(m.tocsc(), problem.f[b].flatten().numpy()) for b, m in enumerate(problem.to_scipy())
+    ]
+    u = torch.stack([torch.from_numpy(e).view(1, 5, 5) for e in exact])
+    assert relative_errors(problem, u).max() < 1e-14
+    assert relative_errors(problem, torch.zeros_like(u)) == pytest.approx([1.0, 1.0])
