@@ -6,6 +6,7 @@ of the generator that wrote the file (:func:`irsolve.data.darcy_samples`).
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
@@ -13,7 +14,7 @@ import torch
 from own_files import H, arrays, one_line_error, write_pdebench, write_pt
 
 from irsolve import solve
-from irsolve.data import darcy_problems, darcy_samples
+from irsolve.data import darcy_problems, darcy_samples, make_darcy_dataset
 from irsolve.solvers import Multigrid
 
 
@@ -53,3 +54,16 @@ def test_darcy_problems_reject_bad_indices_and_multichannel_inputs(tmp_path):
     assert "[0, 12)" in one_line_error(lambda: darcy_problems(path, indices=[12]))
     two = write_pt(tmp_path / "two.pt", torch.ones(3, 2, 8, 8), torch.ones(3, 1, 8, 8))
     assert "one real or bool coefficient" in one_line_error(lambda: darcy_problems(two))
+
+
+def test_static_well_dataset_gives_its_coefficients_and_solutions(tmp_path):
+    root = make_darcy_dataset(tmp_path, 2, 1, 2, resolution=15, seed=1)
+    problem = darcy_problems(root, split="test")
+    (path,) = (root / "data" / "test").glob("*.hdf5")
+    with h5py.File(path, "r") as f:
+        a, u = f["t0_fields"]["a"][:, 0], f["t0_fields"]["u"][:, 0]  # (N, 15, 15) float64
+    np.testing.assert_array_equal(problem.a[:, 0].numpy(), a)
+    sol = solve(None, Multigrid(), problem, tol=0.0, rtol=1e-12, maxiter=50)
+    # the file's u was solved to a relative residual 1e-10 on this grid; cond(A) ~ 4e2
+    error = np.linalg.norm((sol.u[:, 0].numpy() - u).reshape(2, -1), axis=1)
+    assert float((error / np.linalg.norm(u.reshape(2, -1), axis=1)).max()) < 1e-7
