@@ -172,7 +172,8 @@ class ResidualCorrector(FixedPointSolver):
         else:
             num, den = _dot(r, ad), _dot(ad, ad)
         ok = den > 0
-        return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), den * 0)
+        safe = torch.where(ok, den, torch.ones_like(den))
+        return torch.where(ok, num / safe, torch.zeros_like(den))
 
     def step(self, ctx: CorrectorContext, h: Tensor, k: int) -> Tensor:
         """``h + alpha * d`` with ``d`` from :meth:`direction` at ``r = f - A h``."""
