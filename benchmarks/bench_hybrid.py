@@ -299,6 +299,26 @@ def print_table(n: int, rows: list[dict[str, Any]]) -> None:
             )
 
 
+def print_ratios(rows: list[dict[str, Any]]) -> None:
+    """Iterations and wall time of the learned rows against their classical peers."""
+    by_name = {r["row"]: r for r in rows}
+    pcg, mg = by_name["Jacobi-PCG"], by_name["Multigrid V(2,2)"]
+    amg, jacobi = by_name["PyAMG SA + CG (peer)"], by_name["Jacobi alone (omega 0.8)"]
+    jacobi_sweeps = jacobi.get("extrapolated_sweeps", jacobi["sweeps"])
+    for r in rows:
+        if "learned" not in r or r["row"].startswith("IRNO"):
+            continue
+        if "krylov" in r:
+            versus = f"{pcg['krylov'] / r['krylov']:.1f}x fewer iterations than Jacobi-PCG"
+        else:
+            sweeps = r.get("extrapolated_sweeps", r["sweeps"])
+            versus = f"{jacobi_sweeps / sweeps:.1f}x fewer sweeps than Jacobi alone"
+        print(
+            f"  {r['row']}: {versus}; wall time {r['wall_s'] / mg['wall_s']:.0f}x multigrid's, "
+            f"{r['wall_s'] / amg['wall_s']:.1f}x PyAMG's"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corrector", default=None, help="checkpoint of train-corrector")
@@ -425,6 +445,7 @@ def main() -> None:
             log(f"  {name}: {rows[-1]['wall_s']:.1f} s")
         rows.insert(5, pyamg_row(problem, exact))
         print_table(n, rows)
+        print_ratios(rows)
         report["sizes"][n] = rows
         if n == 64:
             q = contraction(corrector, nu, refiner, fno, problem)
