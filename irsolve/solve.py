@@ -63,14 +63,14 @@ def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
     raise ValueError(f"sample_norm: expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
 
 
-def _check_finite(name: str, t: Tensor) -> None:
-    """Raise ``ValueError`` naming the samples of ``t`` that hold NaN or Inf."""
+def _check_finite(owner: str, name: str, t: Tensor) -> None:
+    """Raise ``ValueError`` naming ``owner`` and the samples of ``t`` that hold NaN or Inf."""
     bad = _per_sample(~torch.isfinite(t.detach())).any(dim=1)
     if bool(bad.any()):
         samples = bad.nonzero().flatten().tolist()
         shown = ", ".join(map(str, samples[:10])) + (", ..." if len(samples) > 10 else "")
         raise ValueError(
-            f"{name} holds NaN or Inf in {len(samples)} of {t.shape[0]} samples "
+            f"{owner}: {name} holds NaN or Inf in {len(samples)} of {t.shape[0]} samples "
             f"(sample indices {shown}); expected finite values"
         )
 
@@ -90,11 +90,15 @@ class SolveState:
     read-only attributes: ``k`` (steps taken), ``active`` (original indices of
     the samples still iterated), ``h`` (their current iterates), ``retcodes``,
     ``solver``, ``x``. :meth:`solution` assembles the :class:`Solution` at any
-    time; samples still active then are reported as ``MAX_ITERS``.
+    time; samples still active then are reported as ``MAX_ITERS``. Errors
+    name the function that started the solve (``solve``, ``init``).
 
     The rules live here only: when a sample stops (:meth:`_classify`), which
     iterate it returns (:meth:`_finish`), and the bookkeeping of each step.
     """
+
+    #: The public function named in errors; :func:`_started` sets it per instance.
+    _owner = "SolveState"
 
     def __init__(
         self,
@@ -113,7 +117,7 @@ class SolveState:
         grad: bool = False,
     ) -> None:
         _check_options(
-            "SolveState",
+            self._owner,
             base=base,
             refiner=refiner,
             tol=tol,
@@ -138,10 +142,12 @@ class SolveState:
         with self._grad_mode():
             if isinstance(x, Tensor):
                 if x.dim() < 1:
-                    raise ValueError(f"expected x of shape (B, C, *space), got {tuple(x.shape)}")
-                _check_finite("x", x)
+                    raise ValueError(
+                        f"{self._owner}: expected x of shape (B, C, *space), got {tuple(x.shape)}"
+                    )
+                _check_finite(self._owner, "x", x)
             h0 = self._initial_iterate(base, x)
-            _check_finite("h0", h0)
+            _check_finite(self._owner, "h0", h0)
             self.ctx = refiner.prepare(x) if h0.shape[0] else None
 
         batch = h0.shape[0]
@@ -184,32 +190,34 @@ class SolveState:
     def _grad_mode(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext() if self.grad else torch.no_grad()
 
-    @staticmethod
-    def _initial_iterate(base: Any, x: Any) -> Tensor:
+    def _initial_iterate(self, base: Any, x: Any) -> Tensor:
         """``h0`` from ``base``: a callable of ``x``, a tensor, or ``None`` (zeros)."""
+        owner = self._owner
         expected = x.zeros() if isinstance(x, Problem) else None
         if base is None:
             if expected is None:
                 raise ValueError(
-                    "base=None gives a zero start only when x is a Problem (Poisson2D, Darcy2D) "
-                    "that knows the solution's shape; for a tensor x pass h0 as a tensor or a "
-                    "callable base(x)"
+                    f"{owner}: base=None gives a zero start only when x is a Problem "
+                    "(Poisson2D, Darcy2D) that knows the solution's shape; for a tensor x pass "
+                    "h0 as a tensor or a callable base(x)"
                 )
             return expected
         h0 = base if isinstance(base, Tensor) else base(x)
         if not isinstance(h0, Tensor):
-            raise TypeError(f"expected base(x) to return a Tensor, got {type(h0).__name__}")
+            raise TypeError(
+                f"{owner}: expected base(x) to return a Tensor, got {type(h0).__name__}"
+            )
         if expected is not None:
             if h0.shape != expected.shape:
                 raise ValueError(
-                    f"base output has shape {tuple(h0.shape)} but the problem's solution has "
-                    f"shape {tuple(expected.shape)}"
+                    f"{owner}: base output has shape {tuple(h0.shape)} but the problem's "
+                    f"solution has shape {tuple(expected.shape)}"
                 )
             h0 = h0.to(dtype=expected.dtype, device=expected.device)
         elif h0.dim() < 1 or h0.shape[0] != x.shape[0]:
             raise ValueError(
-                f"base output has shape {tuple(h0.shape)} but x has shape {tuple(x.shape)}: "
-                "expected the same batch size along dim 0"
+                f"{owner}: base output has shape {tuple(h0.shape)} but x has shape "
+                f"{tuple(x.shape)}: expected the same batch size along dim 0"
             )
         return h0
 
@@ -455,6 +463,16 @@ def _signature_of_state(returns: type) -> inspect.Signature:
     return signature.replace(parameters=parameters, return_annotation=returns)
 
 
+def _started(owner: str, base: Any, refiner: FixedPointSolver, x: Any, options: dict) -> SolveState:
+    """A :class:`SolveState` whose errors name ``owner``, the public function called."""
+    # Checked here too: Python would report an unknown keyword as SolveState.__init__'s.
+    _check_options(owner, base=base, refiner=refiner, **options)
+    state = SolveState.__new__(SolveState)
+    state._owner = owner
+    state.__init__(base, refiner, x, **options)
+    return state
+
+
 def init(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> SolveState:
     """Set up a solve without stepping it; same arguments as :func:`solve`.
 
@@ -465,8 +483,7 @@ def init(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> SolveS
     ...     print(s.k, s.active.numel())
     >>> sol = state.solution()
     """
-    _check_options("init", base=base, refiner=refiner, **options)
-    return SolveState(base, refiner, x, **options)
+    return _started("init", base, refiner, x, options)
 
 
 def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solution:
@@ -528,8 +545,7 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
         An unknown keyword argument, an option of the wrong type (a string
         ``tol``), or a refiner that is not a FixedPointSolver.
     """
-    _check_options("solve", base=base, refiner=refiner, **options)
-    return SolveState(base, refiner, x, **options).solve()
+    return _started("solve", base, refiner, x, options).solve()
 
 
 init.__signature__ = _signature_of_state(SolveState)  # type: ignore[attr-defined]
