@@ -42,6 +42,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver, Problem
 from irsolve.solution import Solution
 from irsolve.solve import solve
@@ -273,7 +274,7 @@ def merge_solutions(parts: list[Solution], *, parallel: bool = False) -> Solutio
     ``stats``: ``steps`` is the most of any part, ``sample_steps`` and
     ``steps_per_solver`` are summed, ``wall_time`` is summed for parts solved
     one after another and the longest for parts solved in ``parallel``
-    (on several ranks).
+    (on several ranks), ``terminated`` is set when a callback stopped any part.
 
     Raises
     ------
@@ -298,6 +299,7 @@ def merge_solutions(parts: list[Solution], *, parallel: bool = False) -> Solutio
         "sample_steps": sum(p.stats.get("sample_steps", 0) for p in parts),
         "steps_per_solver": dict(per_solver),
         "wall_time": max(times) if parallel else sum(times),
+        "terminated": any(p.stats.get("terminated", False) for p in parts),
     }
     return Solution(
         u=torch.cat([p.u for p in parts]),
@@ -352,10 +354,8 @@ def shard_solve(
     Solution or None
         Every sample's solution on rank 0; ``None`` on the other ranks.
     """
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"expected batch_size to be a positive int or None, got {batch_size!r}")
+    if batch_size is not None:
+        batch_size = check_int("shard_solve", "batch_size", batch_size, minimum=1)
     world = world_size()
     if world == 1 and batch_size is None:
         return solve(base, refiner, x, **options)

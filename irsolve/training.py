@@ -105,7 +105,10 @@ class TrainConfig:
     weights, optimiser and validation; no loss scaling is needed for bf16's
     fp32 exponent range); ``compile`` applies ``torch.compile`` to the model in
     place; both are off by default. ``num_workers > 0`` loads batches in that
-    many persistent worker processes. Under ``torchrun``, ``batch_size`` is
+    many persistent worker processes (the data order is then another one than
+    with 0 workers, as ``DataLoader`` draws its worker seed from the shuffling
+    generator once per worker start; one seed still gives one run). Under
+    ``torchrun``, ``batch_size`` is
     the global batch, split evenly over the processes.
 
     Every field is checked for type and range on construction; numeric

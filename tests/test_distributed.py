@@ -144,7 +144,7 @@ def test_shard_bounds_and_batch_size_errors_name_the_argument() -> None:
     with pytest.raises(ValueError, match="expected n >= 0 and 0 <= rank < world, got n=3"):
         shard_bounds(3, 2, 2)
     f = torch.zeros(2, 1, 4, 4, dtype=torch.float64)
-    with pytest.raises(ValueError, match="expected batch_size to be a positive int or None, got 0"):
+    with pytest.raises(ValueError, match="shard_solve: expected batch_size to be an int >= 1"):
         shard_solve(None, Jacobi(), Poisson2D(f), batch_size=0, maxiter=1)
     with pytest.raises(ValueError, match="expected at least one Solution"):
         merge_solutions([])
