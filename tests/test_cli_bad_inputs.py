@@ -55,6 +55,7 @@ EVALUATE = ["evaluate", "--data", "{pt}", "--base", "{base}", "--refiner", "{ref
 ANALYZE = ["analyze", "--data", "{wells}", "--out", "{out}"]
 ANALYZE += ["--refiner", "{refiner}", "--base", "{base}"]
 SOLVE = ["solve", "--resolution", "7", "--samples", "1"]
+CORRECTOR = ["train-corrector", "--out", "{out}", "--train-samples", "1", "--no-validation"]
 
 CASES = [
     # train-base: the net, the optimisation, the data, the device, the config file
@@ -137,7 +138,16 @@ CASES = [
     # the deprecated spellings check like the flags they stand for
     (ANALYZE, ["--checkpoint", "{base}"], "expected --refiner to be a refiner checkpoint"),
     (ANALYZE, ["--base-checkpoint", "{root}/x.pt"], "argument --base-checkpoint: expected an"),
+    # train-corrector: generated flags, the corrector's own checks, a missing --out or --init
+    (CORRECTOR, ["--nu", "-1"], "expected nu, max_cycles >= 0 and val_cycles >= 1"),
+    (CORRECTOR, ["--omega", "fast"], "argument --omega: expected a number, got 'fast'"),
+    (CORRECTOR, ["--smoother", "sor"], "argument --smoother: invalid choice: 'sor'"),
+    (CORRECTOR, ["--resolution", "1"], "argument --resolution: expected an int >= 2"),
+    (CORRECTOR, ["--lr", "0"], "argument --lr: expected a finite real > 0, got '0'"),
+    (CORRECTOR, ["--init", "{root}/missing.pt"], "argument --init: expected an existing file"),
+    (CORRECTOR[:1], [], "expected --out as flags, got none"),
     # solve
+    (SOLVE, ["--json", "{root}/no/dir/s.json"], "argument --json: expected a file path in"),
     (SOLVE, ["--solver", "sor"], "argument --solver: invalid choice: 'sor'"),
     (SOLVE, ["--solver", "corrector+jacobi"], "expected --corrector PATH with --solver"),
     (SOLVE, ["--corrector", "{base}", "--solver", "fcg-corrector"], "expected --corrector to be"),
