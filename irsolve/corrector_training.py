@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +46,7 @@ from torch.utils.data import TensorDataset
 
 from irsolve.nets import base_operator
 from irsolve.nets.factory import net_config
+from irsolve.settings import check_settings, setting
 from irsolve.solve import solve
 from irsolve.solvers import (
     Darcy2D,
@@ -139,37 +140,23 @@ class CorrectorConfig:
         batch (mean depth about ``1 / reset`` visits). 0 chains: off.
     """
 
-    nu: int = 5
-    smoother: Smoother = "jacobi"
-    omega: float | None = None
-    step_length: StepLength | None = "energy"
-    max_cycles: int = 6
-    smooth_fraction: float = 0.3
-    supervised: float = 0.0
-    val_cycles: int = 10
-    chains: int = 0
-    reset: float = 0.05
+    nu: int = setting(5, "smoothing sweeps per cycle", minimum=0)
+    smoother: Smoother = setting("jacobi", "smoother after the learned step")
+    omega: float | None = setting(
+        None, "smoother weight (default: Jacobi 0.8, Gauss-Seidel 1)", minimum=0.0, open_min=True
+    )
+    step_length: StepLength | None = setting("energy", "step length along the learned direction")
+    max_cycles: int = setting(6, "hybrid cycles before the errors trained on", minimum=0)
+    smooth_fraction: float = setting(0.3, "share of smooth random errors", minimum=0.0, maximum=1.0)
+    supervised: float = setting(0.0, "weight of HINTS's supervised term", minimum=0.0)
+    val_cycles: int = setting(10, "hybrid cycles of the validation", minimum=1)
+    chains: int = setting(0, "persistent error chains (0: off)", minimum=0)
+    reset: float = setting(0.05, "chain reset probability", minimum=0.0, maximum=1.0, open_min=True)
 
     def __post_init__(self) -> None:
-        if self.nu < 0 or self.max_cycles < 0 or self.val_cycles < 1:
-            raise ValueError(
-                f"expected nu, max_cycles >= 0 and val_cycles >= 1, got nu={self.nu}, "
-                f"max_cycles={self.max_cycles}, val_cycles={self.val_cycles}"
-            )
-        if self.smoother not in get_args(Smoother):
-            raise ValueError(f"expected smoother 'jacobi' or 'gauss-seidel', got {self.smoother!r}")
+        check_settings(self)  # each field's type and range, declared with setting() above
         if self.omega is None:
             self.omega = 0.8 if self.smoother == "jacobi" else 1.0
-        if self.chains < 0 or not 0.0 < self.reset <= 1.0:
-            raise ValueError(
-                f"expected chains >= 0 and 0 < reset <= 1, got chains={self.chains}, "
-                f"reset={self.reset}"
-            )
-        if not 0.0 <= self.smooth_fraction <= 1.0 or self.supervised < 0:
-            raise ValueError(
-                f"expected 0 <= smooth_fraction <= 1 and supervised >= 0, got "
-                f"{self.smooth_fraction} and {self.supervised}"
-            )
 
 
 def _energy(problem: Darcy2D, e: Tensor) -> Tensor:

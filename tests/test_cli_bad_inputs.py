@@ -139,7 +139,8 @@ CASES = [
     (ANALYZE, ["--checkpoint", "{base}"], "expected --refiner to be a refiner checkpoint"),
     (ANALYZE, ["--base-checkpoint", "{root}/x.pt"], "argument --base-checkpoint: expected an"),
     # train-corrector: generated flags, the corrector's own checks, a missing --out or --init
-    (CORRECTOR, ["--nu", "-1"], "expected nu, max_cycles >= 0 and val_cycles >= 1"),
+    (CORRECTOR, ["--nu", "-1"], "argument --nu: expected an int >= 0, got '-1'"),
+    (CORRECTOR, ["--reset", "0"], "argument --reset: expected a finite real > 0 and <= 1"),
     (CORRECTOR, ["--omega", "fast"], "argument --omega: expected a number, got 'fast'"),
     (CORRECTOR, ["--smoother", "sor"], "argument --smoother: invalid choice: 'sor'"),
     (CORRECTOR, ["--resolution", "1"], "argument --resolution: expected an int >= 2"),
