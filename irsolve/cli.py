@@ -31,6 +31,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "irsolve.corrector_cli",
     "irsolve.analysis.cli",
     "irsolve.solve_cli",
+    "irsolve.demo",
 )
 
 

@@ -1,0 +1,116 @@
+"""``irsolve demo``: cache reuse, report contents and the rows' accuracy, at tiny sizes.
+
+The full ``--quick`` run (about 2 minutes on two cores) is marked slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from irsolve.cli import main
+from irsolve.demo import DemoCache, DemoSettings, run_demo, summary_table
+
+TINY = DemoSettings(
+    ns_resolution=16,
+    ns_trajectories=20,
+    base_epochs=1,
+    base_hidden=8,
+    irno_epochs=1,
+    irno_width=4,
+    K=2,
+    darcy_n=16,
+    corrector_problems=16,
+    corrector_epochs=1,
+    corrector_modes=4,
+    corrector_width=8,
+    test_problems=2,
+    max_sweeps=200,
+    amg_sizes=(15,),
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_cache_key_changes_with_every_setting_and_not_otherwise():
+    assert TINY.key() == dataclasses.replace(TINY).key()
+    for field in dataclasses.fields(DemoSettings):
+        value = getattr(TINY, field.name)
+        changed = value + (1,) if isinstance(value, tuple) else value + 1
+        assert dataclasses.replace(TINY, **{field.name: changed}).key() != TINY.key(), field.name
+
+
+def test_quick_preset_is_smaller_than_the_full_one():
+    quick, full = DemoSettings.preset(quick=True), DemoSettings.preset(quick=False)
+    assert quick.ns_trajectories < full.ns_trajectories
+    assert quick.darcy_n < full.darcy_n
+    assert max(quick.amg_sizes) < max(full.amg_sizes)
+
+
+def test_cache_entry_that_writes_nothing_is_an_error(tmp_path):
+    cache = DemoCache(tmp_path, TINY)
+    with pytest.raises(RuntimeError, match="expected broken to write"):
+        cache.get("broken", "best.pt", lambda folder: None)
+    assert cache.built == []
+
+
+def test_unknown_part_is_rejected_by_name(tmp_path):
+    with pytest.raises(ValueError, match="expected parts among .* got \\('spectra',\\)"):
+        run_demo(tmp_path, settings=TINY, cache_dir=tmp_path, parts=("spectra",))
+
+
+def test_second_run_trains_nothing_and_darcy_rows_match_spsolve(tmp_path):
+    parts = ("hybrid", "multigrid")
+    first = run_demo(tmp_path / "a", settings=TINY, cache_dir=tmp_path / "cache", parts=parts)
+    assert first["built"] == ["corrector"]
+    second = run_demo(tmp_path / "b", settings=TINY, cache_dir=tmp_path / "cache", parts=parts)
+    assert second["built"] == []
+    # Same cached corrector, same problems: the hybrid rows repeat to rounding.
+    for a, b in zip(first["hybrid"]["rows"], second["hybrid"]["rows"], strict=True):
+        assert a["iterations"] == b["iterations"], a["row"]
+
+    rows = {r["row"]: r for r in second["hybrid"]["rows"]}
+    # Rows that converge to a relative residual of 1e-8: on a 16^2 Darcy problem the
+    # condition number is below 1e3, so the error against spsolve is below 1e-5.
+    for name in ("Jacobi-PCG", "Multigrid V(2,2)"):
+        assert rows[name]["retcodes"] == {"SUCCESS": TINY.test_problems}, name
+        assert rows[name]["error_vs_spsolve"] < 1e-5, name
+    fcg = next(r for name, r in rows.items() if name.startswith("FCG(corrector"))
+    assert fcg["retcodes"] == {"SUCCESS": TINY.test_problems}
+    # Jacobi alone is capped: 200 sweeps at 16^2 (factor ~0.99) stay far from 1e-8.
+    assert rows["Jacobi alone (omega 0.8)"]["retcodes"] == {"MAX_ITERS": TINY.test_problems}
+    for r in second["multigrid"]["rows"]:
+        assert r["final_residual"] <= 1e-8 and r["error_vs_spsolve"] < 1e-5, r["row"]
+
+    out = tmp_path / "b"
+    assert (out / "hybrid_residuals.png").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert summary_table(second["summary"]) in report
+    assert json.loads((out / "summary.json").read_text())["built"] == []
+
+
+@pytest.mark.slow
+def test_all_three_parts_at_tiny_size_write_the_ns_analysis(tmp_path):
+    result = run_demo(tmp_path / "out", settings=TINY, cache_dir=tmp_path / "cache")
+    assert result["built"] == ["ns_data", "base", "irno", "corrector"]
+    assert (tmp_path / "out" / "ns_analysis" / "report.md").exists()
+    vrmse = result["navier_stokes"]["evaluation"]["metrics"]["vrmse"]
+    assert len(vrmse) == 2 * TINY.K + 1
+
+
+@pytest.mark.slow
+def test_quick_cli_run_writes_the_report_and_reuses_its_cache(tmp_path, capsys):
+    argv = ["demo", "--quick", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")]
+    assert main(argv) == 0
+    assert (tmp_path / "out" / "report.md").exists()
+    assert main(argv) == 0
+    assert "trained or simulated: nothing (cache hit)" in capsys.readouterr().out
