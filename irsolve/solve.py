@@ -4,13 +4,14 @@
 that can be stepped by hand (Julia's ``init`` / ``step!`` / ``solve!``).
 
 Convergence is judged per sample on the physical residual ``f - A h`` when
-the solver defines one, else on the update ``h_{k+1} - h_k``; ``tol=None``
-turns the test off, so every sample runs exactly ``maxiter`` steps (a
-training unroll, an evaluation over a fixed horizon) and ends ``COMPLETED``. For a
+the solver defines one, else on the update ``h_{k+1} - h_k``. For a
 contraction with factor ``q`` the update bounds the error of the *new*
 iterate, ``||h_{k+1} - h*|| <= q / (1 - q) ||h_{k+1} - h_k||``, so the update
 norm is attributed to ``h_{k+1}``. A sample that converges stops being
 stepped: its rows are dropped from the iterate and the solver's context.
+``tol=None`` turns the test off: every sample runs exactly ``maxiter`` steps
+(a training unroll, an evaluation over a fixed horizon) and ends
+``COMPLETED`` with its last iterate.
 """
 
 from __future__ import annotations
