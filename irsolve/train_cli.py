@@ -260,7 +260,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("evaluate", help="per-step metrics of base + refiner to 2K")
     _data_flags(p, evaluation=True)
-    add_flags(p, "--split", "--base", "--refiner", "--steps", "--json")
+    add_flags(
+        p,
+        "--split",
+        "--base",
+        "--refiner",
+        "--steps",
+        "--json",
+        base={"help": "base operator checkpoint (irsolve train-base; required)"},
+        refiner={"help": "refiner checkpoint (irsolve train; required)"},
+    )
     add_settings_arguments(p, TrainConfig, only=("batch_size", "device"))
     add_settings_arguments(
         p,
