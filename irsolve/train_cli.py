@@ -1,9 +1,14 @@
 """``irsolve train-base``, ``irsolve train`` and ``irsolve evaluate``: the refiner's command line.
 
-Options come from flags or from a YAML/TOML file given with ``--config``
-(keys are the option names, with ``-`` or ``_``; values are checked and
-converted like the flag's, so ``lr: 1e-3`` is a number); flags written after
-``--config`` override the file. Defaults are the IRNO paper's.
+The optimisation and refiner flags are generated from the fields of
+:class:`~irsolve.training.TrainConfig` and :class:`~irsolve.training.RefinerConfig`
+(:func:`irsolve.cli_flags.add_settings_arguments`: name, type, default,
+range and help written once, in the dataclass); data and checkpoint flags
+are the shared vocabulary of :mod:`irsolve.cli_flags`. Options come from
+flags or from a YAML/TOML file given with ``--config`` (keys are the flag
+names or the settings' field names, with ``-`` or ``_``; values are checked
+and converted like the flag's, so ``lr: 1e-3`` is a number); flags written
+after ``--config`` override the file. Defaults are the IRNO paper's.
 
 ``--seed`` fixes the initial weights, the data order and every random draw:
 two runs with one seed give identical weights on CPU. Each epoch commits
