@@ -155,3 +155,22 @@ def test_nan_training_data_fails_with_exit_1_naming_the_data(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("irsolve train-base: error: epoch 1: 1 of 1 batches")
     assert "the training data holds NaN or infinite values" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fp-warmup: 2\n", {"fp_warmup_epochs": 2.0}),  # the flag's name
+        ("fp_warmup_epochs: 3\n", {"fp_warmup_epochs": 3.0}),  # the field's name
+        ("no-progress: true\n", {"progress": False}),
+        ("progress: false\n", {"progress": False}),
+        ("no-calibrate-scale: false\n", {"calibrate_scale": True}),
+    ],
+)
+def test_a_config_key_may_be_the_flag_s_name_or_the_setting_s(tmp_path, text, expected):
+    from irsolve.cli import build_parser
+
+    config = tmp_path / "run.yaml"
+    config.write_text(text)
+    args = build_parser().parse_args(["train", "--config", str(config)])
+    assert {k: getattr(args, k) for k in expected} == expected
