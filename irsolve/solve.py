@@ -330,7 +330,11 @@ class SolveState:
             last.append(ReturnCode.TERMINATED)
         returns_last = np.isin(codes, np.array(last, dtype=codes.dtype))
         current = stopped & (self._best_is_current[self._active_np] | returns_last)
-        if current.any():
+        if self.grad and current.all() and current.size == len(self.retcodes):
+            # The whole batch stops on its current iterates (a training unroll's last
+            # step): return them as they are, without two copies in the graph.
+            self._u = self.h
+        elif current.any():
             rows = torch.from_numpy(np.flatnonzero(current)).to(self.h.device)
             self._u = _put_rows(
                 self._u, self.active[rows], self.h.index_select(0, rows), not self.grad
