@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -240,3 +241,23 @@ def test_solve_on_cuda_matches_solve_on_cpu() -> None:
     gpu = solve(None, Jacobi(), Poisson2D(f.cuda()), **options)
     assert gpu.u.is_cuda and gpu.retcodes == cpu.retcodes
     torch.testing.assert_close(gpu.u.cpu(), cpu.u, rtol=1e-10, atol=1e-12)
+
+
+def test_session_destroys_the_process_group_it_created_also_on_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A one-rank gloo group stands in for torchrun's environment (launched() forced true).
+    with socket.socket() as probe:  # a free port for the group's store
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr(distributed, "launched", lambda: True)
+    with pytest.raises(RuntimeError, match="failed inside"):
+        with distributed.session("cpu"):
+            assert torch.distributed.is_initialized()
+            assert torch.distributed.get_backend() == "gloo"
+            raise RuntimeError("failed inside")
+    assert not torch.distributed.is_initialized()
