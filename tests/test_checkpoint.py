@@ -101,7 +101,8 @@ def test_a_stale_best_file_is_detected_not_read(tmp_path):
     config = TrainConfig(epochs=1, batch_size=4, lr=1e-2, progress=False)
     train_base(_fno(), _pairs(), _pairs(), config, checkpoint_dir=tmp_path / "run")
     shutil.copy(tmp_path / "run" / "best.pt", tmp_path / "best_epoch1.pt")
-    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    # epoch 2's best differs from epoch 1's (same weights would serialise to the same bytes)
+    state = {**load_checkpoint(tmp_path / "run" / "last.pt"), "epoch": 2}
     commit_checkpoints(tmp_path / "run", 2, {"best": (state, {"epoch": 2})})
     shutil.copy(tmp_path / "best_epoch1.pt", tmp_path / "run" / "best.pt")  # what a torn run left
     message = "best.pt does not belong to the set of epoch 2 that .*manifest.json lists"
