@@ -16,6 +16,7 @@ name means one thing everywhere:
 ``--resolution N``     grid points per side of generated problems
 ``--modes``, ...       ``--modes``, ``--hidden``, ``--layers``: an FNO's size
 ``--out PATH``         the folder a command writes
+``--threads N``        torch CPU threads
 ``--json PATH``        also write the results as JSON here
 =====================  ====================================================
 
@@ -76,6 +77,11 @@ VOCABULARY: dict[str, dict[str, Any]] = {
     "--hidden": {"type": integer(1), "default": 32, "help": "FNO width (hidden channels)"},
     "--layers": {"type": integer(1), "default": 4, "help": "FNO Fourier layers"},
     "--out": {"type": path, "help": "output folder"},
+    "--threads": {
+        "type": integer(1),
+        "default": None,
+        "help": "torch CPU threads (1 is the fastest on a shared or loaded CPU)",
+    },
     "--json": {"type": new_file, "default": None, "help": "also write the results as JSON here"},
 }
 

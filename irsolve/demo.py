@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 import irsolve
 from irsolve import FixedPointSolver, Interleave, solve
+from irsolve.cli_flags import add_flags
 from irsolve.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
@@ -590,17 +591,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
-    parser.add_argument("--out", default="runs/demo", help="report folder (default: runs/demo)")
+    add_flags(parser, "--out", out={"default": Path("runs/demo"), "help": "report folder"})
     parser.add_argument(
         "--cache",
         default=None,
         help="cache root for data and trained nets (default: $IRSOLVE_CACHE/demo or "
         "~/.cache/irsolve/demo)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default: 1, the fastest on a shared or loaded CPU)",
-    )
+    add_flags(parser, "--threads", threads={"default": 1})
     parser.set_defaults(handler=_run)

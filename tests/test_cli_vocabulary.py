@@ -15,8 +15,10 @@ PROBES = ("0", "1", "2", "16", "-1", "1.5", "1e3", "0.25", "inf", "nan", "x", ""
 
 #: Flags whose default is the command's own choice, type and meaning agreeing: a problem
 #: count, a grid size, the corrector's learning rate (its objective was tuned with 1e-3),
-#: and refiner settings that evaluate overrides only when given (default: as trained).
+#: refiner settings that evaluate overrides only when given (default: as trained), and the
+#: torch threads (data generate: torch's default; demo: 1) and output folder (demo: runs/demo).
 PER_COMMAND_DEFAULTS = {"--samples", "--resolution", "--lr", "--alpha-decay", "--stop-threshold"}
+PER_COMMAND_DEFAULTS |= {"--threads", "--out"}
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

@@ -82,9 +82,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--overwrite", action="store_true", help="replace an existing dataset of that name"
     )
-    generate.add_argument(
-        "--threads", type=integer(1), help="torch threads (one is fastest on a busy machine)"
-    )
+    add_flags(generate, "--threads")
     generate.set_defaults(handler=functools.partial(_generate, generate))
 
     info = commands.add_parser(
