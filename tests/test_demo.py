@@ -22,6 +22,7 @@ TINY = DemoSettings(
     irno_epochs=1,
     irno_width=4,
     K=2,
+    analyze_samples=2,
     darcy_n=16,
     corrector_problems=16,
     corrector_epochs=1,
@@ -68,11 +69,17 @@ def test_unknown_part_is_rejected_by_name(tmp_path):
         run_demo(tmp_path, settings=TINY, cache_dir=tmp_path, parts=("spectra",))
 
 
+def test_threads_must_be_a_positive_int(tmp_path):
+    with pytest.raises(ValueError, match="expected threads to be a positive int or None, got 0"):
+        run_demo(tmp_path, settings=TINY, cache_dir=tmp_path, threads=0)
+
+
 def test_second_run_trains_nothing_and_darcy_rows_match_spsolve(tmp_path):
     parts = ("hybrid", "multigrid")
-    first = run_demo(tmp_path / "a", settings=TINY, cache_dir=tmp_path / "cache", parts=parts)
+    kwargs = {"settings": TINY, "cache_dir": tmp_path / "cache", "parts": parts, "threads": 1}
+    first = run_demo(tmp_path / "a", **kwargs)
     assert first["built"] == ["corrector"]
-    second = run_demo(tmp_path / "b", settings=TINY, cache_dir=tmp_path / "cache", parts=parts)
+    second = run_demo(tmp_path / "b", **kwargs)
     assert second["built"] == []
     # Same cached corrector, same problems: the hybrid rows repeat to rounding.
     for a, b in zip(first["hybrid"]["rows"], second["hybrid"]["rows"], strict=True):
