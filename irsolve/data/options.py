@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from irsolve.cli_types import existing_path, integer
 from irsolve.data.formats import FORMATS, load_dataset
 
-__all__ = ["add_data_arguments", "load_split"]
+__all__ = ["add_data_arguments", "add_format_argument", "load_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def add_format_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--format`` (a layout of :data:`~irsolve.data.formats.FORMATS`, default: detected)."""
+    parser.add_argument(
+        "--format", choices=FORMATS, default=None, help="layout of the data (default: detected)"
+    )
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, *, evaluation: bool) -> None:
     """Add ``--format``, ``--val-fraction``, ``--split-seed``, ``--val-data`` (and ``--test-data``).
 
@@ -58,9 +65,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, evaluation: bool) -> 
         it then also gets ``--test-data``.
     """
     group = parser.add_argument_group("data layout and splits")
-    group.add_argument(
-        "--format", choices=FORMATS, default=None, help="layout of the data (default: detected)"
-    )
+    add_format_argument(group)
     group.add_argument(
         "--val-fraction",
         type=_fraction,
