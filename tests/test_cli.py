@@ -39,3 +39,17 @@ def test_a_usage_error_is_one_line_with_exit_code_2(capsys):
     assert err.count("\n") == 1
     assert err.startswith("irsolve: error: argument COMMAND: invalid choice: 'no-such-command'")
     assert err.rstrip().endswith("(see irsolve --help)")
+
+
+def test_command_names_lists_every_runnable_command_nested_ones_as_two_words():
+    from irsolve.cli import command_names
+
+    names = command_names()
+    assert {"train", "evaluate", "analyze", "solve", "data", "data generate", "data info"} <= set(
+        names
+    )
+    assert len(names) == len(set(names))
+    for name in names:  # each one parses: its help exits 0
+        with pytest.raises(SystemExit) as exit_info:
+            main([*name.split(), "--help"])
+        assert exit_info.value.code == 0
