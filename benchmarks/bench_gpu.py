@@ -18,6 +18,9 @@ FNO-benchmark coefficients (12/3, ``f = 1``):
   weights, else random ones (then only its time per iteration means something).
 
 Each timing follows one untimed warm-up call and ends with ``torch.cuda.synchronize``.
+On a GPU each solve row also counts the host-device synchronisations per step
+(``syncs_per_step``: the engine copies each step's per-sample norms to the host once to
+decide which samples stop; Krylov methods test for breakdown once per step).
 The hybrid's ratio is against multigrid measured in the same run.
 
 Run (GPU): ``benchmarks/gpu.sh OUT`` (installs, runs the GPU tests, then this);
@@ -32,6 +35,7 @@ import json
 import logging
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,6 +79,24 @@ def timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
     result = fn()
     synchronized(device)
     return time.perf_counter() - start, result
+
+
+def syncs_per_step(run: Callable[[], Any], device: torch.device) -> float | None:
+    """Host-device synchronisations per solver step of ``run()`` (CUDA only; ``None`` else).
+
+    Counted as the warnings of ``torch.cuda.set_sync_debug_mode("warn")``: each
+    ``.item()``, ``.cpu()``, ``bool(tensor)`` or blocking copy in the loop is one.
+    """
+    if device.type != "cuda":
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            sol = run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return len(caught) / max(int(sol.stats.get("steps", 1)), 1)
 
 
 def nets(
@@ -167,6 +189,8 @@ def solve_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str,
                     "retcodes": sorted({str(c) for c in sol.retcodes}),
                 }
             )
+            with torch.no_grad():
+                rows[-1]["syncs_per_step"] = syncs_per_step(run, device)
         multigrid = next(r for r in rows if r["what"] == "solve_multigrid" and r["n"] == n)
         for row in rows:
             if row["n"] == n:
