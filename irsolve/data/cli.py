@@ -5,7 +5,8 @@
 default; ``--n``, ``--split`` and ``--steps`` are deprecated spellings of
 ``--samples``, ``--fractions`` and ``--frames``);
 ``irsolve data info PATH`` prints the layout, fields, shapes and splits of a
-single file, a dataset folder, or every complete dataset in a folder.
+single file (any layout of :mod:`irsolve.data.formats`), a dataset folder, or
+every complete dataset in a folder.
 
 Nothing outside ``--out`` is written or deleted: ``--name`` is one plain
 folder name, and ``--overwrite`` swaps the new dataset in by renames
@@ -29,6 +30,7 @@ import yaml
 from irsolve.cli_flags import add_alias, add_flags
 from irsolve.cli_types import integer, path
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
+from irsolve.data.formats import detect_format, load_dataset
 from irsolve.data.generate import (
     make_darcy_dataset,
     make_navier_stokes_dataset,
@@ -225,7 +227,8 @@ def _info(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     path: Path = args.path
     try:
         if path.is_file():
-            print(_describe_file(path))
+            layout = detect_format(path)
+            print(_describe_file(path) if layout == "well" else _describe_pairs(path, layout))
         elif (path / "data").is_dir():
             if is_work_folder(path.name):
                 raise ValueError(
@@ -308,6 +311,16 @@ def _describe_dataset(path: Path) -> str:
     else:
         lines.append("stats.yaml: missing")
     return "\n".join(lines)
+
+
+def _describe_pairs(path: Path, layout: str) -> str:
+    """The layout, sample count and item shapes of a file of pairs (not The Well's)."""
+    data = load_dataset(path, split=None, format=layout)
+    x, y = data[0]
+    return (
+        f"file {path}\n  layout {layout}: {len(data)} samples, x {tuple(x.shape)}, "
+        f"y {tuple(y.shape)} (per sample, read as float32)"
+    )
 
 
 def _describe_file(path: Path) -> str:

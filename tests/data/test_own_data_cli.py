@@ -130,3 +130,9 @@ def test_analyze_takes_the_data_flags(files, refiner, tmp_path, capsys):
     checkpoints = ["--checkpoint", str(refiner), "--base-checkpoint", str(base)]
     line = _cli_error([*argv, *checkpoints, "--out", str(tmp_path / "report")], capsys)
     assert "--val-fraction" in line  # a single file has no validation split of its own
+
+
+@pytest.mark.parametrize("fmt", ["pt", "pdebench"])
+def test_data_info_describes_a_file_of_pairs(files, capsys, fmt):
+    assert main(["data", "info", str(files[fmt])]) == 0
+    assert f"layout {fmt}: 12 samples, x (1, 8, 8), y (1, 8, 8)" in capsys.readouterr().out
