@@ -8,7 +8,7 @@ and ``tol=None`` (no convergence test: the fixed-step mode of training
 unrolls and evaluations). Prints the median time of each over repeated runs
 and the ratios.
 
-    python benchmarks/bench_solve_overhead.py [--repeats 15] [--steps 50] [--threads 1]
+    python benchmarks/bench_solve_overhead.py [--repeats 15] [--steps 50] [--threads 1] [--quick]
 """
 
 from __future__ import annotations
@@ -71,7 +71,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="5 repeats of 20 steps at 32x32")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.steps, args.size = 5, 20, 32
     torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)

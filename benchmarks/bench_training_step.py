@@ -7,7 +7,7 @@ with the same per-step losses, measured in the same run. Both use a
 reference-shaped U-Net (base width 8, depth 3) on a batch of 8 at 32x32,
 K = 6 steps. The two losses are checked equal before timing.
 
-    python benchmarks/bench_training_step.py [--repeats 15] [--K 6] [--threads 1]
+    python benchmarks/bench_training_step.py [--repeats 15] [--K 6] [--threads 1] [--quick]
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="5 repeats (CI-sized)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 5
     torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
