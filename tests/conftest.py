@@ -23,3 +23,12 @@ torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture()
+def one_thread():
+    """Torch on one CPU thread for the test (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

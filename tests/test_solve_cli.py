@@ -18,13 +18,7 @@ from irsolve.nets.factory import net_config
 from irsolve.solve_cli import SOLVERS, make_problem, relative_errors
 from irsolve.solvers import Darcy2D, darcy_coefficient, gaussian_random_field
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

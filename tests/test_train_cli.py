@@ -11,13 +11,7 @@ from irsolve.checkpoint import load_checkpoint
 from irsolve.cli import main
 from irsolve.train_cli import add_subcommands
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(argv: list[str]) -> int:
