@@ -183,11 +183,15 @@ class DemoCache:
         self.settings = settings
         self.built: list[str] = []
 
+    #: Written into an entry's folder once ``make`` has returned: an interrupted run (a
+    #: training killed after its first epoch's checkpoint) is built again, not reused.
+    MARKER = "complete.json"
+
     def get(self, name: str, path: str, make: Callable[[Path], Any]) -> Path:
-        """``root/name/path``, made by ``make(root/name)`` first if it is missing."""
+        """``root/name/path``, made by ``make(root/name)`` first unless a complete one exists."""
         folder = self.root / name
         target = folder / path
-        if not target.exists():
+        if not (target.exists() and (folder / self.MARKER).exists()):
             logger.info("cache miss: building %s in %s", name, folder)
             folder.mkdir(parents=True, exist_ok=True)
             (self.root / "settings.json").write_text(
@@ -196,6 +200,7 @@ class DemoCache:
             make(folder)
             if not target.exists():
                 raise RuntimeError(f"expected {name} to write {target}, got nothing there")
+            (folder / self.MARKER).write_text(json.dumps({"key": self.settings.key()}) + "\n")
             self.built.append(name)
         return target
 
@@ -410,7 +415,8 @@ def _plot_histories(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         ax.semilogy(np.arange(len(history)), np.maximum(history, 1e-16), label=row["row"])
     ax.axhline(TOL, color="k", lw=0.8, ls=":", label=f"tol {TOL:g}")
     ax.set_xscale("symlog", linthresh=10)
-    ax.set_xlabel("solver steps (a hybrid cycle is 2 steps)")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("solver steps (a hybrid cycle is 2 steps: learned, then sweeps)")
     ax.set_ylabel("worst RMS residual ||f - A h||")
     ax.set_title(title)
     ax.legend(fontsize=7)
@@ -582,6 +588,8 @@ def _markdown(result: dict[str, Any], parts: tuple[str, ...]) -> str:
             "Per-step errors, per-band spectral error ratios (IRNO error spectrum over the "
             "base's) and the contraction certificate: [ns_analysis/report.md]"
             "(ns_analysis/report.md).",
+            "",
+            "![IRNO over base error energy per radial band](ns_analysis/band_ratios.png)",
             "",
         ]
     if "hybrid" in parts:

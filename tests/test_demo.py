@@ -64,6 +64,22 @@ def test_cache_entry_that_writes_nothing_is_an_error(tmp_path):
     assert cache.built == []
 
 
+def test_cache_entry_without_its_completion_marker_is_built_again(tmp_path):
+    calls = []
+
+    def make(folder):
+        calls.append(folder)
+        (folder / "best.pt").write_text("weights")
+
+    cache = DemoCache(tmp_path, TINY)
+    cache.get("net", "best.pt", make)
+    cache.get("net", "best.pt", make)
+    assert len(calls) == 1
+    (cache.root / "net" / DemoCache.MARKER).unlink()  # as if killed after the first epoch
+    cache.get("net", "best.pt", make)
+    assert len(calls) == 2 and cache.built == ["net", "net"]
+
+
 def test_unknown_part_is_rejected_by_name(tmp_path):
     with pytest.raises(ValueError, match="expected parts among .* got \\('spectra',\\)"):
         run_demo(tmp_path, settings=TINY, cache_dir=tmp_path, parts=("spectra",))
