@@ -42,8 +42,10 @@ __all__ = [
     "VOCABULARY",
     "add_alias",
     "add_flags",
+    "add_run_flags",
     "add_settings_arguments",
     "require",
+    "run_options",
     "settings_from_args",
 ]
 
@@ -230,3 +232,19 @@ def require(args: argparse.Namespace, *dests: str) -> None:
     if missing:
         where = "as flags or --config keys" if hasattr(args, "config") else "as flags"
         raise ValueError(f"expected {', '.join(missing)} {where}, got none")
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a training run: ``--out`` (its checkpoint folder), ``--resume`` or
+    ``--overwrite``, and ``--no-validation``; see :func:`run_options`."""
+    add_flags(parser, "--out", out={"help": "checkpoint folder (required)"})
+    restart = parser.add_mutually_exclusive_group()
+    restart.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    restart.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")
+    parser.add_argument("--no-validation", action="store_true", help="train without validation")
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of :func:`irsolve.training.fit` that :func:`add_run_flags` set."""
+    require(args, "out")
+    return {"checkpoint_dir": args.out, "resume": args.resume, "overwrite": args.overwrite}

@@ -18,8 +18,9 @@ import argparse
 from irsolve.cli_flags import (
     add_alias,
     add_flags,
+    add_run_flags,
     add_settings_arguments,
-    require,
+    run_options,
     settings_from_args,
 )
 from irsolve.cli_types import existing_path, integer
@@ -35,7 +36,7 @@ __all__ = ["add_subcommands"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    require(args, "out")
+    options = run_options(args)
     train_config = settings_from_args(TrainConfig, args)
     config = settings_from_args(CorrectorConfig, args)
     train = darcy_pairs(args.train_samples, args.resolution, seed=args.seed)
@@ -52,9 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         train,
         val,
         train_config,
-        checkpoint_dir=args.out,
-        resume=args.resume,
-        overwrite=args.overwrite,
+        **options,
     )
     print("epoch   train_factor   val_cycle_factor")
     for record in result.history:
@@ -71,13 +70,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="train the closed-loop learned corrector on Darcy (FNO coefficients)",
         description=__doc__,
     )
-    add_flags(
-        p,
-        "--out",
-        "--resolution",
-        out={"help": "checkpoint folder (required)"},
-        resolution={"default": 64, "help": "grid points per side"},
-    )
+    add_run_flags(p)
+    add_flags(p, "--resolution", resolution={"default": 64, "help": "grid points per side"})
     add_alias(p, "--n", "--resolution")
     p.add_argument(
         "--train-samples", type=integer(1), default=256, help="training problems (default: 256)"
@@ -86,16 +80,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--val-samples", type=integer(1), default=16, help="validation problems (default: 16)"
     )
     add_settings_arguments(p.add_argument_group("optimisation"), TrainConfig, defaults={"lr": 1e-3})
-    restart = p.add_mutually_exclusive_group()
-    restart.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    restart.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")
     p.add_argument(
         "--init",
         type=existing_path,
         default=None,
         help="start a new run from this checkpoint's weights (fine-tune)",
     )
-    p.add_argument("--no-validation", action="store_true", help="train without validation problems")
     add_flags(p, "--modes", "--hidden", "--layers")
     add_settings_arguments(p.add_argument_group("corrector"), CorrectorConfig)
     p.set_defaults(handler=_run)

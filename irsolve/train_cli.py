@@ -28,8 +28,10 @@ from torch.utils.data import Dataset
 
 from irsolve.cli_flags import (
     add_flags,
+    add_run_flags,
     add_settings_arguments,
     require,
+    run_options,
     settings_from_args,
 )
 from irsolve.cli_types import config_value, integer
@@ -144,9 +146,7 @@ def _run_train_base(args: argparse.Namespace) -> int:
         train,
         valid,
         config,
-        checkpoint_dir=args.out,
-        resume=args.resume,
-        overwrite=args.overwrite,
+        **run_options(args),
     )
     _print_history(result.history)
     print(f"best epoch {result.best_epoch}: {result.best_metric:.5g}; checkpoints in {args.out}")
@@ -176,9 +176,7 @@ def _run_train(args: argparse.Namespace) -> int:
         valid,
         config,
         refiner_config,
-        checkpoint_dir=args.out,
-        resume=args.resume,
-        overwrite=args.overwrite,
+        **run_options(args),
     )
     _print_history(result.history)
     print(f"stability levers on: {refiner_config.levers() or 'none'}")
@@ -234,14 +232,8 @@ def _data_flags(parser: argparse.ArgumentParser, *, evaluation: bool) -> None:
 
 def _training_flags(parser: argparse.ArgumentParser) -> None:
     _data_flags(parser, evaluation=False)
-    add_flags(parser, "--out", out={"help": "checkpoint folder (required)"})
+    add_run_flags(parser)
     add_settings_arguments(parser.add_argument_group("optimisation"), TrainConfig)
-    restart = parser.add_mutually_exclusive_group()
-    restart.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    restart.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")
-    parser.add_argument(
-        "--no-validation", action="store_true", help="train without a validation split"
-    )
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
