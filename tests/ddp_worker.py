@@ -18,7 +18,13 @@ from irsolve.distributed import rank, session, shard_solve, world_size
 from irsolve.evaluate import evaluate
 from irsolve.nets import RefinementUNet, base_operator
 from irsolve.solvers import Jacobi, Poisson2D, Refiner
-from irsolve.training import TrainConfig, seed_everything, train_base
+from irsolve.training import (
+    RefinerConfig,
+    TrainConfig,
+    seed_everything,
+    train_base,
+    train_refiner,
+)
 
 #: Samples of the training set: one global batch, 4 per rank on 2 ranks.
 SAMPLES = 8
@@ -29,6 +35,43 @@ def pairs(count: int, seed: int) -> TensorDataset:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(count, 1, 16, 16, generator=g)
     return TensorDataset(x, 0.5 * x.roll(1, dims=-1))
+
+
+class Interrupted(Exception):
+    """Stops a run after its first epoch, as a kill would (the set is committed)."""
+
+
+def _refiner_run(folder: Path, **fit_kwargs) -> dict[str, torch.Tensor]:
+    """Two epochs of the refiner objective (batch norm, unroll lengths drawn per rank)."""
+    seed_everything(2)
+    net = RefinementUNet(2, 1, base_channels=4, depth=1, norm="batch")
+    train_refiner(
+        lambda x: 0.9 * x,
+        net,
+        pairs(8, 6),
+        None,
+        TrainConfig(epochs=2, batch_size=4, lr=3e-3, seed=3, device="cpu", progress=False),
+        RefinerConfig(K=2, unroll_max=3, calibrate_scale=False),
+        checkpoint_dir=folder,
+        **fit_kwargs,
+    )
+    return model_state(net)
+
+
+def resume_is_exact(out: Path) -> bool:
+    """Whether a run stopped after epoch 1 and resumed ends with an uninterrupted run's weights."""
+    full = _refiner_run(out / "full")
+
+    def stop(record: dict) -> None:
+        if record["epoch"] == 1:
+            raise Interrupted
+
+    try:
+        _refiner_run(out / "resumed", callback=stop)
+    except Interrupted:
+        pass
+    resumed = _refiner_run(out / "resumed", resume=True)
+    return all(torch.equal(full[k], resumed[k]) for k in full)
 
 
 def run(out: Path) -> dict:
@@ -54,6 +97,7 @@ def run(out: Path) -> dict:
             "vrmse": report.metrics["vrmse"],
             "codes": report.sample_retcodes,
         }
+        found["resume_exact"] = resume_is_exact(out)
         if world_size() > 1:
             try:
                 train_base(model, pairs(6, 5), None, TrainConfig(batch_size=3, progress=False))
