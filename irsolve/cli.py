@@ -4,6 +4,12 @@ Each feature module that offers subcommands exposes
 ``add_subcommands(subparsers)``; it is listed in :data:`SUBCOMMAND_MODULES`
 and imported only when the CLI starts, so ``import irsolve`` stays light.
 
+A flag means one thing in every subcommand: the shared ones (``--data``,
+``--split``, ``--base``, ``--refiner``, ``--corrector``, ``--out``,
+``--json``...) are defined once in :mod:`irsolve.cli_flags`, and training
+settings are generated from their dataclasses; old spellings are hidden
+aliases. ``irsolve solve`` runs a classical or hybrid solve.
+
 Exit codes: 0 success; 2 a usage mistake (a bad flag, a missing or damaged
 file, settings a resumed run does not share), printed as one line
 ``irsolve COMMAND: error: ...``; 1 a run that failed (training stopped on
