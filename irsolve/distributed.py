@@ -123,10 +123,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             f"got {device!r}"
         ) from None
     if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"expected device to be one this machine has, got {device!r}")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index or 0) >= count:
+            raise ValueError(
+                f"expected device to be one this machine has ({count} CUDA devices), got {device!r}"
+            )
         if parsed.index is None and launched():
-            return torch.device("cuda", local_rank() % torch.cuda.device_count())
+            return torch.device("cuda", local_rank() % count)
     return parsed
 
 
