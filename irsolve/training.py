@@ -596,14 +596,17 @@ def fit(
     Under ``torchrun`` (inside :func:`irsolve.distributed.session`) the
     objective's loss is wrapped in ``DistributedDataParallel`` and the
     training data read through an epoch-seeded ``DistributedSampler``; each
-    rank takes ``batch_size / world`` samples per step, so with equal shares
-    and a per-sample mean loss a step is that of one process on the global
-    batch. The per-epoch records are averaged over all ranks' batches and
-    validation runs on each rank's block of ``val_data``, summed over ranks,
-    so every rank returns the same history; rank 0 writes the checkpoints
-    while the others wait. Batch norm layers keep per-rank batch statistics
-    (as with any ``DistributedDataParallel`` model); rank 0's running
-    statistics are given to every rank before validation.
+    rank takes ``batch_size / world`` samples per step, so with a per-sample
+    mean loss a step is one process's step on the same global batch. The
+    shuffle differs from one process's, and when the ranks cannot share the
+    data evenly the sampler repeats up to ``world - 1`` samples per epoch, so
+    runs on different numbers of processes are alike, not identical. Epoch
+    records are averaged over all ranks' batches and validation metrics
+    summed over the ranks' blocks of ``val_data``: every rank returns the
+    same history. Rank 0 writes the checkpoints while the others wait. Batch
+    norm layers use per-rank batch statistics (as in any
+    ``DistributedDataParallel`` model); rank 0's running statistics are given
+    to every rank before validation.
 
     Raises
     ------
