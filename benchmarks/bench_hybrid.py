@@ -459,9 +459,8 @@ def main() -> None:
             plans = [p for p in plans if any(key.lower() in p[0].lower() for key in args.rows)]
         for name, solver, counts, maxiter, base in plans:
             rows.append(run_row(name, problem, exact, solver, counts, maxiter, base))
-            counts_text = ", ".join(
-                f"{k} {rows[-1][k]}" for k in ("learned", "sweeps", "cycles", "krylov") if k in rows[-1]
-            )
+            keys = ("learned", "sweeps", "cycles", "krylov")
+            counts_text = ", ".join(f"{k} {rows[-1][k]}" for k in keys if k in rows[-1])
             log(f"  {name}: {counts_text}, {rows[-1]['wall_s']:.1f} s, {rows[-1]['retcodes']}")
         rows.insert(min(5, len(rows)), pyamg_row(problem, exact))
         print_table(n, rows)
