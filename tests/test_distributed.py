@@ -270,3 +270,23 @@ def test_session_destroys_the_process_group_it_created_also_on_error(
             assert torch.distributed.get_backend() == "gloo"
             raise RuntimeError("failed inside")
     assert not torch.distributed.is_initialized()
+
+
+@pytest.mark.slow
+def test_cli_train_base_under_torchrun_prints_once_and_writes_one_checkpoint_set(
+    tmp_path: Path,
+) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 1, 16, 16, generator=g)
+    torch.save({"x": x, "y": 0.5 * x.roll(1, dims=-1)}, tmp_path / "pairs.pt")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node=2", "-m", "irsolve.cli", "train-base"]
+    command += ["--data", str(tmp_path / "pairs.pt"), "--out", str(tmp_path / "run")]
+    command += ["--epochs", "1", "--batch-size", "4", "--modes", "4", "--hidden", "8"]
+    command += ["--layers", "2", "--no-progress", "--device", "cpu"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("best epoch 1") == 1  # rank 1's output is discarded
+    manifest = read_manifest(tmp_path / "run")
+    assert manifest is not None and manifest["epoch"] == 1
