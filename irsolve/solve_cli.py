@@ -31,7 +31,7 @@ from irsolve import FixedPointSolver, Interleave, Solution, solve
 from irsolve.cli_flags import add_flags, add_settings_arguments
 from irsolve.cli_types import integer, real
 from irsolve.data.darcy_files import darcy_problems
-from irsolve.data.formats import FORMATS
+from irsolve.data.options import add_format_argument
 from irsolve.distributed import resolve_device
 from irsolve.solvers import (
     Darcy2D,
@@ -164,7 +164,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=integer(0), default=0, help="seed of the generated fields (default: 0)"
     )
     add_flags(p, "--data", "--split", data={"help": "a Darcy data file instead of --problem"})
-    p.add_argument("--format", choices=FORMATS, default=None, help="layout of --data")
+    add_format_argument(p)
     p.add_argument(
         "--solver",
         choices=tuple(SOLVERS),
