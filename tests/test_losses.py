@@ -21,7 +21,7 @@ from irsolve.solvers import Refiner
 
 
 def _spectral_loss_by_hand(pred: np.ndarray, target: np.ndarray, lam: float) -> float:
-    """The IRNO paper's weights ``1 + (|w| / 0.5)^lam`` with an explicit loop over the rfft2 grid."""
+    """The IRNO paper's weights ``1 + (|w| / 0.5)^lam``, an explicit loop over the rfft2 grid."""
     height, width = pred.shape[-2:]
     amp_p = np.abs(np.fft.rfft2(pred, norm="ortho"))
     amp_y = np.abs(np.fft.rfft2(target, norm="ortho"))
