@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -48,6 +49,8 @@ __all__ = [
     "run_options",
     "settings_from_args",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The shared flags: name -> ``add_argument`` keywords (see the module docstring).
 VOCABULARY: dict[str, dict[str, Any]] = {
@@ -119,14 +122,34 @@ def add_flags(
         parser.add_argument(name, **keywords)
 
 
+class _Deprecated(argparse.Action):
+    """Store like the flag it stands for, and log that ``option_string`` is deprecated."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        logger.warning("%s is deprecated; use %s", option_string, self.new)
+        setattr(namespace, self.dest, values)
+
+
 def add_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
-    """Accept ``old`` as a hidden, deprecated spelling of the flag ``new`` of ``parser``."""
+    """Accept ``old`` as a hidden, deprecated spelling of the flag ``new`` of ``parser``.
+
+    The alias parses like ``new`` (type, choices, number of values), sets the
+    same setting, is left out of ``--help`` and logs a deprecation warning.
+    """
     action = next(a for a in parser._actions if new in a.option_strings)
     parser.add_argument(
         old,
+        action=_Deprecated,
+        new=new,
         dest=action.dest,
         type=action.type,
         choices=action.choices,
+        nargs=action.nargs,
+        metavar=action.metavar,
         default=argparse.SUPPRESS,  # the new flag's default stands
         help=argparse.SUPPRESS,
     )

@@ -74,9 +74,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         metavar=("TRAIN", "VALID", "TEST"),
         help="relative sizes of the splits (default: 0.8 0.1 0.1)",
     )
-    generate.add_argument(
-        "--split", dest="fractions", type=_number_at_least_zero, nargs=3, help=argparse.SUPPRESS
-    )  # the deprecated spelling of --fractions
+    add_alias(generate, "--split", "--fractions")
     for flag, kind, default, text in _NS_FLAGS:
         generate.add_argument(flag, type=kind, help=f"{text} (navier_stokes; default {default})")
     add_alias(generate, "--steps", "--frames")  # --steps: refinement steps elsewhere
