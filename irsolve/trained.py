@@ -10,7 +10,7 @@ kind, rebuilds the net and loads the weights key by key
 
 >>> base, _ = load_net("runs/base/best.pt", "base")             # doctest: +SKIP
 >>> refiner, settings = load_refiner("runs/irno/best.pt")        # doctest: +SKIP
->>> sol = solve(base, refiner, x, tol=0.0, maxiter=settings.K)   # doctest: +SKIP
+>>> sol = solve(base, refiner, x, tol=None, maxiter=settings.K)  # doctest: +SKIP
 """
 
 from __future__ import annotations
