@@ -114,8 +114,9 @@ class DemoSettings:
         Test samples of the analysis report (certificate, spectra, figures).
     darcy_n, corrector_problems, corrector_epochs, corrector_modes, corrector_width
         The corrector's training grid and data, and its FNO.
-    test_problems, max_sweeps
-        Held-out Darcy problems per row, and the cap on Jacobi sweeps alone.
+    test_problems, max_sweeps, max_cycles
+        Held-out Darcy problems per row, the cap on Jacobi sweeps alone and on
+        cycles of the stationary hybrid (corrector then ``nu`` sweeps).
     amg_sizes
         Grids of the multigrid-versus-PyAMG table (``2^k - 1``).
     seed
@@ -123,21 +124,22 @@ class DemoSettings:
     """
 
     ns_resolution: int = 32
-    ns_trajectories: int = 400
+    ns_trajectories: int = 300
     base_epochs: int = 10
     base_modes: int = 4
     base_hidden: int = 32
-    irno_epochs: int = 6
+    irno_epochs: int = 4
     irno_width: int = 8
     K: int = 4
     analyze_samples: int = 8
     darcy_n: int = 64
-    corrector_problems: int = 256
-    corrector_epochs: int = 8
+    corrector_problems: int = 192
+    corrector_epochs: int = 6
     corrector_modes: int = 16
     corrector_width: int = 32
     test_problems: int = 8
-    max_sweeps: int = 20000
+    max_sweeps: int = 10000
+    max_cycles: int = 300
     amg_sizes: tuple[int, ...] = (127, 255)
     seed: int = 0
 
@@ -157,6 +159,7 @@ class DemoSettings:
             corrector_modes=8,
             corrector_width=16,
             max_sweeps=4000,
+            max_cycles=400,
             amg_sizes=(63,),
         )
 
@@ -366,13 +369,12 @@ def run_hybrid(settings: DemoSettings, cache: DemoCache, out: Path) -> dict[str,
     corrector, trained = load_corrector(cache.get("corrector", "best.pt", make_corrector))
     nu = int(trained.get("nu", config.nu))
     problem, exact = _darcy_problems(s.test_problems, s.darcy_n, seed=s.seed + 1000)
-    cycles = s.max_sweeps // nu
     plans: list[tuple[str, FixedPointSolver, int, Callable[[int], str]]] = [
         ("Jacobi alone (omega 0.8)", Jacobi(), s.max_sweeps, lambda it: f"{it} sweeps"),
         (
             f"corrector + Jacobi x{nu}",
             Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)),
-            2 * cycles,
+            2 * s.max_cycles,
             lambda it: f"{(it + 1) // 2} learned + {(it // 2) * nu} sweeps",
         ),
         (

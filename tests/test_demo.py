@@ -30,6 +30,7 @@ TINY = DemoSettings(
     corrector_width=8,
     test_problems=2,
     max_sweeps=200,
+    max_cycles=40,
     amg_sizes=(15,),
 )
 
