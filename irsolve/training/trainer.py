@@ -1,24 +1,4 @@
-"""Training of base operators and learned refiners: one loop, two objectives.
-
-:func:`fit` is the only training loop (AdamW, cosine learning rate, gradient
-clipping, non-finite batches skipped and counted, the run stopped with
-:class:`NonFiniteTrainingError` when too many are, validation each epoch,
-best/last checkpoints committed as one set per epoch, exact resume). What is
-optimised is an *objective*:
-
-- :class:`BaseObjective` (used by :func:`train_base`): relative L2 of an
-  FNO/TFNO against the target;
-- :class:`RefinerObjective` (used by :func:`train_refiner`): Algorithm 1 of
-  the IRNO paper. With the base frozen, ``h_0 = T_base(x)`` without grad,
-  ``h_{k+1} = Refiner.step(h_k)`` for ``k < K``, unrolled by the solve engine
-  (:func:`irsolve.init` with ``tol=None``, ``grad=True``),
-  ``l_k = mse(h_{k+1}, y) + beta_s * L_spec(h_{k+1}, y; lambda_k)``, and
-  ``loss = mean_k l_k + w_fp(t) * beta_fp * mean(Phi([x; y])^2)
-  + beta_jac * J(G)``, ``w_fp`` a linear warm-up, ``J`` an optional
-  Jacobian-norm penalty of the step map ``G`` (Bai et al. 2021). Unroll
-  lengths may be sampled past ``K`` to train stability beyond the horizon,
-  and ``mean_k`` may weight later steps more (``step_weights="linear"``).
-"""
+"""The training loop :func:`fit`, its checkpoints and resume, and the train entry points."""
 
 from __future__ import annotations
 
@@ -29,7 +9,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +20,6 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from irsolve import distributed
-from irsolve._validate import check_int, check_real
 from irsolve.checkpoint import (
     MANIFEST,
     CheckpointError,
@@ -51,113 +30,22 @@ from irsolve.checkpoint import (
     read_manifest,
     recover_checkpoints,
 )
-from irsolve.losses import (
-    fixed_point_loss,
-    jacobian_penalty,
-    mse,
-    progressive_spectral_loss,
-    relative_l2_loss,
-)
-from irsolve.metrics import vrmse
-from irsolve.nets.factory import net_config
-from irsolve.settings import check_settings, setting
-from irsolve.solve import SolveState, init
-from irsolve.solvers.refiner import GeometricAlpha, Refiner
+from irsolve.training._loaders import _loader
+from irsolve.training.calibration import residual_rms
+from irsolve.training.configs import RefinerConfig, TrainConfig
+from irsolve.training.objectives import BaseObjective, Objective, RefinerObjective
 
 __all__ = [
-    "BaseObjective",
     "NonFiniteTrainingError",
-    "Objective",
-    "RefinerConfig",
-    "RefinerObjective",
-    "StepWeights",
-    "TrainConfig",
     "TrainResult",
     "fit",
     "load_weights",
-    "make_refiner",
-    "residual_rms",
     "seed_everything",
     "train_base",
     "train_refiner",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Optimisation settings shared by every objective (IRNO paper defaults).
-
-    AdamW with ``lr`` and ``weight_decay``, cosine decay per batch to
-    ``lr_min`` over all ``epochs``, gradient-norm clip ``clip``. ``seed``
-    seeds the global torch RNG when :func:`fit` starts (dropout, sampled
-    unroll lengths, Jacobian probes) and a separate generator for shuffling;
-    build the model after :func:`seed_everything` for a reproducible
-    initialisation too. ``max_skipped`` is the largest fraction of an epoch's
-    batches that may have a non-finite loss or gradient (skipped) before
-    :func:`fit` stops with :class:`NonFiniteTrainingError`. ``progress``
-    shows a tqdm bar per epoch.
-
-    ``device="auto"`` trains on the process's GPU when there is one, else on
-    the CPU (:func:`irsolve.distributed.resolve_device`). ``precision="bf16"``
-    runs each training forward under ``torch.autocast`` with bfloat16 (fp32
-    weights, optimiser and validation; no loss scaling is needed for bf16's
-    fp32 exponent range); ``compile`` applies ``torch.compile`` to the model in
-    place; both are off by default. ``num_workers > 0`` loads batches in that
-    many persistent worker processes (the data order is then another one than
-    with 0 workers, as ``DataLoader`` draws its worker seed from the shuffling
-    generator once per worker start; one seed still gives one run). Under
-    ``torchrun``, ``batch_size`` is
-    the global batch, split evenly over the processes.
-
-    Every field is checked for type and range on construction; numeric
-    strings (``"1e-3"``, as YAML reads them) are not numbers here: convert
-    them where they are read.
-    """
-
-    epochs: int = setting(10, "training epochs", minimum=1)
-    batch_size: int = setting(16, "samples per batch", minimum=1)
-    lr: float = setting(3e-4, "AdamW learning rate", minimum=0.0, open_min=True)
-    weight_decay: float = setting(1e-5, "AdamW weight decay", minimum=0.0)
-    lr_min: float = setting(1e-6, "learning rate at the end of the cosine decay", minimum=0.0)
-    clip: float = setting(1.0, "gradient-norm clip", minimum=0.0, open_min=True)
-    seed: int = setting(
-        0, "fixes the initial weights, the data order and every random draw", minimum=0
-    )
-    device: str = setting("auto", "torch device (auto: the process's GPU if any, else cpu)")
-    progress: bool = setting(True, "show a progress bar per epoch")
-    max_skipped: float = setting(
-        0.5,
-        "stop when more than this fraction of an epoch's batches is non-finite",
-        minimum=0.0,
-        maximum=1.0,
-    )
-    precision: Literal["fp32", "bf16"] = setting(
-        "fp32", "bf16: the training forward under bfloat16 autocast (weights stay fp32)"
-    )
-    compile: bool = setting(False, "torch.compile the trained model")
-    num_workers: int = setting(0, "data loader worker processes", minimum=0)
-
-    def __post_init__(self) -> None:
-        owner = "TrainConfig"
-        check_settings(self)  # each field's type and range, declared with setting() above
-        self.lr_min = check_real(owner, "lr_min", self.lr_min, minimum=0.0, maximum=self.lr)
-        if self.seed >= 2**63:
-            raise ValueError(f"{owner}: expected seed to be an int < 2**63, got {self.seed}")
-        self.device = _check_device(owner, "device", self.device)
-
-
-def _check_device(owner: str, name: str, value: Any) -> str:
-    """``value`` if it is ``"auto"`` or names a torch device this machine has (``"cpu"``,
-    ``"cuda:0"``...); see :func:`irsolve.distributed.resolve_device`."""
-    if not isinstance(value, str):
-        raise TypeError(f"{owner}: expected {name} to be a device string, got {value!r}")
-    try:
-        distributed.resolve_device(value)
-    except ValueError as err:
-        raise ValueError(f"{owner}: {str(err).replace('device', name, 1)}") from None
-    return value
 
 
 def seed_everything(seed: int) -> None:
@@ -170,266 +58,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (the global RNG user transforms draw from)
     torch.manual_seed(seed)
-
-
-#: How the per-step losses of one unroll combine (see :class:`RefinerConfig`).
-StepWeights = Literal["uniform", "linear"]
-
-
-@dataclasses.dataclass
-class RefinerConfig:
-    """Algorithm 1 settings and the stability levers of the refiner objective.
-
-    Attributes
-    ----------
-    K, alpha, beta_s, beta_fp, lam_start, lam_end
-        Trained horizon, step size, spectral and fixed-point weights, and the
-        progressive spectral exponent range (paper: 6, 0.2, 1, 0.01, 1, 2).
-    fp_warmup_epochs
-        The fixed-point weight rises linearly from 0 to ``beta_fp`` over
-        this many epochs (0: full weight from the start).
-    alpha_decay
-        ``gamma`` of :class:`~irsolve.solvers.refiner.GeometricAlpha` with
-        ``start = K``: ``alpha`` over the trained horizon, then
-        ``alpha * gamma^(k-K+1)``; 1 keeps ``alpha`` constant.
-    stop_threshold
-        Adaptive stop of the built :class:`Refiner` on ``rms(Phi)``.
-    beta_jac, jac_method, jac_iters
-        Weight, estimator (``"hutchinson"`` or ``"power"``) and probes or
-        power iterations of the Jacobian-norm penalty on the step map at the
-        last unrolled iterate; 0 disables it.
-    unroll_max
-        When set (``>= K``), each batch unrolls a length drawn uniformly from
-        ``K..unroll_max`` (all steps enter the loss); ``None``: always ``K``.
-    step_weights
-        How the per-step losses ``l_k`` of one unroll of ``n`` steps combine:
-        ``"uniform"``, their mean (Algorithm 1); ``"linear"``, weights
-        ``(k + 1) / sum_j (j + 1)``, so the later iterates, which are the
-        answer, count more than the base-near first ones. For a step that
-        applies a fixed correction ``g (y - h_0)`` per step (open loop, as
-        the nets of ``benchmarks/bench_irno.py`` learn), the per-step errors
-        ``(1 - k g)`` over ``k = 1..K`` are minimised by
-        ``g = sum k / sum k^2 = 3 / (2K + 1)`` under uniform weights, so the
-        error is lowest near ``k = (2K + 1) / 3`` and rises again by ``K``;
-        linear weights give ``g = sum k^2 / sum k^3 = 2 (2K + 1) / (3K (K + 1))``,
-        lowest nearer ``K``.
-    start_mix
-        When positive, each sample's unroll starts at
-        ``h_0 = T(x) + t (y - T(x))``, ``t ~ U(0, start_mix)``, a point
-        between the base's answer and the target, so the net sees iterates
-        of every error size and is pushed to read its correction off ``h``
-        (error feedback, a map that contracts towards ``y``) instead of
-        spreading one correction of ``x`` evenly over K steps. On 64^2
-        Navier-Stokes it slowed training and did not yet make the step
-        contract in 8 epochs. 0 starts at ``T(x)`` (Algorithm 1). Validation
-        always starts at ``T(x)``.
-    calibrate_scale
-        Before training, set the net's ``output_scale`` (when it has one, as
-        :class:`~irsolve.nets.RefinementUNet` does) to the base's error
-        :func:`residual_rms` on the training data, so ``Phi`` is learnt in
-        units of the error it corrects.
-    """
-
-    K: int = setting(6, "trained horizon (refinement steps per unroll)", minimum=1)
-    alpha: float = setting(0.2, "step size", minimum=0.0, open_min=True)
-    beta_s: float = setting(1.0, "spectral loss weight", minimum=0.0)
-    beta_fp: float = setting(0.01, "fixed-point loss weight", minimum=0.0)
-    fp_warmup_epochs: float = setting(
-        1.0, "epochs over which the fixed-point weight rises", minimum=0.0, flag="--fp-warmup"
-    )
-    lam_start: float = setting(1.0, "spectral exponent at the first step", minimum=0.0)
-    lam_end: float = setting(2.0, "spectral exponent at the last step", minimum=0.0)
-    alpha_decay: float = setting(
-        1.0, "gamma: alpha * gamma^(k-K+1) past K", minimum=0.0, open_min=True
-    )
-    stop_threshold: float | None = setting(None, "adaptive stop on rms(Phi)", minimum=0.0)
-    beta_jac: float = setting(0.0, "Jacobian-norm penalty weight", minimum=0.0)
-    jac_method: Literal["hutchinson", "power"] = setting("hutchinson", "Jacobian-norm estimator")
-    jac_iters: int = setting(1, "probes or power iterations of the penalty", minimum=1)
-    unroll_max: int | None = setting(
-        None, "sample unroll lengths in K..this (default: always K)", minimum=1
-    )
-    step_weights: StepWeights = setting(
-        "uniform", "per-step loss weights: mean, or (k + 1)-weighted"
-    )
-    start_mix: float = setting(
-        0.0,
-        "start unrolls at T(x) + t (y - T(x)), t ~ U(0, this)",
-        minimum=0.0,
-        maximum=1.0,
-    )
-    calibrate_scale: bool = setting(
-        True, "set the U-Net's output_scale to the base's RMS training error"
-    )
-
-    def __post_init__(self) -> None:
-        owner = "RefinerConfig"
-        check_settings(self)  # each field's type and range, declared with setting() above
-        if self.unroll_max is not None:
-            self.unroll_max = check_int(owner, "unroll_max", self.unroll_max, minimum=self.K)
-
-    def levers(self) -> dict[str, Any]:
-        """The stability levers that differ from the paper's plain recipe."""
-        plain = RefinerConfig(K=self.K)
-        names = (
-            "beta_fp",
-            "alpha_decay",
-            "stop_threshold",
-            "beta_jac",
-            "unroll_max",
-            "step_weights",
-            "start_mix",
-        )
-        return {n: getattr(self, n) for n in names if getattr(self, n) != getattr(plain, n)}
-
-
-def make_refiner(net: nn.Module, config: RefinerConfig) -> Refiner:
-    """The :class:`Refiner` that ``config`` describes (alpha schedule, adaptive stop)."""
-    alpha: float | GeometricAlpha = config.alpha
-    if config.alpha_decay != 1.0:
-        alpha = GeometricAlpha(config.alpha, config.alpha_decay, start=config.K)
-    return Refiner(net, alpha, stop_threshold=config.stop_threshold)
-
-
-class Objective(Protocol):
-    """What :func:`fit` optimises: a trainable ``model``, a loss and a validation metric."""
-
-    model: nn.Module
-
-    def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
-        """Scalar training loss of a batch and its named parts (floats, for logs)."""
-
-    def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        """Per-sample validation metrics; the key ``"vrmse"`` selects the best checkpoint."""
-
-    def config(self) -> dict[str, Any]:
-        """JSON-able description (model config and objective settings) for checkpoints."""
-
-    def to(self, device: torch.device) -> None:
-        """Move every module the objective uses to ``device``."""
-
-
-class BaseObjective:
-    """Relative L2 loss ``mean_b ||T(x_b) - y_b|| / ||y_b||`` of a base operator ``T``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
-        loss = relative_l2_loss(self.model(x), y)
-        return loss, {"rel_l2": loss.item()}
-
-    def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        return {"vrmse": vrmse(self.model(x), y)}
-
-    def config(self) -> dict[str, Any]:
-        return {"objective": "base", "model": net_config(self.model)}
-
-    def to(self, device: torch.device) -> None:
-        self.model.to(device)
-
-
-class RefinerObjective:
-    """Algorithm 1 of the IRNO paper plus the stability levers of :class:`RefinerConfig`."""
-
-    def __init__(
-        self, base: nn.Module | Callable[[Tensor], Tensor], net: nn.Module, config: RefinerConfig
-    ) -> None:
-        self.base = base
-        self.model = net
-        self.settings = config
-        # The adaptive stop is an inference lever: training always unrolls every step.
-        self.refiner = make_refiner(net, dataclasses.replace(config, stop_threshold=None))
-        if isinstance(base, nn.Module):
-            base.eval().requires_grad_(False)
-
-    def initial(self, x: Tensor) -> Tensor:
-        """``h_0 = T_base(x)`` without grad, in the net's dtype."""
-        with torch.no_grad():
-            h0 = self.base(x)
-        return h0.to(x.dtype)
-
-    def unroll(self, x: Tensor, h0: Tensor, steps: int, *, grad: bool = False) -> SolveState:
-        """The engine's unroll of ``steps`` refiner steps from ``h0``, not yet stepped.
-
-        ``init`` with ``tol=None`` (no convergence test: every sample gets
-        every step) and no divergence test; a sample whose iterate turns
-        non-finite still ends ``UNSTABLE``. Step it by iterating over it and
-        read each iterate with ``state.current_iterates()``.
-        """
-        return init(h0, self.refiner, x, tol=None, maxiter=steps, divergence=None, grad=grad)
-
-    def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
-        cfg = self.settings
-        steps = cfg.K
-        if cfg.unroll_max is not None and cfg.unroll_max > cfg.K:
-            steps = int(torch.randint(cfg.K, cfg.unroll_max + 1, ()).item())
-        h = self.initial(x)
-        if cfg.start_mix > 0:
-            t = cfg.start_mix * torch.rand(h.shape[0], *(1,) * (h.dim() - 1), device=h.device)
-            h = h + t.to(h.dtype) * (y.to(h.dtype) - h)
-        nonfinite = {"unroll": math.nan, "steps": float(steps)}
-        if not (torch.isfinite(x).all() and torch.isfinite(h).all()):
-            return x.new_full((), math.nan), nonfinite  # fit skips the batch and counts it
-        state = self.unroll(x, h, steps, grad=True)
-        step_losses = []
-        for k, _ in enumerate(state):
-            h = state.current_iterates()
-            spec = progressive_spectral_loss(h, y, k, cfg.K, cfg.lam_start, cfg.lam_end)
-            step_losses.append(mse(h, y) + cfg.beta_s * spec)
-        if not all(code.ok for code in state.retcodes):
-            return x.new_full((), math.nan), nonfinite  # an iterate turned non-finite
-        if cfg.step_weights == "linear":
-            weights = torch.arange(1.0, steps + 1)
-        else:
-            weights = torch.ones(steps)
-        weights = (weights / weights.sum()).to(device=x.device, dtype=step_losses[0].dtype)
-        loss = (weights * torch.stack(step_losses)).sum()
-        parts = {"unroll": loss.item(), "steps": float(steps)}
-        if cfg.beta_fp > 0:
-            warm = 1.0
-            if cfg.fp_warmup_epochs > 0:
-                warm = min(1.0, epoch_progress / cfg.fp_warmup_epochs)
-            fp = fixed_point_loss(self.refiner, x, y)
-            loss = loss + warm * cfg.beta_fp * fp
-            parts["fixed_point"] = fp.item()
-        if cfg.beta_jac > 0:
-            last = steps - 1
-            ctx = self.refiner.prepare(x)
-            jac = jacobian_penalty(
-                lambda z: self.refiner.step(ctx, z, last),
-                h,
-                method=cfg.jac_method,
-                n_iter=cfg.jac_iters,
-            )
-            loss = loss + cfg.beta_jac * jac
-            parts["jacobian"] = jac.item()
-        return loss, parts
-
-    def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        """VRMSE of the base and after ``K`` steps; NaN for a sample that did not finish."""
-        h0 = self.initial(x)
-        base = vrmse(h0, y)
-        if not (torch.isfinite(x).all() and torch.isfinite(h0).all()):
-            return {"vrmse": torch.full_like(base, math.nan), "vrmse_base": base}
-        sol = self.unroll(x, h0, self.settings.K).solve()
-        done = torch.tensor([code.ok for code in sol.retcodes], device=base.device)
-        refined = torch.where(done, vrmse(sol.u, y), torch.full_like(base, math.nan))
-        return {"vrmse": refined, "vrmse_base": base}
-
-    def config(self) -> dict[str, Any]:
-        base = net_config(self.base) if isinstance(self.base, nn.Module) else None
-        return {
-            "objective": "refiner",
-            "model": net_config(self.model),
-            "base": base,
-            "refiner": dataclasses.asdict(self.settings),
-        }
-
-    def to(self, device: torch.device) -> None:
-        self.model.to(device)
-        if isinstance(self.base, nn.Module):
-            self.base.to(device)
 
 
 class NonFiniteTrainingError(RuntimeError):
@@ -451,31 +79,6 @@ class TrainResult:
     best_epoch: int
     skipped_batches: int
     checkpoint_dir: Path | None
-
-
-def _loader(
-    data: Dataset,
-    batch_size: int,
-    shuffle: bool,
-    generator: torch.Generator | None,
-    num_workers: int = 0,
-    device: torch.device | None = None,
-    sampler: DistributedSampler | None = None,
-) -> DataLoader:
-    """Batches of ``data``; ``num_workers > 0`` reads them in that many persistent worker
-    processes (each opens its own file handles), pinned for a copy to a CUDA ``device``."""
-    workers: dict[str, Any] = {}
-    if num_workers > 0:
-        pin = device is not None and device.type == "cuda"
-        workers = {"num_workers": num_workers, "persistent_workers": True, "pin_memory": pin}
-    return DataLoader(
-        data,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        sampler=sampler,
-        **workers,
-    )
 
 
 def _train_loader(
@@ -907,24 +510,6 @@ def train_base(
 ) -> TrainResult:
     """Train a base operator (FNO/TFNO or any module) on relative L2; see :func:`fit`."""
     return fit(BaseObjective(model), train_data, val_data, config or TrainConfig(), **fit_kwargs)
-
-
-def residual_rms(
-    base: nn.Module | Callable[[Tensor], Tensor],
-    data: Dataset,
-    batch_size: int = 16,
-    device: str | torch.device = "cpu",
-) -> float:
-    """Root mean square of the base's error, ``sqrt(mean((y - T(x))^2))`` over ``data``."""
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for x, y in _loader(data, batch_size, False, None):
-            y = y.to(device)
-            total += (y - base(x.to(device)).to(y.dtype)).square().sum().item()
-            count += y.numel()
-    if count == 0:
-        raise ValueError("expected a non-empty dataset, got 0 samples")
-    return math.sqrt(total / count)
 
 
 def train_refiner(

@@ -1,0 +1,34 @@
+"""Batches of a dataset, as the training loop and the calibration read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+
+def _loader(
+    data: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    num_workers: int = 0,
+    device: torch.device | None = None,
+    sampler: DistributedSampler | None = None,
+) -> DataLoader:
+    """Batches of ``data``; ``num_workers > 0`` reads them in that many persistent worker
+    processes (each opens its own file handles), pinned for a copy to a CUDA ``device``."""
+    workers: dict[str, Any] = {}
+    if num_workers > 0:
+        pin = device is not None and device.type == "cuda"
+        workers = {"num_workers": num_workers, "persistent_workers": True, "pin_memory": pin}
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        sampler=sampler,
+        **workers,
+    )
