@@ -35,7 +35,7 @@ from torch import nn
 from irsolve.analysis import contraction_certificate, lipschitz
 from irsolve.analysis.certificate import iterate
 from irsolve.analysis.stepmap import StepMap
-from irsolve.nets import RefinementUNet
+from irsolve.learned.nets import RefinementUNet
 from irsolve.solvers.refiner import Refiner
 
 

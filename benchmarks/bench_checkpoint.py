@@ -1,9 +1,9 @@
 """Cost of committing an epoch's checkpoints as a verified set, against plain ``torch.save``.
 
-The payload is what :func:`irsolve.training.fit` writes for the paper's
+The payload is what :func:`irsolve.learned.training.fit` writes for the paper's
 refinement U-Net (depth 4, width 16, 2.16 M parameters) with AdamW
 state: ``last`` and ``best`` each as ``.pt`` plus ``.json``. The set
-(:func:`irsolve.checkpoint.commit_checkpoints`: staged files flushed to disk,
+(:func:`irsolve.learned.checkpoint.commit_checkpoints`: staged files flushed to disk,
 SHA-256 per file, manifest, renames) is timed against the peer it replaced,
 two ``torch.save`` calls to the final names, and loading with the manifest
 check against a bare ``torch.load(weights_only=True)``. Prints the median of
@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import wall_times  # noqa: E402
 
-from irsolve.checkpoint import commit_checkpoints, load_checkpoint, model_state  # noqa: E402
-from irsolve.nets import RefinementUNet  # noqa: E402
+from irsolve.learned.checkpoint import commit_checkpoints, load_checkpoint, model_state  # noqa: E402
+from irsolve.learned.nets import RefinementUNet  # noqa: E402
 
 
 def _payload() -> dict:

@@ -1,7 +1,7 @@
 """GPU throughput: IRNO training (fp32/bf16, eager/compiled) and solve() of learned, classical
 and hybrid solvers on 256^2 and 512^2 batches; figures printed and written as JSON.
 
-Training: samples per second of :func:`irsolve.training.fit` on the refiner objective
+Training: samples per second of :func:`irsolve.learned.training.fit` on the refiner objective
 (Algorithm 1: frozen neuralop FNO base, 16 modes, width 32, 4 layers; reference U-Net
 ``Phi``, width 16, depth 4; K = 6 unrolled steps), timed over the second of two epochs
 so that ``torch.compile``'s compilation (first epoch) is left out. Rows for
@@ -46,7 +46,15 @@ from torch.utils.data import TensorDataset
 from irsolve import solve
 from irsolve.corrector_training import corrector_net
 from irsolve.distributed import resolve_device
-from irsolve.nets import RefinementUNet, base_operator
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.training import (
+    RefinerConfig,
+    RefinerObjective,
+    TrainConfig,
+    fit,
+    load_weights,
+    seed_everything,
+)
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,
@@ -55,14 +63,6 @@ from irsolve.solvers import (
     ResidualCorrector,
     darcy_coefficient,
     gaussian_random_field,
-)
-from irsolve.training import (
-    RefinerConfig,
-    RefinerObjective,
-    TrainConfig,
-    fit,
-    load_weights,
-    seed_everything,
 )
 
 

@@ -61,9 +61,9 @@ from irsolve import solve
 from irsolve.analysis import lipschitz
 from irsolve.analysis.spectral import BAND_NAMES, spectral_error, summarize_ratios
 from irsolve.data import HDF5Dataset, make_navier_stokes_dataset
-from irsolve.evaluate import EvaluationReport, evaluate
-from irsolve.nets import RefinementUNet, base_operator
-from irsolve.training import (
+from irsolve.learned.evaluate import EvaluationReport, evaluate
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.training import (
     RefinerConfig,
     StepWeights,
     TrainConfig,

@@ -1,6 +1,6 @@
 """Cost of one refiner training step (loss + backward) against a hand-written unroll.
 
-:class:`~irsolve.training.RefinerObjective` unrolls the refiner through the
+:class:`~irsolve.learned.training.RefinerObjective` unrolls the refiner through the
 solve engine (``irsolve.init`` with ``grad=True``); the peer is the same
 Algorithm-1 loss written as a bare loop ``h <- h + alpha * net([x; h])``
 with the same per-step losses, measured in the same run. Both use a
@@ -18,9 +18,9 @@ import statistics
 import torch
 from timing import elapsed
 
-from irsolve.losses import mse, progressive_spectral_loss
-from irsolve.nets import RefinementUNet
-from irsolve.training import RefinerConfig, RefinerObjective
+from irsolve.learned.losses import mse, progressive_spectral_loss
+from irsolve.learned.nets import RefinementUNet
+from irsolve.learned.training import RefinerConfig, RefinerObjective
 
 
 def hand_unroll_loss(

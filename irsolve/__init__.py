@@ -7,11 +7,14 @@
 
 __version__ = "0.1.0"
 
+from irsolve._moved import install as _keep_old_module_paths  # noqa: E402
 from irsolve.anderson import Anderson  # noqa: E402
 from irsolve.composition import Interleave  # noqa: E402
 from irsolve.interface import FixedPointSolver, Problem, restrict  # noqa: E402
 from irsolve.solution import ReturnCode, Solution  # noqa: E402
 from irsolve.solve import SolveState, init, sample_norm, solve  # noqa: E402
+
+_keep_old_module_paths()
 
 __all__ = [
     "Anderson",

@@ -13,10 +13,10 @@ support existed.
 
 What uses it:
 
-- :func:`irsolve.training.fit` wraps the objective in
+- :func:`irsolve.learned.training.fit` wraps the objective in
   ``DistributedDataParallel`` and reads its data through
   ``DistributedSampler`` when the world size exceeds 1;
-- :func:`irsolve.evaluate.evaluate` measures its rank's block of the
+- :func:`irsolve.learned.evaluate.evaluate` measures its rank's block of the
   samples (:func:`shard`) and combines the sums over ranks
   (:func:`all_gather_objects`), so every rank reports the same numbers;
 - :func:`shard_solve` solves a batch split over the ranks and gathers the

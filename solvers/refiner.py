@@ -67,7 +67,7 @@ class Refiner(FixedPointSolver):
     Parameters
     ----------
     net
-        The refinement network ``Phi`` (e.g. :class:`irsolve.nets.RefinementUNet`):
+        The refinement network ``Phi`` (e.g. :class:`irsolve.learned.nets.RefinementUNet`):
         receives ``cat([x, h], dim=1)`` and returns a correction shaped like ``h``.
     alpha
         Step size, a number or a schedule ``k -> alpha_k`` (e.g.

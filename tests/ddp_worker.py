@@ -13,18 +13,18 @@ from pathlib import Path
 import torch
 from torch.utils.data import TensorDataset
 
-from irsolve.checkpoint import model_state
 from irsolve.distributed import rank, session, shard_solve, world_size
-from irsolve.evaluate import evaluate
-from irsolve.nets import RefinementUNet, base_operator
-from irsolve.solvers import Jacobi, Poisson2D, Refiner
-from irsolve.training import (
+from irsolve.learned.checkpoint import model_state
+from irsolve.learned.evaluate import evaluate
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.training import (
     RefinerConfig,
     TrainConfig,
     seed_everything,
     train_base,
     train_refiner,
 )
+from irsolve.solvers import Jacobi, Poisson2D, Refiner
 
 #: Samples of the training set: one global batch, 4 per rank on 2 ranks.
 SAMPLES = 8

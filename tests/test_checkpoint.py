@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from irsolve.checkpoint import (
+from irsolve.cli import main
+from irsolve.learned.checkpoint import (
     MANIFEST,
     CheckpointError,
     commit_checkpoints,
@@ -22,9 +23,8 @@ from irsolve.checkpoint import (
     recover_checkpoints,
     save_checkpoint,
 )
-from irsolve.cli import main
-from irsolve.nets import base_operator
-from irsolve.training import TrainConfig, train_base
+from irsolve.learned.nets import base_operator
+from irsolve.learned.training import TrainConfig, train_base
 
 
 @pytest.fixture(autouse=True)

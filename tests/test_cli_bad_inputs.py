@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from irsolve.checkpoint import save_checkpoint
 from irsolve.cli import main
 from irsolve.data.generate import make_poisson_dataset
-from irsolve.nets import RefinementUNet, base_operator
-from irsolve.training import RefinerConfig, TrainConfig, train_base, train_refiner
+from irsolve.learned.checkpoint import save_checkpoint
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.training import RefinerConfig, TrainConfig, train_base, train_refiner
 
 
 @pytest.fixture(scope="module")

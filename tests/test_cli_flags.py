@@ -1,4 +1,4 @@
-"""irsolve.cli_flags: flags generated from settings dataclasses agree with the dataclass."""
+"""irsolve.cli.flags: flags generated from settings dataclasses agree with the dataclass."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from irsolve.cli_flags import (
+from irsolve.cli.flags import (
     VOCABULARY,
     add_alias,
     add_flags,
@@ -15,7 +15,7 @@ from irsolve.cli_flags import (
     require,
     settings_from_args,
 )
-from irsolve.training import RefinerConfig, TrainConfig
+from irsolve.learned.training import RefinerConfig, TrainConfig
 
 
 class _Raising(argparse.ArgumentParser):

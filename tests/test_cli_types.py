@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from irsolve.cli_types import config_value, integer, real
+from irsolve.cli.types import config_value, integer, real
 
 
 @pytest.mark.parametrize(("text", "value"), [("3", 3), ("1e3", 1000), ("4.0", 4)])

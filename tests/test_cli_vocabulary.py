@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from irsolve.cli import build_parser, command_names
-from irsolve.cli_flags import VOCABULARY
+from irsolve.cli.flags import VOCABULARY
 
 #: Texts each flag's parser is tried on: the outcomes (value or error) must agree.
 PROBES = ("0", "1", "2", "16", "-1", "1.5", "1e3", "0.25", "inf", "nan", "x", "", "cpu")

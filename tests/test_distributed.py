@@ -19,12 +19,12 @@ import pytest
 import torch
 
 from irsolve import distributed
-from irsolve.checkpoint import load_checkpoint, read_manifest
 from irsolve.distributed import merge_solutions, resolve_device, shard_bounds, shard_solve
-from irsolve.nets import base_operator
+from irsolve.learned.checkpoint import load_checkpoint, read_manifest
+from irsolve.learned.nets import base_operator
+from irsolve.learned.training import TrainConfig, seed_everything, train_base
 from irsolve.solve import solve
 from irsolve.solvers import Jacobi, Poisson2D
-from irsolve.training import TrainConfig, seed_everything, train_base
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from irsolve.evaluate import evaluate
+from irsolve.learned.evaluate import evaluate
 from irsolve.metrics import vrmse
 from irsolve.solvers.refiner import Refiner
 

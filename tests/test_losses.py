@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from irsolve.losses import (
+from irsolve.learned.losses import (
     fixed_point_loss,
     jacobian_penalty,
     mse,
@@ -16,7 +16,7 @@ from irsolve.losses import (
     spectral_loss,
     spectral_weights,
 )
-from irsolve.nets import RefinementUNet
+from irsolve.learned.nets import RefinementUNet
 from irsolve.solvers import Refiner
 
 

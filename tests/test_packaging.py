@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,8 @@ def _setup_cfg() -> configparser.ConfigParser:
 
 
 def test_setup_cfg_lists_every_package_directory() -> None:
-    listed = {p.strip() for p in _setup_cfg()["options"]["packages"].split(",")}
+    # setuptools reads a list option separated by commas or by lines.
+    listed = set(re.split(r"[,\s]+", _setup_cfg()["options"]["packages"].strip()))
     assert listed == _packages_in_tree()
 
 

@@ -1,4 +1,4 @@
-"""irsolve.settings: a field's range, declared once, is checked on construction."""
+"""irsolve.learned.settings: a field's range, declared once, is checked on construction."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from irsolve.settings import SettingKind, check_settings, setting, setting_kind
+from irsolve.learned.settings import SettingKind, check_settings, setting, setting_kind
 
 
 @dataclasses.dataclass

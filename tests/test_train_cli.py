@@ -7,9 +7,9 @@ import os
 import pytest
 import torch
 
-from irsolve.checkpoint import load_checkpoint
 from irsolve.cli import main
-from irsolve.train_cli import add_subcommands
+from irsolve.cli.train import add_subcommands
+from irsolve.learned.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

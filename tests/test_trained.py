@@ -1,4 +1,4 @@
-"""irsolve.trained: the one loader of trained nets, against the weights that were saved."""
+"""irsolve.learned.trained: the one loader of trained nets, against the weights that were saved."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-from irsolve.checkpoint import CheckpointError, model_state, save_checkpoint
 from irsolve.corrector_training import CorrectorConfig, corrector_net
-from irsolve.nets import RefinementUNet, base_operator
-from irsolve.nets.factory import net_config
+from irsolve.learned.checkpoint import CheckpointError, model_state, save_checkpoint
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.nets.factory import net_config
+from irsolve.learned.trained import load_corrector, load_net, load_refiner
+from irsolve.learned.training import RefinerConfig
 from irsolve.solvers import GeometricAlpha, ResidualCorrector
-from irsolve.trained import load_corrector, load_net, load_refiner
-from irsolve.training import RefinerConfig
 
 
 def _save(path, net, objective, **settings):

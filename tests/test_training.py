@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from irsolve.checkpoint import load_checkpoint, load_model_state
-from irsolve.losses import progressive_spectral_loss
-from irsolve.nets import RefinementUNet, base_operator
-from irsolve.training import (
+from irsolve.learned.checkpoint import load_checkpoint, load_model_state
+from irsolve.learned.losses import progressive_spectral_loss
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.training import (
     NonFiniteTrainingError,
     RefinerConfig,
     RefinerObjective,

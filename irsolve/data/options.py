@@ -27,7 +27,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from irsolve.cli_types import existing_path, integer
+from irsolve.cli.types import existing_path, integer
 from irsolve.data.formats import FORMATS, load_dataset
 
 __all__ = ["add_data_arguments", "add_format_argument", "load_split"]

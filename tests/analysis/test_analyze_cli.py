@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from irsolve.analysis.cli import add_subcommands
-from irsolve.checkpoint import model_state, save_checkpoint
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.generate import make_poisson_dataset
-from irsolve.nets import RefinementUNet
-from irsolve.nets.base_operator import base_operator
-from irsolve.nets.factory import net_config
-from irsolve.trained import load_refiner
-from irsolve.training import RefinerConfig, TrainConfig, train_base, train_refiner
+from irsolve.learned.checkpoint import model_state, save_checkpoint
+from irsolve.learned.nets import RefinementUNet
+from irsolve.learned.nets.factory import net_config
+from irsolve.learned.nets.fno import base_operator
+from irsolve.learned.trained import load_refiner
+from irsolve.learned.training import RefinerConfig, TrainConfig, train_base, train_refiner
 
 
 @pytest.mark.slow

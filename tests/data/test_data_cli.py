@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from irsolve.data.cli import add_subcommands, split_counts
+from irsolve.cli.data import add_subcommands, split_counts
 from irsolve.data.dataset import HDF5Dataset
 
 

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader
 import irsolve.data.dataset as dataset_module
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.well_format import WellDatasetWriter
-from irsolve.nets import base_operator
-from irsolve.training import TrainConfig, seed_everything, train_base
+from irsolve.learned.nets import base_operator
+from irsolve.learned.training import TrainConfig, seed_everything, train_base
 
 N_TRAJ, N_T, N = 3, 5, 8
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from irsolve.data.cli import add_subcommands
+from irsolve.cli.data import add_subcommands
 
 #: SIGKILL and the owner check of killed runs' folders (``kill(pid, 0)``) are POSIX.
 POSIX = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
@@ -176,7 +176,7 @@ CHILD = """
 import argparse, os, shutil, signal, sys
 from pathlib import Path
 from irsolve.data import well_format
-from irsolve.data.cli import add_subcommands
+from irsolve.cli.data import add_subcommands
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from irsolve.nets import RefinementUNet, base_operator, build_net, net_config
+from irsolve.learned.nets import RefinementUNet, base_operator, build_net, net_config
 
 
 def test_fno_and_tfno_map_input_to_output_channels():

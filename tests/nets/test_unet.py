@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from irsolve.nets import ChannelLayerNorm, RefinementUNet
+from irsolve.learned.nets import ChannelLayerNorm, RefinementUNet
 
 
 def test_reference_unet_has_the_papers_parameter_count():

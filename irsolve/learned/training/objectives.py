@@ -1,4 +1,4 @@
-"""What :func:`~irsolve.training.fit` optimises: the base and the refiner objectives."""
+"""What :func:`~irsolve.learned.training.fit` optimises: the base and the refiner objectives."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from irsolve.losses import (
+from irsolve.learned.losses import (
     fixed_point_loss,
     jacobian_penalty,
     mse,
     progressive_spectral_loss,
     relative_l2_loss,
 )
+from irsolve.learned.nets.factory import net_config
+from irsolve.learned.training.configs import RefinerConfig, make_refiner
 from irsolve.metrics import vrmse
-from irsolve.nets.factory import net_config
 from irsolve.solve import SolveState, init
-from irsolve.training.configs import RefinerConfig, make_refiner
 
 __all__ = ["BaseObjective", "Objective", "RefinerObjective"]
 

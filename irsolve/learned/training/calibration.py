@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from irsolve.training._loaders import _loader
+from irsolve.learned.training._loaders import _loader
 
 __all__ = ["residual_rms"]
 

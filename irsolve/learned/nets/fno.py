@@ -102,7 +102,7 @@ def base_operator(
         The model, with a forward pre-hook that checks the input channels and
         spatial dimensions and warns on odd spatial sizes and on ``n_modes``
         larger than the grid (neuraloperator then drops the extra modes), and
-        its arguments in ``irsolve_config`` (for :func:`irsolve.nets.build_net`).
+        its arguments in ``irsolve_config`` (for :func:`irsolve.learned.nets.build_net`).
     """
     cls = _MODELS[check_choice("base_operator", "kind", kind, tuple(_MODELS))]
     in_channels = check_int("base_operator", "in_channels", in_channels, minimum=1)

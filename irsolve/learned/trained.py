@@ -1,11 +1,11 @@
 """Trained networks rebuilt from their checkpoints: the one loader every command uses.
 
-A training checkpoint (:func:`irsolve.training.fit`) holds the model's state
+A training checkpoint (:func:`irsolve.learned.training.fit`) holds the model's state
 dict and a JSON-able ``config`` whose ``"objective"`` says what was trained
 (``"base"``, ``"refiner"`` or ``"corrector"``) and whose ``"model"`` rebuilds
-the network (:func:`irsolve.nets.build_net`). :func:`load_net` checks the
+the network (:func:`irsolve.learned.nets.build_net`). :func:`load_net` checks the
 kind, rebuilds the net and loads the weights key by key
-(:func:`~irsolve.checkpoint.load_model_state`); :func:`load_refiner` and
+(:func:`~irsolve.learned.checkpoint.load_model_state`); :func:`load_refiner` and
 :func:`load_corrector` wrap the net in its solver.
 
 >>> base, _ = load_net("runs/base/best.pt", "base")             # doctest: +SKIP
@@ -23,12 +23,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from irsolve.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from irsolve.distributed import resolve_device
-from irsolve.nets.factory import build_net
+from irsolve.learned.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from irsolve.learned.nets.factory import build_net
+from irsolve.learned.training import RefinerConfig, make_refiner
 from irsolve.solvers import Refiner, ResidualCorrector
 from irsolve.solvers.corrector import StepLength
-from irsolve.training import RefinerConfig, make_refiner
 
 __all__ = ["Objective", "load_corrector", "load_net", "load_refiner"]
 
@@ -76,7 +76,7 @@ def load_net(
     Raises
     ------
     FileNotFoundError, CheckpointError
-        As :func:`~irsolve.checkpoint.load_checkpoint`; also when the
+        As :func:`~irsolve.learned.checkpoint.load_checkpoint`; also when the
         checkpoint holds another objective or no rebuildable model.
     ValueError
         When the weights do not fit the rebuilt architecture.

@@ -124,7 +124,7 @@ class RefinementUNet(nn.Module):
         Number of groups for ``norm="group"`` (capped at the channel count).
     output_scale
         Multiplies the head's output, ``Phi = output_scale * head(...)``;
-        :func:`irsolve.training.train_refiner` sets it to the base's RMS
+        :func:`irsolve.learned.training.train_refiner` sets it to the base's RMS
         error on the training data before training.
 
     Notes

@@ -5,7 +5,7 @@ where it differs from the field name, its command-line flag in the field's
 metadata. The dataclass's ``__post_init__`` calls :func:`check_settings`,
 which checks every field against its annotation (``int``, ``float``,
 ``bool``, a ``Literal`` of strings, each optionally ``| None``) and that
-range; :func:`irsolve.cli_flags.add_settings_arguments` turns the same
+range; :func:`irsolve.cli.flags.add_settings_arguments` turns the same
 fields into ``argparse`` flags with the same range, so a setting's name,
 type, default, range and help are written once.
 

@@ -6,7 +6,7 @@ and imported only when the CLI starts, so ``import irsolve`` stays light.
 
 A flag means one thing in every subcommand: the shared ones (``--data``,
 ``--split``, ``--base``, ``--refiner``, ``--corrector``, ``--out``,
-``--json``...) are defined once in :mod:`irsolve.cli_flags`, and training
+``--json``...) are defined once in :mod:`irsolve.cli.flags`, and training
 settings are generated from their dataclasses; old spellings are hidden
 aliases. ``irsolve solve`` runs a classical or hybrid solve.
 
@@ -32,11 +32,11 @@ from irsolve import __version__
 
 #: Modules that register subcommands, in the order they appear in ``--help``.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "irsolve.data.cli",
-    "irsolve.train_cli",
+    "irsolve.cli.data",
+    "irsolve.cli.train",
     "irsolve.corrector_cli",
     "irsolve.analysis.cli",
-    "irsolve.solve_cli",
+    "irsolve.cli.solve",
     "irsolve.demo",
 )
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from irsolve.distributed import session
-    from irsolve.training import NonFiniteTrainingError
+    from irsolve.learned.training import NonFiniteTrainingError
 
     try:
         # Under torchrun each command runs in the process group (see irsolve.distributed).
@@ -103,7 +103,3 @@ def main(argv: list[str] | None = None) -> int:
         code = 1 if isinstance(err, NonFiniteTrainingError) else 2
         print(f"irsolve {args.command}: error: {err}", file=sys.stderr)
         return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from torch import nn
 
 from irsolve import distributed
 from irsolve._validate import check_int, check_real
-from irsolve.settings import check_settings, setting
+from irsolve.learned.settings import check_settings, setting
 from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = ["RefinerConfig", "StepWeights", "TrainConfig", "make_refiner"]
@@ -144,7 +144,7 @@ class RefinerConfig:
         always starts at ``T(x)``.
     calibrate_scale
         Before training, set the net's ``output_scale`` (when it has one, as
-        :class:`~irsolve.nets.RefinementUNet` does) to the base's error
+        :class:`~irsolve.learned.nets.RefinementUNet` does) to the base's error
         :func:`residual_rms` on the training data, so ``Phi`` is learnt in
         units of the error it corrects.
     """

@@ -27,8 +27,8 @@ import h5py
 import torch
 import yaml
 
-from irsolve.cli_flags import add_alias, add_flags
-from irsolve.cli_types import integer, path
+from irsolve.cli.flags import add_alias, add_flags
+from irsolve.cli.types import integer, path
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
 from irsolve.data.formats import detect_format, load_dataset
 from irsolve.data.generate import (

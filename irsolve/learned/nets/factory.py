@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from irsolve.nets.base_operator import base_operator
-from irsolve.nets.unet import RefinementUNet
+from irsolve.learned.nets.fno import base_operator
+from irsolve.learned.nets.unet import RefinementUNet
 
 __all__ = ["build_net", "net_config"]
 

@@ -28,11 +28,13 @@ import torch
 from scipy.sparse.linalg import spsolve
 
 from irsolve import FixedPointSolver, Interleave, Solution, solve
-from irsolve.cli_flags import add_flags, add_settings_arguments
-from irsolve.cli_types import integer, real
+from irsolve.cli.flags import add_flags, add_settings_arguments
+from irsolve.cli.types import integer, real
 from irsolve.data.darcy_files import darcy_problems
 from irsolve.data.options import add_format_argument
 from irsolve.distributed import resolve_device
+from irsolve.learned.trained import load_corrector
+from irsolve.learned.training import TrainConfig
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,
@@ -44,8 +46,6 @@ from irsolve.solvers import (
     darcy_coefficient,
     gaussian_random_field,
 )
-from irsolve.trained import load_corrector
-from irsolve.training import TrainConfig
 
 __all__ = ["SOLVERS", "add_subcommands", "build_solver", "make_problem", "relative_errors"]
 
@@ -169,7 +169,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--solver",
         choices=tuple(SOLVERS),
         default="multigrid",
-        help="see irsolve.solve_cli.build_solver (default: multigrid)",
+        help="see irsolve.cli.solve.build_solver (default: multigrid)",
     )
     add_flags(p, "--corrector")
     p.add_argument(

@@ -1,8 +1,8 @@
 """Networks of the learned refiner: the refinement U-Net and the FNO/TFNO base operators."""
 
-from irsolve.nets.base_operator import base_operator, warn_if_odd_resolution
-from irsolve.nets.factory import build_net, net_config
-from irsolve.nets.unet import ChannelLayerNorm, RefinementUNet
+from irsolve.learned.nets.factory import build_net, net_config
+from irsolve.learned.nets.fno import base_operator, warn_if_odd_resolution
+from irsolve.learned.nets.unet import ChannelLayerNorm, RefinementUNet
 
 __all__ = [
     "ChannelLayerNorm",

@@ -20,7 +20,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from irsolve import distributed
-from irsolve.checkpoint import (
+from irsolve.learned.checkpoint import (
     MANIFEST,
     CheckpointError,
     commit_checkpoints,
@@ -30,10 +30,10 @@ from irsolve.checkpoint import (
     read_manifest,
     recover_checkpoints,
 )
-from irsolve.training._loaders import _loader
-from irsolve.training.calibration import residual_rms
-from irsolve.training.configs import RefinerConfig, TrainConfig
-from irsolve.training.objectives import BaseObjective, Objective, RefinerObjective
+from irsolve.learned.training._loaders import _loader
+from irsolve.learned.training.calibration import residual_rms
+from irsolve.learned.training.configs import RefinerConfig, TrainConfig
+from irsolve.learned.training.objectives import BaseObjective, Objective, RefinerObjective
 
 __all__ = [
     "NonFiniteTrainingError",
@@ -179,7 +179,7 @@ def fit(
     checkpoint_dir
         Where ``last.pt`` (each epoch) and ``best.pt`` (lowest validation
         VRMSE) go, each with a ``.json`` summary, committed per epoch as one
-        set by :func:`~irsolve.checkpoint.commit_checkpoints` (a kill at any
+        set by :func:`~irsolve.learned.checkpoint.commit_checkpoints` (a kill at any
         point leaves the last complete epoch's set); ``None`` writes nothing.
     resume
         Continue from the last committed set in ``checkpoint_dir`` when

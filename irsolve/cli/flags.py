@@ -21,10 +21,10 @@ name means one thing everywhere:
 =====================  ====================================================
 
 ``--batch-size``, ``--seed`` and ``--device`` are the fields of
-:class:`~irsolve.training.TrainConfig`; training commands get every
+:class:`~irsolve.learned.training.TrainConfig`; training commands get every
 field of their settings dataclasses from :func:`add_settings_arguments`
 (name, type, default, range and help written once, in the dataclass, see
-:mod:`irsolve.settings`). Old spellings stay as hidden aliases
+:mod:`irsolve.learned.settings`). Old spellings stay as hidden aliases
 (:func:`add_alias`).
 """
 
@@ -36,8 +36,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from irsolve.cli_types import device, existing_path, integer, new_file, path, real
-from irsolve.settings import setting_kind
+from irsolve.cli.types import device, existing_path, integer, new_file, path, real
+from irsolve.learned.settings import setting_kind
 
 __all__ = [
     "VOCABULARY",
@@ -168,11 +168,13 @@ def add_settings_arguments(
     types: Mapping[str, Callable[[str], Any]] | None = None,
     defaults: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a flag for each field of the settings dataclass ``settings`` (:mod:`irsolve.settings`).
+    """Add a flag for each field of the settings dataclass ``settings``.
+
+    Settings are declared with :mod:`irsolve.learned.settings`.
 
     The flag is the field's ``flag`` metadata or ``--field-name``; its
     default the field's; its help the field's. ``int`` and ``float`` fields
-    parse with :func:`~irsolve.cli_types.integer` / :func:`~irsolve.cli_types.real`
+    parse with :func:`~irsolve.cli.types.integer` / :func:`~irsolve.cli.types.real`
     and the field's range, so a bad value is an ``argparse`` error naming the
     flag; a ``Literal`` field takes its strings as choices; a ``bool`` field
     that defaults to true becomes ``--no-field-name`` (``store_false``), one
@@ -185,12 +187,12 @@ def add_settings_arguments(
     parser
         The parser or argument group.
     settings
-        A dataclass whose fields were declared with :func:`irsolve.settings.setting`.
+        A dataclass whose fields were declared with :func:`irsolve.learned.settings.setting`.
     only, exclude
         Field names to add (default: all) and to leave out.
     types
         Parsers for ``str`` fields by field name (``{"device": device}``); a
-        field named ``device`` gets :func:`~irsolve.cli_types.device` by default.
+        field named ``device`` gets :func:`~irsolve.cli.types.device` by default.
     defaults
         Other defaults than the fields' by field name; ``None`` there means
         "as the checkpoint was trained" (inference commands that override a
@@ -268,6 +270,6 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keywords of :func:`irsolve.training.fit` that :func:`add_run_flags` set."""
+    """The keywords of :func:`irsolve.learned.training.fit` that :func:`add_run_flags` set."""
     require(args, "out")
     return {"checkpoint_dir": args.out, "resume": args.resume, "overwrite": args.overwrite}

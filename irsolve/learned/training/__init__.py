@@ -19,12 +19,12 @@ optimised is an *objective*:
   lengths may be sampled past ``K`` to train stability beyond the horizon,
   and ``mean_k`` may weight later steps more (``step_weights="linear"``).
 
-The package is split by job: :mod:`~irsolve.training.configs` (the
-settings), :mod:`~irsolve.training.objectives` (what is optimised),
-:mod:`~irsolve.training.trainer` (:func:`fit`, checkpoints and resume,
+The package is split by job: :mod:`~irsolve.learned.training.configs` (the
+settings), :mod:`~irsolve.learned.training.objectives` (what is optimised),
+:mod:`~irsolve.learned.training.trainer` (:func:`fit`, checkpoints and resume,
 :func:`train_base`, :func:`train_refiner`) and
-:mod:`~irsolve.training.calibration` (the base's error size); every public
-name is importable from ``irsolve.training``.
+:mod:`~irsolve.learned.training.calibration` (the base's error size); every public
+name is importable from ``irsolve.learned.training``.
 """
 
 from .calibration import residual_rms

@@ -1,10 +1,10 @@
 """``irsolve train-base``, ``irsolve train`` and ``irsolve evaluate``: the refiner's command line.
 
 The optimisation and refiner flags are generated from the fields of
-:class:`~irsolve.training.TrainConfig` and :class:`~irsolve.training.RefinerConfig`
-(:func:`irsolve.cli_flags.add_settings_arguments`: name, type, default,
+:class:`~irsolve.learned.training.TrainConfig` and :class:`~irsolve.learned.training.RefinerConfig`
+(:func:`irsolve.cli.flags.add_settings_arguments`: name, type, default,
 range and help written once, in the dataclass); data and checkpoint flags
-are the shared vocabulary of :mod:`irsolve.cli_flags`. Options come from
+are the shared vocabulary of :mod:`irsolve.cli.flags`. Options come from
 flags or from a YAML/TOML file given with ``--config`` (keys are the flag
 names or the settings' field names, with ``-`` or ``_``; values are checked
 and converted like the flag's, so ``lr: 1e-3`` is a number); flags written
@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from torch.utils.data import Dataset
 
-from irsolve.cli_flags import (
+from irsolve.cli.flags import (
     add_flags,
     add_run_flags,
     add_settings_arguments,
@@ -34,12 +34,12 @@ from irsolve.cli_flags import (
     run_options,
     settings_from_args,
 )
-from irsolve.cli_types import config_value, integer
+from irsolve.cli.types import config_value, integer
 from irsolve.data.options import add_data_arguments, load_split
-from irsolve.evaluate import evaluate
-from irsolve.nets import RefinementUNet, base_operator
-from irsolve.trained import load_net, load_refiner
-from irsolve.training import (
+from irsolve.learned.evaluate import evaluate
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.trained import load_net, load_refiner
+from irsolve.learned.training import (
     RefinerConfig,
     TrainConfig,
     seed_everything,
@@ -76,7 +76,7 @@ class _ConfigFile(argparse.Action):
     """``--config FILE``: set every option the file names, checked like the flag it stands for.
 
     Unknown names are errors; values go through the flag's type and choices
-    (:func:`~irsolve.cli_types.config_value`), so a YAML ``lr: 1e-3``, which
+    (:func:`~irsolve.cli.types.config_value`), so a YAML ``lr: 1e-3``, which
     YAML reads as a string, becomes the number ``0.001``.
     """
 
