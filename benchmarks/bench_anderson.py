@@ -23,7 +23,7 @@ worst-sample error the peer reached. torchdeq's iterate after ``j``
 evaluations is the one it would return there (the lowest-residual image so
 far). Single CPU thread.
 
-    python benchmarks/bench_anderson.py [--spectrum symmetric|positive] [--repeats 5]
+    python benchmarks/bench_anderson.py [--spectrum symmetric|positive] [--repeats 5] [--quick]
 
 Measured (2-core CPU shared with other jobs, one thread, ``--repeats 3``;
 wall times are noisy to about 30 %):
@@ -146,7 +146,12 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=1e-8)
     parser.add_argument("--maxiter", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--quick", action="store_true", help="one timed repeat and at most 1000 evaluations"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.maxiter = 1, min(args.maxiter, 1000)
     torch.set_num_threads(1)
 
     amap = make_case(args.spectrum)

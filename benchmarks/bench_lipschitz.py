@@ -16,7 +16,7 @@ where ``E`` is the step's error propagation, built column by column (the
 step applied to unit vectors with ``f = 0``) and ``A`` the problem's matrix
 (``to_scipy``). Single CPU thread.
 
-    python benchmarks/bench_lipschitz.py [--n 15] [--batch 4]
+    python benchmarks/bench_lipschitz.py [--n 15] [--batch 4] [--quick]
 
 Measured (2-core CPU, shared; n = 15, batch 4), worst relative error, power /
 Lanczos: Jacobi 2-norm (dense 0.986-1.004) -1.6e-2 / -2.4e-4, energy norm
@@ -63,7 +63,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=15)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="n = 10, batch 2")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.batch = 10, 2
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
     a = darcy_coefficient(gaussian_random_field(args.batch, args.n, generator=gen))
