@@ -5,7 +5,7 @@
    ``nu = 1e-4``, one ``(w_0, w_0.1)`` pair per trajectory, the recipe of
    ``examples/end_to_end.sh``), an FNO base trained on them, the IRNO
    refiner ``h_{k+1} = h_k + alpha_k Phi([x; h_k])`` trained on the frozen
-   base, evaluated to ``2K`` steps (:func:`irsolve.evaluate.evaluate`) and
+   base, evaluated to ``2K`` steps (:func:`irsolve.learned.evaluate.evaluate`) and
    analysed (:func:`irsolve.analysis.report.analyze`: per-band spectral
    error ratios, contraction certificate, figures).
 2. **Darcy, learned and classical steps in one solve.** A closed-loop
@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 
 import irsolve
 from irsolve import FixedPointSolver, Interleave, solve
-from irsolve.cli_flags import add_flags
+from irsolve.cli.flags import add_flags
 from irsolve.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
@@ -59,8 +59,17 @@ from irsolve.corrector_training import (
     darcy_pairs,
 )
 from irsolve.data import HDF5Dataset, make_navier_stokes_dataset
-from irsolve.evaluate import evaluate
-from irsolve.nets import RefinementUNet, base_operator
+from irsolve.learned.evaluate import evaluate
+from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.trained import load_corrector, load_net, load_refiner
+from irsolve.learned.training import (
+    RefinerConfig,
+    TrainConfig,
+    fit,
+    seed_everything,
+    train_base,
+    train_refiner,
+)
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,
@@ -68,15 +77,6 @@ from irsolve.solvers import (
     Multigrid,
     darcy_coefficient,
     gaussian_random_field,
-)
-from irsolve.trained import load_corrector, load_net, load_refiner
-from irsolve.training import (
-    RefinerConfig,
-    TrainConfig,
-    fit,
-    seed_everything,
-    train_base,
-    train_refiner,
 )
 
 __all__ = [
