@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from irsolve import __version__
@@ -13,6 +16,14 @@ def test_version_flag_prints_package_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"irsolve {__version__}"
+
+
+def test_python_dash_m_irsolve_cli_runs_the_command_line():
+    # The package's __main__ (the form torchrun's -m launches); exit status and output.
+    run = subprocess.run(
+        [sys.executable, "-m", "irsolve.cli", "--version"], capture_output=True, text=True
+    )
+    assert (run.returncode, run.stdout.strip()) == (0, f"irsolve {__version__}"), run.stderr
 
 
 def test_help_lists_every_registered_subcommand(capsys):
