@@ -31,6 +31,7 @@ MOVED: dict[str, str] = {
     "irsolve.cli_flags": "irsolve.cli.flags",
     "irsolve.cli_types": "irsolve.cli.types",
     "irsolve.data.cli": "irsolve.cli.data",
+    "irsolve.data.options": "irsolve.cli.data_flags",
     "irsolve.evaluate": "irsolve.learned.evaluate",
     "irsolve.losses": "irsolve.learned.losses",
     "irsolve.nets": "irsolve.learned.nets",

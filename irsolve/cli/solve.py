@@ -28,10 +28,10 @@ import torch
 from scipy.sparse.linalg import spsolve
 
 from irsolve import FixedPointSolver, Interleave, Solution, solve
+from irsolve.cli.data_flags import add_format_argument
 from irsolve.cli.flags import add_flags, add_settings_arguments
 from irsolve.cli.types import integer, real
 from irsolve.data.darcy_files import darcy_problems
-from irsolve.data.options import add_format_argument
 from irsolve.distributed import resolve_device
 from irsolve.learned.trained import load_corrector
 from irsolve.learned.training import TrainConfig

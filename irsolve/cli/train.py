@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from torch.utils.data import Dataset
 
+from irsolve.cli.data_flags import add_data_arguments, load_split
 from irsolve.cli.flags import (
     add_flags,
     add_run_flags,
@@ -35,7 +36,6 @@ from irsolve.cli.flags import (
     settings_from_args,
 )
 from irsolve.cli.types import config_value, integer
-from irsolve.data.options import add_data_arguments, load_split
 from irsolve.learned.evaluate import evaluate
 from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.trained import load_net, load_refiner

@@ -72,7 +72,7 @@ def test_separate_validation_and_test_files(files, refiner, tmp_path, capsys):
 
 def test_training_on_one_file_without_validation_says_so(files, tmp_path, capsys, caplog):
     argv = ["train-base", "--data", str(files["pt"]), *QUICK, *FNO, "--out", str(tmp_path / "b")]
-    with caplog.at_level(logging.WARNING, logger="irsolve.data.options"):
+    with caplog.at_level(logging.WARNING, logger="irsolve.cli.data_flags"):
         assert main(argv) == 0
     assert "no validation data" in caplog.text and "without validation" in caplog.text
     assert "val_vrmse" not in capsys.readouterr().out
