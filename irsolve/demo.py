@@ -626,7 +626,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="NS refiner, Darcy hybrid and multigrid-vs-PyAMG on self-made data, one report",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0].replace("``", ""),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
     add_flags(parser, "--out", out={"default": Path("runs/demo"), "help": "report folder"})
