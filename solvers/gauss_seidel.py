@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from irsolve._validate import check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver
 from irsolve.solvers import _tridiagonal
 from irsolve.solvers._clusters import ClusterBlocks, cluster_blocks, relax_clusters
@@ -362,19 +363,16 @@ class GaussSeidel(FixedPointSolver):
         clusters: float | None = None,
         cluster_size: int = 32,
     ) -> None:
-        self.omega = check_omega(omega)
-        if ordering not in ORDERINGS:
-            raise ValueError(f"expected ordering in {ORDERINGS}, got {ordering!r}")
-        if sweeps < 1:
-            raise ValueError(f"expected sweeps >= 1, got {sweeps}")
-        if clusters is not None and not 0.0 < clusters <= 1.0:
-            raise ValueError(f"expected clusters (a strength threshold) in (0, 1], got {clusters}")
-        if int(cluster_size) != cluster_size or cluster_size < 2:
-            raise ValueError(f"expected cluster_size to be an int >= 2, got {cluster_size}")
-        self.ordering = ordering
-        self.sweeps = int(sweeps)
-        self.clusters = None if clusters is None else float(clusters)
-        self.cluster_size = int(cluster_size)
+        owner = "GaussSeidel"
+        self.omega = check_omega(omega, owner)
+        self.ordering = check_choice(owner, "ordering", ordering, ORDERINGS)
+        self.sweeps = check_int(owner, "sweeps", sweeps, minimum=1)
+        self.clusters = None
+        if clusters is not None:
+            self.clusters = check_real(
+                owner, "clusters", clusters, minimum=0.0, open_min=True, maximum=1.0
+            )
+        self.cluster_size = check_int(owner, "cluster_size", cluster_size, minimum=2)
 
     def prepare(self, x: StencilProblem) -> GaussSeidelContext:
         problem = require_stencil_problem(x, "GaussSeidel")

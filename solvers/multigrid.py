@@ -67,6 +67,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_bool, check_choice, check_float_dtype, check_int
 from irsolve.interface import FixedPointSolver
 from irsolve.solvers._interpolation import Transfer, can_coarsen, galerkin, interpolation
 from irsolve.solvers._interpolation import prolong as _prolong
@@ -172,34 +173,30 @@ class Multigrid(FixedPointSolver):
         cycle_dtype: torch.dtype | None = None,
         symmetric: bool = False,
     ) -> None:
-        if cycle not in CYCLES:
-            raise ValueError(f"expected cycle in {CYCLES}, got {cycle!r}")
-        if pre < 0 or post < 0 or pre + post == 0:
-            raise ValueError(f"expected pre, post >= 0 with pre + post >= 1, got {pre}, {post}")
-        if coarse != "direct":
-            raise ValueError(f"expected coarse='direct', got {coarse!r}")
-        if coarsest < 1:
-            raise ValueError(f"expected coarsest >= 1, got {coarsest}")
+        owner = "Multigrid"
+        self.cycle = check_choice(owner, "cycle", cycle, CYCLES)
+        self.pre = check_int(owner, "pre", pre, minimum=0)
+        self.post = check_int(owner, "post", post, minimum=0)
+        if self.pre + self.post == 0:
+            raise ValueError(f"{owner}: expected pre + post >= 1, got pre={pre}, post={post}")
+        self.coarse = check_choice(owner, "coarse", coarse, ("direct",))
+        self.coarsest = check_int(owner, "coarsest", coarsest, minimum=1)
         smoother = GaussSeidel() if smoother is None else smoother
         if not isinstance(smoother, (GaussSeidel, Jacobi)):
-            raise ValueError(
-                f"expected a GaussSeidel or Jacobi smoother, got {type(smoother).__name__}"
+            raise TypeError(
+                f"{owner}: expected smoother to be a GaussSeidel or Jacobi, "
+                f"got {type(smoother).__name__}"
             )
-        self.cycle = cycle
-        self.pre = int(pre)
-        self.post = int(post)
         self.smoother = smoother
-        self.coarse = coarse
-        self.coarsest = int(coarsest)
-        if cycle_dtype is not None and not cycle_dtype.is_floating_point:
-            raise ValueError(f"expected a floating cycle_dtype, got {cycle_dtype}")
-        self.cycle_dtype = cycle_dtype
-        if symmetric and (cycle == "F" or pre != post):
+        self.cycle_dtype = (
+            None if cycle_dtype is None else check_float_dtype(owner, "cycle_dtype", cycle_dtype)
+        )
+        self.symmetric = check_bool(owner, "symmetric", symmetric)
+        if self.symmetric and (cycle == "F" or self.pre != self.post):
             raise ValueError(
-                "expected a V, W or K cycle with pre == post for symmetric=True, got "
+                f"{owner}: expected a V, W or K cycle with pre == post for symmetric=True, got "
                 f"cycle={cycle!r}, pre={pre}, post={post}"
             )
-        self.symmetric = bool(symmetric)
 
     @classmethod
     def robust(cls, symmetric: bool = False) -> Multigrid:
