@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy.fft import dstn
 from scipy.sparse.linalg import spsolve
 
 from irsolve import Interleave, ReturnCode, corrector_cli, solve
@@ -20,6 +21,7 @@ from irsolve.corrector_training import (
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
+    dirichlet_random_field,
 )
 from irsolve.solvers import Darcy2D, Jacobi, ResidualCorrector
 from irsolve.training import TrainConfig, fit
@@ -36,6 +38,23 @@ def trained() -> torch.nn.Module:
     config = TrainConfig(epochs=10, batch_size=8, lr=3e-3, progress=False)
     fit(objective, darcy_pairs(32, N, seed=0), None, config)
     return net.eval()
+
+
+def test_dirichlet_random_field_has_the_sine_coefficients_of_its_spectrum():
+    n, alpha, tau = 12, 3.0, 3.0
+    field = dirichlet_random_field(2, n, alpha, tau, generator=torch.Generator().manual_seed(4))
+    xi = torch.randn(2, 1, n, n, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    p = np.arange(1, n + 1)
+    amplitude = (np.pi**2 * (p[:, None] ** 2 + p[None, :] ** 2) + tau**2) ** (-alpha / 2)
+    # scipy's DST-I of S C S^T (S_ip = sin(pi i p / (n + 1)), S S = (n + 1) / 2 I) is
+    # (n + 1)^2 C; float64 round-off of O(n) sums stays far below 1e-10.
+    coefficients = dstn(field.numpy(), type=1, axes=(-2, -1)) / (n + 1) ** 2
+    np.testing.assert_allclose(coefficients, xi.numpy() * amplitude, rtol=1e-10, atol=1e-14)
+
+
+def test_dirichlet_random_field_names_a_bad_argument():
+    with pytest.raises(ValueError, match="alpha > 0.*alpha=0"):
+        dirichlet_random_field(1, 8, alpha=0.0)
 
 
 def test_darcy_pairs_solve_the_discrete_problem_to_rtol():
