@@ -22,17 +22,20 @@ By homogeneity the error's size does not matter, only its shape. Optionally
 ``supervised * mean_b ||d - e||_2 / ||e||_2``, the direction against
 ``A^{-1} r`` itself.
 
-Measured on 64^2 Darcy (1 thread of a busy 2-core CPU; README, "Hybrid
-solving", gives the commands). Jacobi in the loss, errors from rollouts of at
-most 6 cycles and 30 % smooth fields, 192 batches of 16 (565 s): validation
-cycle factor 0.63; FCG preconditioned by ``GS x5, corrector, GS x5`` needed
-51 iterations on 8 held-out problems. Fine-tuned with 32 persistent chains
-(241 s): the factor on the chains' deep errors fell from 0.98 to 0.93-0.96,
-FCG 49 iterations (no real change). Fine-tuned again with Gauss-Seidel in the
-loss and 64 chains (627 s): validation factor 0.49, FCG 26 iterations (the
-smoother of the solve in the loss, confounded with the longer run). Every
-run kept the energy step length inside the loss (without it, earlier
-prototypes trained unstably); the supervised term was not tried.
+Measured on 64^2 Darcy (1 thread of a shared 2-core CPU; README, "Hybrid
+solving", gives the commands). The defaults (smooth fields only, alpha 3,
+Jacobi x5 in the loss), 25 epochs of 16 batches of 16 (210 s): training
+factor 0.16, validation factor 0.45; on 8 held-out problems the hybrid
+corrector + Jacobi x5 reached a relative residual of 1e-8 in 36-38 cycles
+and FCG preconditioned by ``GS x5, corrector, GS x5`` in 14 iterations.
+The earlier smooth fields (a periodic Gaussian field times
+``sin(pi x) sin(pi y)``, energy mostly in that one mode), mixed with
+rollouts, persistent chains and Gauss-Seidel in the loss over three runs
+(24 minutes), gave a validation factor of 0.49, FCG 26 iterations, and a
+stationary hybrid that stalled at 0.99 per cycle; with them alone the
+training factor stayed at 0.63. Every run kept the energy step length
+inside the loss (without it, earlier prototypes trained unstably); the
+supervised term was not tried.
 """
 
 from __future__ import annotations
