@@ -42,9 +42,10 @@ Run (2-core CPU): ``python benchmarks/bench_hybrid.py --corrector runs/corrector
 --max-sweeps 20000 --max-cycles 200`` (``--quick``: 64^2 and 128^2 only,
 smaller caps and base training; ``--rows`` runs the rows whose names contain
 the given strings; ``--json out.json`` writes every row after each size).
-Measured on one thread of a shared 2-core CPU: 64^2 and 128^2 with every row
-about 30 minutes (the stationary learned hybrids at 128^2 take 5-8 minutes
-each); at 256^2 the corrector's FCG row alone takes about 8 minutes.
+Measured on one thread of a shared 2-core CPU with the README's corrector:
+64^2 and 128^2 with the Jacobi, multigrid and corrector rows about 3 minutes
+(the stationary learned hybrids at 128^2 take 20-30 s each); at 256^2 the
+two corrector FCG rows take 2.5 and 3.5 minutes.
 """
 
 from __future__ import annotations
