@@ -51,8 +51,8 @@ import torch
 from torch import Tensor
 
 from irsolve._validate import check_choice, check_int, check_real
+from irsolve.engine import solve
 from irsolve.interface import FixedPointSolver, Problem
-from irsolve.solve import solve
 
 from .lipschitz_estimates import Linearisation, check_solver_call, spectral_norm
 from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm

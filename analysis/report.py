@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 
 from irsolve._validate import check_int
+from irsolve.engine import solve
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import rfne, vrmse
-from irsolve.solve import solve
 
 from . import plots
 from .certificate import Certificate, contraction_certificate, iterate

@@ -44,8 +44,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from irsolve import solve
-from irsolve.corrector_training import corrector_net
 from irsolve.distributed import resolve_device
+from irsolve.learned.corrector_training import corrector_net
 from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.training import (
     RefinerConfig,

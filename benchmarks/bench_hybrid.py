@@ -3,7 +3,7 @@
 Darcy ``-div(a grad u) = 1`` with FNO coefficients (12 where a
 ``N(0, (-Δ + 9)^-2)`` sample is positive, else 3), zero Dirichlet values.
 The corrector (:class:`irsolve.solvers.ResidualCorrector`, a neuralop FNO)
-is trained at 64^2 (``irsolve.corrector_training``) or loaded from
+is trained at 64^2 (``irsolve.learned.corrector_training``) or loaded from
 ``--corrector``; then 8 held-out problems per size (64^2, 128^2, 256^2,
 without retraining) are solved from zero to a relative residual of 1e-8
 (``tol = 1e-8 * rms(f)``, the same for every row, including warm starts).
@@ -71,14 +71,15 @@ from torch import Tensor  # noqa: E402
 
 from irsolve import FixedPointSolver, Interleave, solve  # noqa: E402
 from irsolve.analysis import lipschitz  # noqa: E402
-from irsolve.checkpoint import load_checkpoint, load_model_state  # noqa: E402
-from irsolve.corrector_training import (  # noqa: E402
+from irsolve.learned.checkpoint import load_checkpoint, load_model_state  # noqa: E402
+from irsolve.learned.corrector_training import (  # noqa: E402
     CorrectorConfig,
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
 )
-from irsolve.nets import RefinementUNet, base_operator, build_net  # noqa: E402
+from irsolve.learned.nets import RefinementUNet, base_operator, build_net  # noqa: E402
+from irsolve.learned.training import RefinerConfig, TrainConfig, fit, train_base, train_refiner  # noqa: E402
 from irsolve.solvers import (  # noqa: E402
     Darcy2D,
     FlexibleCG,
@@ -91,7 +92,6 @@ from irsolve.solvers import (  # noqa: E402
     darcy_coefficient,
     gaussian_random_field,
 )
-from irsolve.training import RefinerConfig, TrainConfig, fit, train_base, train_refiner  # noqa: E402
 
 TOL = 1e-8
 

@@ -1,7 +1,9 @@
 """Old module paths, kept importable after the package layout changed.
 
-The learned side moved to :mod:`irsolve.learned` and the command line to
-:mod:`irsolve.cli`. Code written against the old paths keeps working:
+The learned side moved to :mod:`irsolve.learned`, the command line to
+:mod:`irsolve.cli`, and the step loop's module from ``irsolve/solve.py`` to
+:mod:`irsolve.engine` (the function :func:`irsolve.solve` keeps its name).
+Code written against the old paths keeps working:
 ``import irsolve.train_cli`` or ``from irsolve.training import fit`` gives the
 new module itself, the same object, so patching a name through the old path
 patches the module the library uses.
@@ -27,16 +29,21 @@ __all__ = ["MOVED", "install", "new_name", "register"]
 
 #: Old dotted module name -> new dotted module name.
 MOVED: dict[str, str] = {
+    "irsolve.analysis.cli": "irsolve.cli.analyze",
     "irsolve.checkpoint": "irsolve.learned.checkpoint",
     "irsolve.cli_flags": "irsolve.cli.flags",
     "irsolve.cli_types": "irsolve.cli.types",
+    "irsolve.corrector_cli": "irsolve.cli.corrector",
+    "irsolve.corrector_training": "irsolve.learned.corrector_training",
     "irsolve.data.cli": "irsolve.cli.data",
     "irsolve.data.options": "irsolve.cli.data_flags",
+    "irsolve.demo": "irsolve.cli.demo",
     "irsolve.evaluate": "irsolve.learned.evaluate",
     "irsolve.losses": "irsolve.learned.losses",
     "irsolve.nets": "irsolve.learned.nets",
     "irsolve.nets.base_operator": "irsolve.learned.nets.fno",
     "irsolve.settings": "irsolve.learned.settings",
+    "irsolve.solve": "irsolve.engine",
     "irsolve.solve_cli": "irsolve.cli.solve",
     "irsolve.train_cli": "irsolve.cli.train",
     "irsolve.trained": "irsolve.learned.trained",

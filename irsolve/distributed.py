@@ -43,9 +43,9 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 from irsolve._validate import check_int
+from irsolve.engine import solve
 from irsolve.interface import FixedPointSolver, Problem
 from irsolve.solution import Solution
-from irsolve.solve import solve
 
 __all__ = [
     "all_gather_objects",

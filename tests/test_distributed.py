@@ -20,10 +20,10 @@ import torch
 
 from irsolve import distributed
 from irsolve.distributed import merge_solutions, resolve_device, shard_bounds, shard_solve
+from irsolve.engine import solve
 from irsolve.learned.checkpoint import load_checkpoint, read_manifest
 from irsolve.learned.nets import base_operator
 from irsolve.learned.training import TrainConfig, seed_everything, train_base
-from irsolve.solve import solve
 from irsolve.solvers import Jacobi, Poisson2D
 
 WORKER = Path(__file__).with_name("ddp_worker.py")

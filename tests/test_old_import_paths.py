@@ -7,9 +7,11 @@ name, and that a renamed module never replaces the function that took its name.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,11 @@ import irsolve.training
 assert irsolve.training.fit is irsolve.learned.training.fit  # attribute access, old style
 import irsolve.train_cli
 assert irsolve.train_cli is irsolve.cli.train
+import irsolve.solve
+from irsolve.solve import SolveState
+assert callable(irsolve.solve) and SolveState is irsolve.engine.SolveState
+from irsolve import checkpoint, train_cli  # the package form of an old path
+assert (checkpoint, train_cli) == (irsolve.learned.checkpoint, irsolve.cli.train)
 assert irsolve.cli.train.__spec__.name == "irsolve.cli.train"  # its own spec, not the alias's
 """
 
@@ -64,3 +71,46 @@ def test_old_paths_import_in_a_fresh_interpreter_without_replacing_functions():
         [sys.executable, "-c", _FRESH_IMPORTS], capture_output=True, text=True, cwd=ROOT
     )
     assert run.returncode == 0, run.stderr
+
+
+def _is_function_or_class(module: str, name: str) -> bool:
+    """Whether ``name`` in the module ``module`` is an attribute other than a module."""
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    return not isinstance(value, types.ModuleType)
+
+
+def _old_paths_named_in(source: str) -> list[str]:
+    """Old module paths in ``source``'s imports and in its strings that are a module path."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # ``from irsolve import training`` names a module; ``from irsolve import solve``
+            # the function that took the old module's name.
+            names = [node.module]
+            names += [
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if not _is_function_or_class(node.module, alias.name)
+            ]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]  # importlib.import_module("irsolve....") tables
+        else:
+            continue
+        found += [name for name in names if new_name(name) is not None]
+    return found
+
+
+def test_the_library_imports_no_old_module_path():
+    old = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for folder in ("irsolve", "solvers", "analysis")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path.name != "_moved.py"
+        for name in _old_paths_named_in(path.read_text())
+    ]
+    assert not old

@@ -34,10 +34,10 @@ from irsolve import __version__
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "irsolve.cli.data",
     "irsolve.cli.train",
-    "irsolve.corrector_cli",
-    "irsolve.analysis.cli",
+    "irsolve.cli.corrector",
+    "irsolve.cli.analyze",
     "irsolve.cli.solve",
-    "irsolve.demo",
+    "irsolve.cli.demo",
 )
 
 

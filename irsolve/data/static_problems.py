@@ -22,8 +22,8 @@ import logging
 import torch
 from torch import Tensor
 
+from irsolve.engine import solve
 from irsolve.interface import Problem
-from irsolve.solve import solve
 from irsolve.solvers import (
     Darcy2D,
     Multigrid,

@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from irsolve import distributed
 from irsolve._validate import check_int, check_real
+from irsolve.engine import init
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import mse_per_sample, rfne, vrmse
-from irsolve.solve import init
 
 __all__ = ["METRICS", "EvaluationReport", "evaluate"]
 

@@ -127,7 +127,7 @@ def load_corrector(
 ) -> tuple[ResidualCorrector, dict[str, Any]]:
     """The :class:`~irsolve.solvers.ResidualCorrector` of a corrector checkpoint and its
     training settings (``nu``, ``smoother``, ``omega``... of
-    :class:`~irsolve.corrector_training.CorrectorConfig`, as a dict).
+    :class:`~irsolve.learned.corrector_training.CorrectorConfig`, as a dict).
 
     ``step_length="trained"`` uses the step length it was trained with.
     """

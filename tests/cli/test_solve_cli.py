@@ -12,9 +12,9 @@ from scipy.sparse.linalg import spsolve
 
 from irsolve.cli import build_parser, main
 from irsolve.cli.solve import SOLVERS, make_problem, relative_errors
-from irsolve.corrector_training import CorrectorConfig, corrector_net
 from irsolve.data.generate import make_darcy_dataset
 from irsolve.learned.checkpoint import model_state, save_checkpoint
+from irsolve.learned.corrector_training import CorrectorConfig, corrector_net
 from irsolve.learned.nets.factory import net_config
 from irsolve.solvers import Darcy2D, darcy_coefficient, gaussian_random_field
 

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from irsolve.corrector_training import CorrectorConfig, corrector_net
 from irsolve.learned.checkpoint import CheckpointError, model_state, save_checkpoint
+from irsolve.learned.corrector_training import CorrectorConfig, corrector_net
 from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.nets.factory import net_config
 from irsolve.learned.trained import load_corrector, load_net, load_refiner

@@ -1,7 +1,7 @@
 """The closed-loop corrector: homogeneity, fixed point at the solution, safe step lengths.
 
 Untrained nets suffice here: every property below holds for any ``Phi``.
-A trained corrector is tested in ``tests/test_corrector_training.py``.
+A trained corrector is tested in ``tests/learned/test_corrector_training.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from scipy.sparse.linalg import spsolve
 
 from irsolve import Interleave, ReturnCode, solve
 from irsolve.interface import with_rhs
-from irsolve.nets import base_operator
+from irsolve.learned.nets import base_operator
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,

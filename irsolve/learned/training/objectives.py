@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from irsolve.engine import SolveState, init
 from irsolve.learned.losses import (
     fixed_point_loss,
     jacobian_penalty,
@@ -20,7 +21,6 @@ from irsolve.learned.losses import (
 from irsolve.learned.nets.factory import net_config
 from irsolve.learned.training.configs import RefinerConfig, make_refiner
 from irsolve.metrics import vrmse
-from irsolve.solve import SolveState, init
 
 __all__ = ["BaseObjective", "Objective", "RefinerObjective"]
 

@@ -14,17 +14,18 @@ import torch
 from scipy.fft import dstn
 from scipy.sparse.linalg import spsolve
 
-from irsolve import Interleave, ReturnCode, corrector_cli, solve
+from irsolve import Interleave, ReturnCode, solve
+from irsolve.cli import corrector as corrector_cli
 from irsolve.cli import main
-from irsolve.corrector_training import (
+from irsolve.learned.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
     dirichlet_random_field,
 )
+from irsolve.learned.training import TrainConfig, fit
 from irsolve.solvers import Darcy2D, Jacobi, ResidualCorrector
-from irsolve.training import TrainConfig, fit
 
 N = 16
 

@@ -1,8 +1,8 @@
 """``irsolve analyze``: the analysis report of a trained refiner on a dataset split.
 
-Registered by listing ``irsolve.analysis.cli`` in
+Registered by listing ``irsolve.cli.analyze`` in
 :data:`irsolve.cli.SUBCOMMAND_MODULES`. The flags are the command line's
-shared vocabulary (:mod:`irsolve.cli_flags`); ``--checkpoint`` and
+shared vocabulary (:mod:`irsolve.cli.flags`); ``--checkpoint`` and
 ``--base-checkpoint`` are hidden, deprecated spellings of ``--refiner`` and
 ``--base``.
 """
@@ -14,14 +14,13 @@ import logging
 
 import torch
 
-from irsolve.cli_flags import add_alias, add_flags, add_settings_arguments, require
-from irsolve.cli_types import integer
-from irsolve.data.options import add_data_arguments, load_split
+from irsolve.analysis.report import analyze
+from irsolve.cli.data_flags import add_data_arguments, load_split
+from irsolve.cli.flags import add_alias, add_flags, add_settings_arguments, require
+from irsolve.cli.types import integer
 from irsolve.distributed import resolve_device
-from irsolve.trained import load_net, load_refiner
-from irsolve.training import TrainConfig
-
-from .report import analyze
+from irsolve.learned.trained import load_net, load_refiner
+from irsolve.learned.training import TrainConfig
 
 __all__ = ["add_subcommands"]
 

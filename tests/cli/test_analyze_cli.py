@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from irsolve.analysis.cli import add_subcommands
+from irsolve.cli.analyze import add_subcommands
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.generate import make_poisson_dataset
 from irsolve.learned.checkpoint import model_state, save_checkpoint

@@ -2,10 +2,10 @@
 
 The data are generated, not read: FNO Darcy coefficients (12/3, ``f = 1``)
 at ``--resolution`` points per side with multigrid solutions (see
-:func:`irsolve.corrector_training.darcy_pairs`). The optimisation flags are
-those of ``irsolve train`` (the fields of :class:`~irsolve.training.TrainConfig`,
+:func:`irsolve.learned.corrector_training.darcy_pairs`). The optimisation flags are
+those of ``irsolve train`` (the fields of :class:`~irsolve.learned.training.TrainConfig`,
 with a learning rate of 1e-3), the corrector's the fields of
-:class:`~irsolve.corrector_training.CorrectorConfig`. ``--resume``
+:class:`~irsolve.learned.corrector_training.CorrectorConfig`. ``--resume``
 continues an interrupted run from ``OUT/last.pt``; ``--init CHECKPOINT``
 starts a new run from trained weights (the net's flags must match that
 checkpoint's architecture). ``--n`` is a deprecated spelling of ``--resolution``.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from irsolve.cli_flags import (
+from irsolve.cli.flags import (
     add_alias,
     add_flags,
     add_run_flags,
@@ -23,14 +23,14 @@ from irsolve.cli_flags import (
     run_options,
     settings_from_args,
 )
-from irsolve.cli_types import existing_path, integer
-from irsolve.corrector_training import (
+from irsolve.cli.types import existing_path, integer
+from irsolve.learned.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
 )
-from irsolve.training import TrainConfig, fit, load_weights, seed_everything
+from irsolve.learned.training import TrainConfig, fit, load_weights, seed_everything
 
 __all__ = ["add_subcommands"]
 

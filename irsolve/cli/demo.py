@@ -11,7 +11,7 @@
 2. **Darcy, learned and classical steps in one solve.** A closed-loop
    :class:`~irsolve.solvers.ResidualCorrector` (``h + s Phi(a, r / s)``,
    ``s = ||r||``, energy step length) trained with
-   :class:`~irsolve.corrector_training.CorrectorObjective`, then held-out
+   :class:`~irsolve.learned.corrector_training.CorrectorObjective`, then held-out
    problems solved from zero to a relative residual of ``1e-8`` by Jacobi
    alone, the corrector interleaved with Jacobi, Jacobi-PCG, flexible CG
    preconditioned by the corrector cycle, and multigrid V(2,2); errors
@@ -52,13 +52,13 @@ from tqdm.auto import tqdm
 import irsolve
 from irsolve import FixedPointSolver, Interleave, solve
 from irsolve.cli.flags import add_flags
-from irsolve.corrector_training import (
+from irsolve.data import HDF5Dataset, make_navier_stokes_dataset
+from irsolve.learned.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
 )
-from irsolve.data import HDF5Dataset, make_navier_stokes_dataset
 from irsolve.learned.evaluate import evaluate
 from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.trained import load_corrector, load_net, load_refiner

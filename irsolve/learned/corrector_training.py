@@ -1,6 +1,6 @@
 """Training of the closed-loop learned corrector (:class:`~irsolve.solvers.ResidualCorrector`).
 
-:class:`CorrectorObjective` plugs into :func:`irsolve.training.fit`. A batch
+:class:`CorrectorObjective` plugs into :func:`irsolve.learned.training.fit`. A batch
 is ``(a, u)``: Darcy coefficients and the exact discrete solutions of
 ``-div(a grad u) = 1`` (:func:`darcy_pairs`, solved by our
 :class:`~irsolve.solvers.Multigrid` to a relative residual of 1e-12). For
@@ -49,10 +49,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from irsolve.nets import base_operator
-from irsolve.nets.factory import net_config
-from irsolve.settings import check_settings, setting
-from irsolve.solve import solve
+from irsolve.engine import solve
+from irsolve.learned.nets import base_operator
+from irsolve.learned.nets.factory import net_config
+from irsolve.learned.settings import check_settings, setting
 from irsolve.solvers import (
     Darcy2D,
     Multigrid,
@@ -82,7 +82,7 @@ Smoother = Literal["jacobi", "gauss-seidel"]
 def corrector_net(modes: int = 16, width: int = 32, layers: int = 4) -> nn.Module:
     """The reference ``Phi``: a neuralop FNO from 2 channels (feature, ``r / s``) to 1.
 
-    Rebuilt from a checkpoint's ``"model"`` config by :func:`irsolve.nets.build_net`.
+    Rebuilt from a checkpoint's ``"model"`` config by :func:`irsolve.learned.nets.build_net`.
     """
     return base_operator(
         "fno", 2, 1, n_modes=(modes, modes), hidden_channels=width, n_layers=layers
@@ -222,7 +222,7 @@ def _energy(problem: Darcy2D, e: Tensor) -> Tensor:
 
 
 class CorrectorObjective:
-    """What :func:`irsolve.training.fit` optimises for a :class:`ResidualCorrector`.
+    """What :func:`irsolve.learned.training.fit` optimises for a :class:`ResidualCorrector`.
 
     ``validate`` reports the hybrid's per-cycle energy factor under the key
     ``"vrmse"`` too, because ``fit`` selects the best checkpoint by that key.

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from irsolve.cli import main
-from irsolve.demo import DemoCache, DemoSettings, run_demo, summary_table
+from irsolve.cli.demo import DemoCache, DemoSettings, run_demo, summary_table
 
 TINY = DemoSettings(
     ns_resolution=16,
