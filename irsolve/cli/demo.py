@@ -135,7 +135,7 @@ class DemoSettings:
     analyze_samples: int = 8
     darcy_n: int = 64
     corrector_problems: int = 192
-    corrector_epochs: int = 6
+    corrector_epochs: int = 20
     corrector_modes: int = 16
     corrector_width: int = 32
     test_problems: int = 8
@@ -162,7 +162,7 @@ class DemoSettings:
             analyze_samples=4,
             darcy_n=32,
             corrector_problems=128,
-            corrector_epochs=3,
+            corrector_epochs=20,
             corrector_modes=8,
             corrector_width=16,
             max_sweeps=4000,
