@@ -1,8 +1,11 @@
 """``irsolve train-corrector``: train a :class:`~irsolve.solvers.ResidualCorrector` on Darcy.
 
-The data are generated, not read: FNO Darcy coefficients (12/3, ``f = 1``)
-at ``--resolution`` points per side with multigrid solutions (see
-:func:`irsolve.learned.corrector_training.darcy_pairs`). The optimisation flags are
+The data are generated: FNO Darcy coefficients (12/3, ``f = 1``) at
+``--resolution`` points per side with multigrid solutions (see
+:func:`irsolve.learned.corrector_training.darcy_pairs`), or read: ``--data
+FILE`` takes the coefficient fields of a Darcy data file in any layout
+:func:`irsolve.data.load_dataset` reads (all its samples, at its resolution),
+validated on ``--val-data FILE`` or a seeded ``--val-fraction`` of it. The optimisation flags are
 those of ``irsolve train`` (the fields of :class:`~irsolve.learned.training.TrainConfig`,
 with a learning rate of 1e-3), the corrector's the fields of
 :class:`~irsolve.learned.corrector_training.CorrectorConfig`. ``--resume``
@@ -14,7 +17,12 @@ checkpoint's architecture). ``--n`` is a deprecated spelling of ``--resolution``
 from __future__ import annotations
 
 import argparse
+import logging
 
+import numpy as np
+from torch.utils.data import TensorDataset
+
+from irsolve.cli.data_flags import add_data_arguments
 from irsolve.cli.flags import (
     add_alias,
     add_flags,
@@ -24,25 +32,58 @@ from irsolve.cli.flags import (
     settings_from_args,
 )
 from irsolve.cli.types import existing_path, integer
+from irsolve.data.darcy_files import darcy_coefficients
+from irsolve.data.formats import split_indices
 from irsolve.learned.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
+    solved_pairs,
 )
 from irsolve.learned.training import TrainConfig, fit, load_weights, seed_everything
 
 __all__ = ["add_subcommands"]
+
+logger = logging.getLogger(__name__)
+
+
+def _generated_pairs(args: argparse.Namespace) -> tuple[TensorDataset, TensorDataset | None]:
+    train = darcy_pairs(args.train_samples, args.resolution, seed=args.seed)
+    if args.no_validation:
+        return train, None
+    return train, darcy_pairs(args.val_samples, args.resolution, seed=args.seed + 1)
+
+
+def _file_pairs(args: argparse.Namespace) -> tuple[TensorDataset, TensorDataset | None]:
+    """Training (and validation) pairs from the coefficient fields of ``--data``."""
+    a = darcy_coefficients(args.data, format=args.format, split="train")
+    if args.val_data is not None and args.val_fraction is not None:
+        raise ValueError(
+            f"expected --val-fraction or --val-data, got both ({args.val_fraction} and "
+            f"{args.val_data})"
+        )
+    val_a = None
+    if args.val_data is not None:
+        val_a = darcy_coefficients(args.val_data, format=args.format, split="valid")
+    elif args.val_fraction is not None:
+        train_index, val_index = split_indices(
+            np.arange(len(a)), args.val_fraction, args.split_seed
+        )
+        a, val_a = a[train_index], a[val_index]
+    elif not args.no_validation:
+        logger.warning(
+            "no validation: give --val-data or --val-fraction (best.pt follows the loss)"
+        )
+    val = None if val_a is None or args.no_validation else solved_pairs(val_a)
+    return solved_pairs(a), val
 
 
 def _run(args: argparse.Namespace) -> int:
     options = run_options(args)
     train_config = settings_from_args(TrainConfig, args)
     config = settings_from_args(CorrectorConfig, args)
-    train = darcy_pairs(args.train_samples, args.resolution, seed=args.seed)
-    val = None
-    if not args.no_validation:
-        val = darcy_pairs(args.val_samples, args.resolution, seed=args.seed + 1)
+    train, val = _file_pairs(args) if args.data else _generated_pairs(args)
     seed_everything(args.seed)  # before the net is built: --seed fixes its initial weights
     net = corrector_net(args.modes, args.hidden, args.layers)
     if args.init:
@@ -71,6 +112,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     add_run_flags(p)
+    add_flags(p, "--data", data={"help": "a Darcy data file: train on its coefficient fields"})
+    add_data_arguments(p, evaluation=False)
     add_flags(p, "--resolution", resolution={"default": 64, "help": "grid points per side"})
     add_alias(p, "--n", "--resolution")
     p.add_argument(

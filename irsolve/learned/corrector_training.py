@@ -148,8 +148,24 @@ def darcy_pairs(
         raise ValueError(f"expected count >= 1 and n >= 2, got count={count}, n={n}")
     generator = torch.Generator().manual_seed(seed)
     a = darcy_coefficient(gaussian_random_field(count, n, generator=generator))
+    return solved_pairs(a, rtol=rtol, chunk=chunk)
+
+
+def solved_pairs(a: Tensor, rtol: float = 1e-12, chunk: int = 64) -> TensorDataset:
+    """Pairs ``(a, u)`` for given coefficients ``a`` ``(B, 1, n, n)``: ``-div(a grad u) = 1``.
+
+    ``u`` from :class:`~irsolve.solvers.Multigrid` V(2,2) cycles to relative
+    residual ``rtol``; the corrector's training reads only ``a`` (its errors
+    are drawn, their residuals are ``A e``) and ``u`` (for hybrid rollouts),
+    so ``f = 1`` serves whatever forcing a data file was made with.
+
+    Raises
+    ------
+    RuntimeError
+        When a multigrid solve does not reach ``rtol``.
+    """
     solutions = []
-    for start in range(0, count, chunk):
+    for start in range(0, a.shape[0], chunk):
         problem = Darcy2D(a[start : start + chunk])
         sol = solve(None, Multigrid(), problem, tol=0.0, rtol=rtol, maxiter=100)
         if not sol.success:
