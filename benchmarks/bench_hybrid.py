@@ -5,8 +5,10 @@ Darcy ``-div(a grad u) = 1`` with FNO coefficients (12 where a
 The corrector (:class:`irsolve.solvers.ResidualCorrector`, a neuralop FNO)
 is trained at 64^2 (``irsolve.learned.corrector_training``) or loaded from
 ``--corrector``; then 8 held-out problems per size (64^2, 128^2, 256^2,
-without retraining) are solved from zero to a relative residual of 1e-8
-(``tol = 1e-8 * rms(f)``, the same for every row, including warm starts).
+without retraining; or, with ``--data FILE``, the first 8 coefficient fields
+of a Darcy data file, see :func:`irsolve.data.darcy_problems`) are solved from
+zero to a relative residual of 1e-8 (``tol = 1e-8 * rms(f)``, the same for
+every row, including warm starts).
 Rows, all measured in this run:
 
 - Jacobi (omega 0.8) and red-black Gauss-Seidel alone, capped at
@@ -60,7 +62,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -71,6 +73,7 @@ from torch import Tensor  # noqa: E402
 
 from irsolve import FixedPointSolver, Interleave, solve  # noqa: E402
 from irsolve.analysis import lipschitz  # noqa: E402
+from irsolve.data import darcy_problems  # noqa: E402
 from irsolve.learned.checkpoint import load_checkpoint, load_model_state  # noqa: E402
 from irsolve.learned.corrector_training import (  # noqa: E402
     CorrectorConfig,
@@ -321,12 +324,26 @@ def print_ratios(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def held_out_problems(data: str | None, sizes: list[int]) -> Iterator[tuple[int, Darcy2D]]:
+    """8 held-out problems per size, or the first 8 coefficient fields of a data file."""
+    if data is not None:
+        problem = darcy_problems(data, indices=range(8))
+        yield problem.n, problem
+        return
+    for n in sizes:
+        grf = gaussian_random_field(8, n, generator=torch.Generator().manual_seed(1000 + n))
+        yield n, Darcy2D(darcy_coefficient(grf))  # the coefficients of darcy_pairs(8, n, seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corrector", default=None, help="checkpoint of train-corrector")
     parser.add_argument("--out", default="/tmp/corrector/bench", help="where a trained one goes")
     parser.add_argument("--quick", action="store_true", help="64^2 and 128^2, small caps")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument(
+        "--data", default=None, help="test on a Darcy data file's first 8 coefficient fields"
+    )
     parser.add_argument("--max-sweeps", type=int, default=None, help="cap of Jacobi / GS alone")
     parser.add_argument(
         "--max-cycles", type=int, default=None, help="cap of the stationary learned hybrids"
@@ -371,9 +388,7 @@ def main() -> None:
         return {"learned": 2 * it, "sweeps": 3 * it * nu, "krylov": it}
 
     report: dict[str, Any] = {"tol": TOL, "nu": nu, "sizes": {}}
-    for n in sizes:
-        grf = gaussian_random_field(8, n, generator=torch.Generator().manual_seed(1000 + n))
-        problem = Darcy2D(darcy_coefficient(grf))  # the coefficients of darcy_pairs(8, n, seed)
+    for n, problem in held_out_problems(args.data, sizes):
         exact = [
             spsolve(m.tocsc(), problem.f[b].flatten().numpy())
             for b, m in enumerate(problem.to_scipy())
