@@ -22,7 +22,7 @@ import logging
 import numpy as np
 from torch.utils.data import TensorDataset
 
-from irsolve.cli.data_flags import add_data_arguments
+from irsolve.cli.data_flags import add_data_arguments, check_one_validation_source
 from irsolve.cli.flags import (
     add_alias,
     add_flags,
@@ -57,12 +57,8 @@ def _generated_pairs(args: argparse.Namespace) -> tuple[TensorDataset, TensorDat
 
 def _file_pairs(args: argparse.Namespace) -> tuple[TensorDataset, TensorDataset | None]:
     """Training (and validation) pairs from the coefficient fields of ``--data``."""
+    check_one_validation_source(args)
     a = darcy_coefficients(args.data, format=args.format, split="train")
-    if args.val_data is not None and args.val_fraction is not None:
-        raise ValueError(
-            f"expected --val-fraction or --val-data, got both ({args.val_fraction} and "
-            f"{args.val_data})"
-        )
     val_a = None
     if args.val_data is not None:
         val_a = darcy_coefficients(args.val_data, format=args.format, split="valid")

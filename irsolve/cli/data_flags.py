@@ -30,7 +30,12 @@ from torch.utils.data import Dataset
 from irsolve.cli.types import existing_path, integer
 from irsolve.data.formats import FORMATS, load_dataset
 
-__all__ = ["add_data_arguments", "add_format_argument", "load_split"]
+__all__ = [
+    "add_data_arguments",
+    "add_format_argument",
+    "check_one_validation_source",
+    "load_split",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +89,15 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, evaluation: bool) -> 
         )
 
 
+def check_one_validation_source(args: argparse.Namespace) -> None:
+    """Raise ``ValueError`` if both ``--val-fraction`` and ``--val-data`` are given."""
+    if args.val_fraction is not None and args.val_data is not None:
+        raise ValueError(
+            f"expected --val-fraction or --val-data, got both ({args.val_fraction} and "
+            f"{args.val_data})"
+        )
+
+
 def load_split(args: argparse.Namespace, split: str, *, optional: bool = False) -> Dataset | None:
     """The ``split`` (``train``, ``valid`` or ``test``) that the parsed flags name.
 
@@ -110,11 +124,7 @@ def load_split(args: argparse.Namespace, split: str, *, optional: bool = False) 
         If both ``--val-fraction`` and ``--val-data`` are given, or the split
         cannot be read (see :func:`~irsolve.data.formats.load_dataset`).
     """
-    if args.val_fraction is not None and args.val_data is not None:
-        raise ValueError(
-            f"expected --val-fraction or --val-data, got both ({args.val_fraction} and "
-            f"{args.val_data})"
-        )
+    check_one_validation_source(args)
     common = {"format": args.format, "n_steps_input": getattr(args, "n_steps_input", 1)}
     separate = {"valid": args.val_data, "test": getattr(args, "test_data", None)}.get(split)
     if separate is not None:

@@ -118,6 +118,11 @@ def test_persistent_chains_advance_one_hybrid_cycle_per_visit():
     )
 
 
+#: A net and objective small enough for a CLI run of a few seconds.
+TINY_CORRECTOR = ["--modes", "4", "--hidden", "8", "--layers", "1", "--nu", "1"]
+TINY_CORRECTOR += ["--max-cycles", "1", "--val-cycles", "2", "--no-progress"]
+
+
 class _Interrupted(Exception):
     pass
 
@@ -136,21 +141,9 @@ def test_train_corrector_cli_runs_one_epoch_and_resumes(tmp_path, capsys, monkey
         "2",
         "--batch-size",
         "4",
-        "--modes",
-        "4",
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--nu",
-        "1",
-        "--max-cycles",
-        "1",
-        "--val-cycles",
-        "2",
         "--epochs",
         "2",
-        "--no-progress",
+        *TINY_CORRECTOR,
     ]
 
     def interrupt(record):
@@ -179,25 +172,7 @@ def test_train_corrector_reads_a_data_files_coefficients_with_a_seeded_hold_out(
     torch.save(
         {"x": torch.as_tensor(rng.random((12, 16, 16)) > 0.5), "y": torch.zeros(12, 16, 16)}, data
     )
-    tiny = [
-        "--batch-size",
-        "3",
-        "--modes",
-        "4",
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--nu",
-        "1",
-        "--max-cycles",
-        "1",
-        "--val-cycles",
-        "2",
-        "--epochs",
-        "1",
-        "--no-progress",
-    ]
+    tiny = ["--batch-size", "3", "--epochs", "1", *TINY_CORRECTOR]
     out = tmp_path / "run"
     args = ["train-corrector", "--data", str(data), "--val-fraction", "0.25", "--out", str(out)]
     assert main([*args, *tiny]) == 0
