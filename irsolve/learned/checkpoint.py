@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -63,6 +64,7 @@ _STAGED = ".next"
 _TEMP = ".tmp"
 _FORMAT = 1
 _LISTED = 8
+_CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.(pt|json)")
 
 
 class CheckpointError(ValueError):
@@ -179,7 +181,31 @@ def read_manifest(directory: str | Path) -> dict[str, Any] | None:
             f"checkpoint manifest {path} is damaged (expected the JSON file list irsolve "
             f"writes); delete the folder or resume from an older run"
         )
+    for filename in files:
+        _check_listed_name(path, filename)
     return manifest
+
+
+def _check_listed_name(manifest: Path, filename: str) -> None:
+    """Refuse a manifest entry that could reach outside its folder.
+
+    A checkpoint folder may come from anyone (a shared drive, a download), and
+    the names it lists are later read, renamed and deleted. Only the plain
+    names :func:`commit_checkpoints` writes (``NAME.pt``, ``NAME.json``, no
+    folder part, no leading dot) that are not symbolic links are accepted.
+    """
+    plain = (
+        isinstance(filename, str)
+        and _CHECKPOINT_NAME.fullmatch(filename) is not None
+        and filename != MANIFEST
+    )
+    if not plain or (manifest.parent / filename).is_symlink():
+        what = "a symbolic link" if plain else "not a plain checkpoint file name"
+        raise CheckpointError(
+            f"checkpoint manifest {manifest} lists {filename!r}, {what} (expected names "
+            f"such as 'last.pt' inside {manifest.parent}); refusing to read, replace or "
+            f"delete anything it names: delete the folder or train into another one"
+        )
 
 
 def commit_checkpoints(

@@ -239,3 +239,70 @@ def test_a_sigkilled_cli_run_resumes_to_the_uninterrupted_one(tmp_path):
         assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
     left = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert left == ["best.json", "best.pt", "last.json", "last.pt", MANIFEST]
+
+
+def _crafted_folders(tmp_path):
+    """A committed run whose manifest names files outside it: relative, absolute, symlinked."""
+    outside = tmp_path / "precious.txt"
+    outside.write_text("a user's file")
+    digest = {"sha256": "0" * 64, "bytes": outside.stat().st_size, "epoch": 1}
+    for kind, name in (
+        ("relative", "../precious.txt"),
+        ("absolute", str(outside)),
+        ("nested", "sub/last.pt"),
+        ("dot", ".hidden.pt"),
+        ("symlink", "best.pt"),
+    ):
+        folder = tmp_path / kind
+        _train(folder)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if kind == "symlink":
+            (folder / "best.pt").unlink()
+            (folder / "best.pt").symlink_to(outside)
+        manifest["files"][name] = digest
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+        yield kind, folder, outside
+
+
+_MANIFEST_READERS = {
+    "read_manifest": read_manifest,
+    "recover_checkpoints": recover_checkpoints,
+    "load_checkpoint": lambda folder: load_checkpoint(folder / "last.pt"),
+    "load_summary": lambda folder: load_summary(folder / "last.json"),
+    "commit_checkpoints": lambda folder: commit_checkpoints(
+        folder, 3, {"last": ({"epoch": 3}, {"epoch": 3})}, fresh=True
+    ),
+    "overwrite": lambda folder: _train(folder, overwrite=True),
+    "resume": lambda folder: _train(folder, resume=True),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(_MANIFEST_READERS))
+def test_a_manifest_naming_files_outside_its_folder_is_refused_before_any_io(tmp_path, reader):
+    """Every reader of a manifest refuses it; nothing outside the folder is read or deleted."""
+    for kind, folder, outside in _crafted_folders(tmp_path):
+        with pytest.raises(CheckpointError, match="refusing to read, replace or delete"):
+            _MANIFEST_READERS[reader](folder)
+        assert outside.read_text() == "a user's file", kind
+        assert (folder / "last.pt").is_file(), kind
+
+
+def test_the_cli_overwrite_and_resume_refuse_a_crafted_manifest_in_one_line(tmp_path, capsys):
+    """train-base and train-corrector --overwrite / --resume: exit 2, one line, the file kept."""
+    x, y = _pairs().tensors
+    torch.save({"x": x[:, 0], "y": y[:, 0]}, tmp_path / "pairs.pt")
+    base = ["train-base", "--data", str(tmp_path / "pairs.pt"), "--epochs", "1"]
+    base += ["--modes", "2", "--hidden", "4", "--layers", "1", "--no-progress"]
+    corrector = ["train-corrector", "--resolution", "16", "--train-samples", "4"]
+    corrector += ["--val-samples", "2", "--batch-size", "4", "--epochs", "1"]
+    corrector += ["--modes", "2", "--hidden", "4", "--layers", "1", "--no-progress"]
+    for kind, folder, outside in _crafted_folders(tmp_path):
+        if kind not in ("relative", "absolute"):
+            continue
+        for command in (base, corrector):
+            for mode in ("--overwrite", "--resume"):
+                capsys.readouterr()
+                assert main([*command, "--out", str(folder), mode]) == 2, (kind, mode)
+                err = capsys.readouterr().err.strip()
+                assert "refusing to read, replace or delete" in err and "\n" not in err, err
+                assert outside.read_text() == "a user's file", (kind, command[0], mode)

@@ -444,7 +444,9 @@ def _resume_state(
     if resume and overwrite:
         raise ValueError("expected at most one of resume and overwrite, got both")
     if not resume:
-        if not overwrite and (read_manifest(ckpt_dir) is not None or last.exists()):
+        # Read (and so check) the manifest before any training: an overwrite deletes what
+        # it lists, and a crafted one must be refused before a single epoch runs.
+        if (read_manifest(ckpt_dir) is not None or last.exists()) and not overwrite:
             raise CheckpointError(
                 f"checkpoint folder {ckpt_dir} already holds a run; resume it (resume=True, "
                 "CLI --resume), replace it (overwrite=True, CLI --overwrite) or choose another "
