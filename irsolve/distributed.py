@@ -311,6 +311,7 @@ def merge_solutions(parts: list[Solution], *, parallel: bool = False) -> Solutio
         residuals=torch.cat([_pad_rows(p.residuals, rows, False) for p in parts], dim=1),
         updates=torch.cat([_pad_rows(p.updates, rows - 1, False) for p in parts], dim=1),
         criterion=criteria.pop(),
+        final_residuals=torch.cat([p.final_residuals for p in parts]),
         trajectory=trajectory,
         stats=stats,
     )
@@ -319,7 +320,7 @@ def merge_solutions(parts: list[Solution], *, parallel: bool = False) -> Solutio
 def _to_cpu(sol: Solution) -> Solution:
     moved = {
         name: getattr(sol, name).cpu() if isinstance(getattr(sol, name), Tensor) else None
-        for name in ("u", "iterations", "residuals", "updates", "trajectory")
+        for name in ("u", "iterations", "residuals", "updates", "final_residuals", "trajectory")
     }
     return Solution(retcodes=sol.retcodes, criterion=sol.criterion, stats=dict(sol.stats), **moved)
 

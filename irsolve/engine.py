@@ -163,6 +163,7 @@ class SolveState:
         self._best_is_current = np.ones(batch, dtype=bool)
         self._since_best = np.zeros(batch, dtype=np.int64)
         self._start = np.full(batch, np.nan)
+        self._final = np.full(batch, np.nan)
         self._iterations = np.zeros(batch, dtype=np.int64)
         self._residual_rows: list[np.ndarray] = []
         self._update_rows: list[np.ndarray] = []
@@ -180,11 +181,11 @@ class SolveState:
             self._residual_rows.append(measure.copy())
             self._start[:] = measure
             self._best[:] = np.where(np.isfinite(measure), measure, np.inf)
-            self._finish(self._classify(measure))
+            self._finish(self._classify(measure), measure)
         else:
             self._residual_rows.append(np.full(batch, np.nan))
             if self.maxiter == 0:
-                self._finish(np.full(batch, int(self._end_code)))
+                self._finish(np.full(batch, int(self._end_code)), np.full(batch, np.nan))
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -284,7 +285,7 @@ class SolveState:
         if self._trajectory is not None:
             last = self._trajectory[-1]
             self._trajectory.append(last.index_copy(0, self.active, h_next.detach()))
-        self._finish(codes)
+        self._finish(codes, measure)
         return not self.done
 
     def _record_row(self, rows: list[np.ndarray], values: np.ndarray) -> None:
@@ -312,13 +313,15 @@ class SolveState:
         codes[~np.isfinite(measure)] = int(ReturnCode.UNSTABLE)
         return codes
 
-    def _finish(self, codes: np.ndarray) -> None:
+    def _finish(self, codes: np.ndarray, measure: np.ndarray) -> None:
         """Store the result of samples whose code is set and drop them from the batch.
 
-        A sample returns its current iterate when it ends ``SUCCESS`` or
-        ``COMPLETED`` (also ``TERMINATED`` under ``tol=None``: with no
-        convergence test there is no better iterate to prefer), else its
-        lowest-measure iterate.
+        A sample returns its current iterate (of measure ``measure``) when it
+        ends ``SUCCESS`` or ``COMPLETED`` (also ``TERMINATED`` under
+        ``tol=None``: with no convergence test there is no better iterate to
+        prefer), else its lowest-measure iterate; its final measure is that
+        of the iterate returned (NaN for ``h0`` under the update criterion,
+        which has none).
         """
         stopped = codes != int(ReturnCode.DEFAULT)
         if not stopped.any():
@@ -330,6 +333,9 @@ class SolveState:
             last.append(ReturnCode.TERMINATED)
         returns_last = np.isin(codes, np.array(last, dtype=codes.dtype))
         current = stopped & (self._best_is_current[self._active_np] | returns_last)
+        best = self._best[self._active_np]
+        final = np.where(current, measure, np.where(np.isfinite(best), best, np.nan))
+        self._final[self._active_np[stopped]] = final[stopped]
         if self.grad and current.all() and current.size == len(self.retcodes):
             # The whole batch stops on its current iterates (a training unroll's last
             # step): return them as they are, without two copies in the graph.
@@ -381,6 +387,8 @@ class SolveState:
             np.stack(self._update_rows) if self._update_rows else np.empty((0, batch))
         )
         trajectory = torch.stack(self._trajectory) if self._trajectory is not None else None
+        final = self._final.copy()
+        final[self._active_np] = self._residual_rows[-1][self._active_np]  # current iterates
         stats = {
             "steps": self.k,
             "sample_steps": int(self._iterations.sum()),
@@ -395,6 +403,7 @@ class SolveState:
             residuals=residuals,
             updates=updates,
             criterion=self.criterion,
+            final_residuals=torch.from_numpy(final),
             trajectory=trajectory,
             stats=stats,
         )

@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
 __all__ = ["ReturnCode", "Solution"]
@@ -68,6 +67,12 @@ class Solution:
         ``(steps, B)``: norm of ``h_{k+1} - h_k``, NaN once a sample stopped.
     criterion : str
         ``"residual"`` or ``"update"``: what ``residuals`` measures.
+    final_residuals : Tensor
+        ``(B,)`` float64: the convergence measure of the iterate returned in
+        ``u`` for each sample (its last measure when it ended ``SUCCESS`` or
+        ``COMPLETED``, its lowest when the best iterate was kept). NaN for a
+        sample returned at ``h0`` under the update criterion, where ``h0``
+        has no measure.
     trajectory : Tensor or None
         ``(steps + 1, B, C, *space)`` iterates ``h_0 .. h_k`` when
         ``save_trajectory=True`` (a stopped sample repeats its last iterate).
@@ -84,6 +89,7 @@ class Solution:
     residuals: Tensor
     updates: Tensor
     criterion: str
+    final_residuals: Tensor
     trajectory: Tensor | None = None
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -106,16 +112,6 @@ class Solution:
         """True when every sample did what was asked: converged, or (``tol=None``) ran
         every requested step."""
         return self.retcode.ok
-
-    @property
-    def final_residuals(self) -> Tensor:
-        """``(B,)``: the convergence measure of the returned iterate of each sample."""
-        if self.residuals.shape[1] == 0:
-            return self.residuals.new_zeros(0)
-        filled = torch.where(torch.isnan(self.residuals), torch.inf, self.residuals)
-        if self.criterion == "update":
-            filled[0] = torch.inf
-        return filled.min(dim=0).values
 
     def __repr__(self) -> str:
         batch = len(self.retcodes)

@@ -218,6 +218,50 @@ def test_tol_none_runs_exactly_maxiter_steps_and_returns_the_last_iterate():
     assert torch.equal(capped.u[1], expected[1, 1])
 
 
+class ScriptedUpdates(FixedPointSolver):
+    """Step ``k`` adds ``updates[k]`` to every entry: update norms are exactly ``|updates[k]|``."""
+
+    def __init__(self, updates: list[float]) -> None:
+        self.updates = updates
+
+    def step(self, ctx, h, k):
+        return h + self.updates[k]
+
+
+def test_final_residuals_under_tol_none_measure_the_last_iterate_not_the_lowest():
+    # Update norms 0.9, 0.4, 2.0: the returned iterate is the last, whose update is 2.0.
+    h0 = torch.zeros(2, 3, dtype=torch.float64)
+    sol = solve(h0, ScriptedUpdates([0.9, 0.4, 2.0]), h0, tol=None, maxiter=3, divergence=None)
+    assert sol.retcodes == [ReturnCode.COMPLETED] * 2
+    assert torch.allclose(sol.u, torch.full_like(h0, 3.3))
+    assert torch.allclose(sol.final_residuals, torch.full((2,), 2.0, dtype=torch.float64))
+
+
+def test_final_residuals_of_a_failed_sample_measure_the_best_iterate_it_keeps():
+    # Same updates under a tolerance nobody meets: MAX_ITERS keeps h2 = 1.3, whose update was 0.4.
+    h0 = torch.zeros(1, 2, dtype=torch.float64)
+    sol = solve(h0, ScriptedUpdates([0.9, 0.4, 2.0]), h0, tol=1e-9, maxiter=3, divergence=None)
+    assert sol.retcodes == [ReturnCode.MAX_ITERS]
+    assert torch.allclose(sol.u, torch.full_like(h0, 1.3))
+    assert torch.allclose(sol.final_residuals, torch.tensor([0.4], dtype=torch.float64))
+    # On a physical residual a diverging sample keeps h0: its residual is f - d h0 = 1 - 0.5.
+    problem = DiagonalProblem(torch.ones(2, 2, dtype=torch.float64), torch.ones(2, 2).double())
+    h0 = torch.full((2, 2), 0.5, dtype=torch.float64)
+    diverged = solve(h0, Richardson(omega=3.0), problem, divergence=100)
+    assert diverged.retcodes == [ReturnCode.DIVERGED] * 2 and torch.equal(diverged.u, h0)
+    assert torch.equal(diverged.final_residuals, torch.full((2,), 0.5, dtype=torch.float64))
+
+
+def test_final_residuals_of_samples_still_active_measure_their_current_iterate():
+    h0 = torch.zeros(1, 2, dtype=torch.float64)
+    state = init(h0, ScriptedUpdates([0.9, 0.4, 2.0]), h0, tol=1e-9, maxiter=5, divergence=None)
+    for _ in range(3):
+        state.step()
+    sol = state.solution()  # the sample is still active: u is its current iterate h3
+    assert not state.done and torch.allclose(sol.u, torch.full_like(h0, 3.3))
+    assert torch.allclose(sol.final_residuals, torch.tensor([2.0], dtype=torch.float64))
+
+
 def test_tol_none_still_ends_nonfinite_and_diverging_samples():
     h0 = torch.ones(3, 4, dtype=torch.float64)
     sol = solve(h0, EmitsNaN(), h0, tol=None, maxiter=10)
