@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from irsolve import reductions
 from irsolve._validate import check_bool, check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
 from irsolve.solution import ReturnCode, Solution
@@ -40,33 +40,28 @@ logger = logging.getLogger(__name__)
 NormSpec = str | Callable[[Tensor], Tensor]
 
 
-def _per_sample(t: Tensor) -> Tensor:
-    """``t`` as ``(B, N)``: one row per sample (also for an empty batch)."""
-    return t.flatten(1) if t.dim() > 1 else t.unsqueeze(1)
-
-
 def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
     """Norm of each sample of ``t`` (shape ``(B, ...)``), over all non-batch dims.
 
-    ``"rms"``: ``sqrt(mean(t**2))``, independent of the resolution;
-    ``"l2"``: ``sqrt(sum(t**2))``; ``"max"``: ``max |t|``; or a callable
-    returning a ``(B,)`` tensor.
+    ``"rms"``: ``sqrt(mean(|t|**2))``, independent of the resolution;
+    ``"l2"``: ``sqrt(sum(|t|**2))``; ``"max"``: ``max |t|``
+    (:mod:`irsolve.reductions`: scaled, so tiny samples do not underflow to 0);
+    or a callable returning a ``(B,)`` tensor.
     """
     if callable(norm):
         return norm(t)
-    flat = _per_sample(t)
     if norm == "rms":
-        return torch.linalg.vector_norm(flat, dim=1) / math.sqrt(max(flat.shape[1], 1))
+        return reductions.rms(t)
     if norm == "l2":
-        return torch.linalg.vector_norm(flat, dim=1)
+        return reductions.norm(t)
     if norm == "max":
-        return torch.linalg.vector_norm(flat, ord=math.inf, dim=1)
+        return reductions.max_abs(t)
     raise ValueError(f"sample_norm: expected norm 'rms', 'l2', 'max' or a callable, got {norm!r}")
 
 
 def _check_finite(owner: str, name: str, t: Tensor) -> None:
     """Raise ``ValueError`` naming ``owner`` and the samples of ``t`` that hold NaN or Inf."""
-    bad = _per_sample(~torch.isfinite(t.detach())).any(dim=1)
+    bad = reductions.flat(~torch.isfinite(t.detach())).any(dim=1)
     if bool(bad.any()):
         samples = bad.nonzero().flatten().tolist()
         shown = ", ".join(map(str, samples[:10])) + (", ..." if len(samples) > 10 else "")
