@@ -47,20 +47,11 @@ import torch
 from torch import Tensor
 
 from irsolve.interface import FixedPointSolver, Problem, restrict
+from irsolve.reductions import broadcast, dot, norm
 
 __all__ = ["FlexibleCG", "FlexibleCGContext", "FlexibleGMRES", "FlexibleGMRESContext"]
 
 logger = logging.getLogger(__name__)
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-sample inner products ``<a_b, b_b>`` over all non-batch dims, ``(B,)``."""
-    return (a * b).flatten(1).sum(dim=1)
-
-
-def _per_sample(values: Tensor, like: Tensor) -> Tensor:
-    """``(B,)`` values shaped to broadcast against ``like`` ``(B, ...)``."""
-    return values.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def _project(vectors: Tensor, x: Tensor) -> Tensor:
@@ -100,11 +91,13 @@ def _breakdown(name: str, broken: Tensor, reason: str) -> None:
 
 
 class _FlexibleKrylov(FixedPointSolver):
-    """What both flexible methods share: the preconditioner and the residual cache.
+    """What both flexible methods share: the preconditioner and the residual of the iterate.
 
-    The engine asks for ``residual(ctx, h)`` after every step and then passes
-    the same ``h`` (or its rows, after dropping converged samples) to the next
-    step; the context caches the pair so the step does not apply ``A`` again.
+    Each step ends by computing the true residual of the iterate it returns
+    and keeping the pair in the context (:meth:`_returned`). The engine then
+    asks for ``residual(ctx, h)`` of that iterate and passes it (or its rows,
+    after dropping converged samples) to the next step: both read the pair,
+    so ``A`` is applied once per iterate and :meth:`residual` changes nothing.
     """
 
     def __init__(self, preconditioner: FixedPointSolver, preconditioner_steps: int) -> None:
@@ -135,19 +128,18 @@ class _FlexibleKrylov(FixedPointSolver):
         return z
 
     def residual(self, ctx: Any, h: Tensor) -> Tensor:
-        """Physical residual ``f - A h``; cached in the context for the next step."""
-        r = ctx.problem.residual(h)
-        ctx.iterate, ctx.residual = h, r
-        return r
-
-    def _residual_of(self, ctx: Any, h: Tensor) -> Tensor:
-        """``f - A h`` from the cache when ``h`` is the iterate last measured, else computed."""
+        """Physical residual ``f - A h``: kept by the step that returned ``h``, else computed."""
         cached = ctx.iterate
         if cached is not None and (
             cached is h or (cached.shape == h.shape and torch.equal(cached, h))
         ):
             return ctx.residual
         return ctx.problem.residual(h)
+
+    def _returned(self, ctx: Any, h: Tensor) -> Tensor:
+        """Keep ``h`` and its true residual ``f - A h`` in the context; return ``h``."""
+        ctx.iterate, ctx.residual = h, ctx.problem.residual(h)
+        return h
 
 
 @dataclass
@@ -157,8 +149,8 @@ class FlexibleCGContext:
     ``directions[:, i]``, ``images[:, i]`` and ``energies[:, i]`` hold the
     search direction ``p_i`` (flattened per sample), ``A p_i`` and
     ``<p_i, A p_i>`` for the last ``min(stored, m)`` steps (a ring buffer,
-    ``(B, m, N)`` and ``(B, m)``). ``iterate`` / ``residual`` cache the last
-    ``h`` and ``f - A h`` the engine asked for.
+    ``(B, m, N)`` and ``(B, m)``). ``iterate`` / ``residual``: the iterate
+    the last step returned and its residual ``f - A h``.
     """
 
     problem: Problem
@@ -240,7 +232,7 @@ class FlexibleCG(_FlexibleKrylov):
 
     def step(self, ctx: FlexibleCGContext, h: Tensor, k: int) -> Tensor:
         batch = h.shape[0]
-        r = self._residual_of(ctx, h)
+        r = self.residual(ctx, h)
         z = self.precondition(ctx, r).reshape(batch, -1)
         used = min(ctx.stored, self.m)
         if used:
@@ -250,12 +242,12 @@ class FlexibleCG(_FlexibleKrylov):
         else:
             p = z
         ap = ctx.problem.apply(p.reshape(h.shape)).reshape(batch, -1)
-        energy = _dot(p, ap)
-        alpha = _dot(r.flatten(1), p) / energy
+        energy = dot(p, ap)
+        alpha = dot(r, p) / energy
 
         usable = torch.isfinite(alpha) & (energy > 0)
         if not bool(usable.all()):
-            solved = _dot(r, r) == 0
+            solved = norm(r) == 0
             broken = ~solved & ~usable
             if bool(broken.any()):
                 _breakdown("FlexibleCG", broken, "<p, A p> <= 0 or a non-finite step length")
@@ -266,7 +258,7 @@ class FlexibleCG(_FlexibleKrylov):
             energy, alpha = torch.where(usable, energy, 1.0), torch.where(usable, alpha, 0.0)
             alpha = torch.where(broken, torch.nan, alpha)
         self._remember(ctx, p, ap, energy)
-        return h + _per_sample(alpha, h) * p.reshape(h.shape)
+        return self._returned(ctx, h + broadcast(alpha, h) * p.reshape(h.shape))
 
     def _remember(self, ctx: FlexibleCGContext, p: Tensor, ap: Tensor, energy: Tensor) -> None:
         """Put ``p``, ``A p`` and ``<p, A p>`` in the ring buffer."""
@@ -299,8 +291,8 @@ class FlexibleGMRESContext:
     and the rotated right-hand side ``rotated`` ``(B, restart + 1)`` (first
     entry ``beta = ||r_0||``). ``start`` is the cycle's first iterate
     ``x_0``, ``size`` the number of vectors ``z_i`` so far and ``last`` the
-    iterate the previous step returned. ``iterate`` / ``residual`` cache the
-    last ``h`` and ``f - A h`` the engine asked for.
+    iterate the previous step returned. ``iterate`` / ``residual``: that
+    iterate and its residual ``f - A h``.
     """
 
     problem: Problem
@@ -392,7 +384,7 @@ class FlexibleGMRES(_FlexibleKrylov):
     def _start_cycle(self, ctx: FlexibleGMRESContext, h: Tensor, r: Tensor) -> None:
         batch, m = h.shape[0], self.restart
         r = r.reshape(batch, -1)
-        beta = torch.linalg.vector_norm(r, dim=1)
+        beta = norm(r)
         ctx.basis = r.new_zeros(batch, m + 1, r.shape[1])
         ctx.basis[:, 0] = r / torch.where(beta > 0, beta, 1.0).unsqueeze(-1)
         ctx.search = r.new_zeros(batch, m, r.shape[1])
@@ -427,7 +419,7 @@ class FlexibleGMRES(_FlexibleKrylov):
         batch = h.shape[0]
         continues = ctx.last is not None and 0 < ctx.size < self.restart
         if not (continues and (ctx.last is h or torch.equal(ctx.last, h))):
-            self._start_cycle(ctx, h, self._residual_of(ctx, h))
+            self._start_cycle(ctx, h, self.residual(ctx, h))
         j = ctx.size
         v = ctx.basis[:, j].reshape(h.shape)
         z = self.precondition(ctx, v).reshape(batch, -1)
@@ -438,10 +430,12 @@ class FlexibleGMRES(_FlexibleKrylov):
         again = _project(basis, w)
         w = w - _combine(basis, again)
         column = column + again
-        norm = torch.linalg.vector_norm(w, dim=1)
-        ctx.basis = _put(ctx.basis, 1, j + 1, w / torch.where(norm > 0, norm, 1.0).unsqueeze(-1))
+        length = norm(w)
+        ctx.basis = _put(
+            ctx.basis, 1, j + 1, w / torch.where(length > 0, length, 1.0).unsqueeze(-1)
+        )
         ctx.search = _put(ctx.search, 1, j, z)
-        self._add_column(ctx, torch.cat([column, norm.unsqueeze(-1)], dim=1))
+        self._add_column(ctx, torch.cat([column, length.unsqueeze(-1)], dim=1))
 
         upper = ctx.upper[:, : j + 1, : j + 1]
         diagonal = upper.diagonal(dim1=-2, dim2=-1).abs()
@@ -460,10 +454,10 @@ class FlexibleGMRES(_FlexibleKrylov):
         if bool((solved | broken).any()):
             if bool(broken.any()):
                 _breakdown("FlexibleGMRES", broken, "singular least-squares problem or NaN")
-            x = torch.where(_per_sample(solved, h), h, x)
-            x = torch.where(_per_sample(broken, h), torch.nan, x)
+            x = torch.where(broadcast(solved, h), h, x)
+            x = torch.where(broadcast(broken, h), torch.nan, x)
         ctx.last = x
-        return x
+        return self._returned(ctx, x)
 
     def __repr__(self) -> str:
         return (
