@@ -7,7 +7,9 @@ Classical solvers, each one step of a fixed-point iteration on such a problem:
 :class:`Multigrid` (black-box multigrid, one cycle per step). Flexible
 Krylov methods, one iteration per step, with any of these as preconditioner:
 :class:`FlexibleCG` (SPD problems) and :class:`FlexibleGMRES`. The learned
-step is :class:`Refiner`. Coefficient fields for Darcy data:
+step is :class:`Refiner`. :class:`Helmholtz2D` (complex, indefinite) is solved by
+:class:`FlexibleGMRES` preconditioned with :class:`ShiftedLaplacian`. Coefficient
+fields for Darcy data:
 :func:`gaussian_random_field`, :func:`darcy_coefficient`.
 
 >>> a = darcy_coefficient(gaussian_random_field(16, 256))     # doctest: +SKIP
@@ -18,6 +20,8 @@ step is :class:`Refiner`. Coefficient fields for Darcy data:
 from irsolve.solvers.corrector import ResidualCorrector
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
+from irsolve.solvers.helmholtz import Helmholtz2D
+from irsolve.solvers.helmholtz_preconditioner import ShiftedLaplacian
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.krylov import FlexibleCG, FlexibleGMRES
 from irsolve.solvers.multigrid import Multigrid
@@ -30,11 +34,13 @@ __all__ = [
     "FlexibleGMRES",
     "GaussSeidel",
     "GeometricAlpha",
+    "Helmholtz2D",
     "Jacobi",
     "Multigrid",
     "Poisson2D",
     "Refiner",
     "ResidualCorrector",
+    "ShiftedLaplacian",
     "StencilProblem",
     "darcy_coefficient",
     "gaussian_random_field",

@@ -78,10 +78,12 @@ def _row_col(n: int, di: int, dj: int, periodic: bool) -> tuple[np.ndarray, np.n
 def stencil_to_scipy(stencil: Tensor, periodic: bool) -> list[sp.csr_matrix]:
     """One ``scipy.sparse.csr_matrix`` of size ``n^2 x n^2`` per sample (rows in C order).
 
-    Meant for references and tests: it copies the stencil to the host.
+    Meant for references and tests: it copies the stencil to the host, in
+    float64 (complex128 for a complex stencil).
     """
     n = stencil.shape[-1]
-    values = stencil.detach().to("cpu", torch.float64).numpy()
+    dtype = torch.complex128 if stencil.is_complex() else torch.float64
+    values = stencil.detach().to("cpu", dtype).numpy()
     matrices = []
     for sample in values:
         rows, cols, data = [], [], []

@@ -55,13 +55,14 @@ logger = logging.getLogger(__name__)
 
 
 def _project(vectors: Tensor, x: Tensor) -> Tensor:
-    """``(B, k)`` inner products of each of ``vectors`` ``(B, k, N)`` with ``x`` ``(B, N)``.
+    """``(B, k)`` inner products ``<v_i, x> = sum(conj(v_i) x)`` of each of ``vectors``
+    ``(B, k, N)`` with ``x`` ``(B, N)`` (the conjugate is a no-op for real tensors).
 
     Written as a product and a sum rather than a batched matrix product: these
     are matrix-vector products (memory bound either way), and the BLAS call
     costs milliseconds for small sizes when its threads compete for cores.
     """
-    return (vectors * x.unsqueeze(1)).sum(dim=-1)
+    return (vectors.conj() * x.unsqueeze(1)).sum(dim=-1)
 
 
 def _combine(vectors: Tensor, weights: Tensor) -> Tensor:
@@ -354,6 +355,8 @@ class FlexibleGMRES(_FlexibleKrylov):
     -----
     All samples of a batch share the step count of the cycle (the engine
     steps them together) but have their own basis and least-squares problem.
+    Complex problems (:class:`~irsolve.solvers.Helmholtz2D`) use the inner
+    product ``<v, w> = sum(conj(v) w)`` and complex Givens rotations.
     A singular least-squares problem (``H_j`` rank deficient: a zero or
     dependent ``z_j``) or a non-finite value ends that sample (NaN iterate,
     ``UNSTABLE``).
@@ -394,24 +397,29 @@ class FlexibleGMRES(_FlexibleKrylov):
         ctx.start, ctx.size = h, 0
 
     def _add_column(self, ctx: FlexibleGMRESContext, column: Tensor) -> None:
-        """Append column ``j`` (``(B, j + 2)``) of ``H`` to the Givens QR factorisation."""
+        """Append column ``j`` (``(B, j + 2)``) of ``H`` to the Givens QR factorisation.
+
+        The rotation of ``(a, b)`` is ``[[c, s], [-conj(s), conj(c)]]`` with
+        ``c = conj(a) / rho``, ``s = conj(b) / rho``, ``rho = (|a|^2 + |b|^2)^(1/2)``:
+        unitary, it maps ``(a, b)`` to ``(rho, 0)`` (the real rotation for real ``H``).
+        """
         j = ctx.size
         entries = list(column.unbind(dim=1))
         for i in range(j):
             c, s = ctx.cosines[:, i], ctx.sines[:, i]
             a, b = entries[i], entries[i + 1]
-            entries[i], entries[i + 1] = c * a + s * b, c * b - s * a
-        rho = torch.hypot(entries[j], entries[j + 1])
+            entries[i], entries[i + 1] = c * a + s * b, c.conj() * b - s.conj() * a
+        rho = torch.hypot(entries[j].abs(), entries[j + 1].abs())
         safe = torch.where(rho > 0, rho, 1.0)
-        c = torch.where(rho > 0, entries[j] / safe, 1.0)
-        s = entries[j + 1] / safe
-        entries[j] = rho
+        c = torch.where(rho > 0, entries[j].conj() / safe, 1.0)
+        s = entries[j + 1].conj() / safe
+        entries[j] = rho.to(column.dtype)
         ctx.cosines = _put(ctx.cosines, 1, j, c)
         ctx.sines = _put(ctx.sines, 1, j, s)
         padding = column.new_zeros(column.shape[0], self.restart - j - 1)
         ctx.upper = _put(ctx.upper, 2, j, torch.cat([torch.stack(entries[: j + 1], 1), padding], 1))
         g = ctx.rotated[:, j]
-        g_j, g_next = c * g, -s * g
+        g_j, g_next = c * g, -s.conj() * g
         ctx.rotated = _put(_put(ctx.rotated, 1, j, g_j), 1, j + 1, g_next)
         ctx.size = j + 1
 

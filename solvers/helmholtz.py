@@ -1,0 +1,413 @@
+"""The heterogeneous Helmholtz equation with a sponge layer, and its shifted Laplacian.
+
+:class:`Helmholtz2D` is ``-Δu - k(x)^2 (1 - i γ(x)) u = f`` on the unit square,
+zero Dirichlet values, the 5-point Laplacian on the ``n x n`` interior nodes
+``x_i = (i + 1) h``, ``h = 1 / (n + 1)`` (the :class:`~irsolve.solvers.Poisson2D`
+grid), in complex128:
+
+``(A u)_ij = (4 u_ij - u_{i±1,j} - u_{i,j±1}) / h^2 - k_ij^2 (1 - i γ_ij) u_ij``.
+
+The wavenumber is ``k = ω / c`` for a wave speed ``c(x) > 0``; ``ω`` is set by
+the points per wavelength at the slowest speed, ``ppw = 2 π c_min / (ω h)``,
+so ``k_max h = 2 π / ppw`` (default 10 points: ``k_max = 40.8`` at ``n = 64``).
+The damping ``γ = γ_0 + γ_s(x)`` is a uniform attenuation ``γ_0 >= 0``
+(default 0) plus a sponge layer that absorbs the outgoing waves instead of
+reflecting them at the Dirichlet boundary: with ``d(x)`` the distance from
+``x`` to the boundary and ``L`` the sponge width (default 0.1, 10 % of each
+side), ``γ_s = σ (1 - d / L)^2`` for ``d < L`` and 0 inside (quadratic ramp
+to ``σ = 1`` at the boundary, as the absorbing layers of Erlangga, Oosterlee
+and Vuik 2006, Sec. 2, and Azulay and Treister 2022, Sec. 5).
+
+The operator is complex symmetric (``A^T = A``), not Hermitian, and indefinite
+where ``k`` is large: standard multigrid diverges on it, because a coarse grid
+with fewer than ~2 points per wavelength represents the waves with the wrong
+sign. The classical preconditioner is the shifted Laplacian
+(:meth:`Helmholtz2D.shifted_laplacian`)
+
+``M = -Δ - k^2 (β_1 - i (β_2 + γ))``,    default ``β = 1 - 0.5 i``,
+
+whose extra damping ``β_2`` makes it multigrid-friendly (Erlangga, Oosterlee
+and Vuik, "A novel multigrid based preconditioner for heterogeneous Helmholtz
+problems", SIAM J. Sci. Comput. 27 (2006) 1471-1492).
+
+References
+----------
+Y. A. Erlangga, C. W. Oosterlee, C. Vuik, SIAM J. Sci. Comput. 27 (2006) 1471-1492.
+Y. Azulay, E. Treister, "Multigrid-augmented deep learning preconditioners for
+the Helmholtz equation", SIAM J. Sci. Comput. 45 (2023) S127-S151 (arXiv 2022).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from irsolve._validate import check_int, check_real
+from irsolve.solvers.fields import gaussian_random_field
+from irsolve.solvers.problems import StencilProblem, grid_coordinates
+
+__all__ = [
+    "ComplexStencilProblem",
+    "Helmholtz2D",
+    "layered_speed",
+    "piecewise_speed",
+    "point_source",
+    "random_source",
+    "smooth_speed",
+    "sponge_profile",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Below this many points per wavelength the 5-point stencil's phase error is O(1).
+MIN_PPW = 4.0
+#: A warning is logged (and raised as a ``UserWarning``) below this many points per wavelength.
+WARN_PPW = 6.0
+
+
+def _check_real_field(owner: str, name: str, value: Any, shape: tuple[int, ...] | None) -> Tensor:
+    """``value`` if it is a finite real tensor ``(B, 1, n, n)`` (or of ``shape``), else an error."""
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"{owner}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
+        )
+    if value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{owner}: expected {name} with a real dtype, got {value.dtype}")
+    square = value.dim() == 4 and value.shape[1] == 1 and value.shape[2] == value.shape[3]
+    if not square or value.shape[-1] < 2 or (shape is not None and tuple(value.shape) != shape):
+        expected = "(B, 1, n, n), n >= 2" if shape is None else str(shape)
+        raise ValueError(f"{owner}: expected {name} of shape {expected}, got {tuple(value.shape)}")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{owner}: expected finite values in {name}, got NaN or infinity")
+    return value
+
+
+class ComplexStencilProblem(StencilProblem):
+    """A batched ``A u = f`` with a complex128 5-point stencil on a Dirichlet grid.
+
+    Everything of :class:`~irsolve.solvers.StencilProblem` (``apply``,
+    ``residual``, ``diagonal``, ``to_scipy``, ``with_rhs``, ``restrict``) holds;
+    only the dtype differs, so the constructor checks its own inputs. The grid
+    spacing is ``h = 1 / (n + 1)`` and the off-diagonal coefficients are those
+    of ``-Δ`` (what :attr:`interpolation_stencil` assumes).
+
+    Parameters
+    ----------
+    stencil
+        ``(B, 5, n, n)`` complex128 coefficients (layout of
+        :mod:`irsolve.solvers._stencil`), zero where they point out of the grid.
+    f
+        Right-hand side ``(B, 1, n, n)``, complex128.
+
+    Raises
+    ------
+    TypeError
+        A non-tensor, or a dtype other than complex128 (complex64 is refused:
+        its 7 digits cannot reach the relative residual 1e-7 the solvers aim at
+        at high wavenumber).
+    ValueError
+        Shapes that do not match, non-finite values, or a coefficient pointing
+        out of the grid.
+    """
+
+    def __init__(self, stencil: Tensor, f: Tensor) -> None:
+        owner = type(self).__name__
+        for name, value in (("stencil", stencil), ("f", f)):
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"{owner}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
+                )
+            if value.dtype != torch.complex128:
+                raise TypeError(f"{owner}: expected {name} of dtype complex128, got {value.dtype}")
+        if stencil.dim() != 4 or stencil.shape[1] != 5 or stencil.shape[2] != stencil.shape[3]:
+            raise ValueError(
+                f"{owner}: expected stencil of shape (B, 5, n, n), got {tuple(stencil.shape)}"
+            )
+        if tuple(f.shape) != (stencil.shape[0], 1, *stencil.shape[2:]):
+            raise ValueError(
+                f"{owner}: expected f of shape {(stencil.shape[0], 1, *stencil.shape[2:])}, "
+                f"got {tuple(f.shape)}"
+            )
+        if not (bool(torch.isfinite(stencil).all()) and bool(torch.isfinite(f).all())):
+            raise ValueError(f"{owner}: expected finite stencil and f, got NaN or infinity")
+        edges = (stencil[:, 0, 0], stencil[:, 4, -1], stencil[:, 1, :, 0], stencil[:, 3, :, -1])
+        if any(bool((edge != 0).any()) for edge in edges):
+            raise ValueError(f"{owner}: expected zero coefficients pointing out of the grid")
+        self.stencil = stencil
+        self.f = f
+        self.periodic = False
+
+    @property
+    def interpolation_stencil(self) -> Tensor:
+        """The real stencil multigrid builds its interpolation from: the 5-point ``-Δ``
+        (the off-diagonal part of the stencil with its centre ``4 / h^2``), ``(B, 5, n, n)``."""
+        stencil = self.stencil.real.clone()
+        stencil[:, 2] = 4 * float(self.n + 1) ** 2
+        return stencil
+
+
+def sponge_profile(n: int, width: float = 0.1, strength: float = 1.0) -> Tensor:
+    """The sponge damping ``γ_s = σ (1 - d / L)^2`` (``d < L``, else 0) on the ``n x n`` nodes.
+
+    ``d`` is the distance of node ``((i + 1) h, (j + 1) h)`` to the boundary of
+    the unit square, ``L = width``, ``σ = strength``. Returns ``(n, n)`` float64.
+    """
+    x, y = grid_coordinates(n, False, torch.float64, torch.device("cpu"))
+    d = torch.minimum(torch.minimum(x, 1 - x), torch.minimum(y, 1 - y))
+    if width <= 0:
+        return torch.zeros_like(d)
+    return strength * (1 - d / width).clamp_min(0.0) ** 2
+
+
+class Helmholtz2D(ComplexStencilProblem):
+    """``-Δu - k^2 (1 - i γ) u = f`` on the unit square (see the module docstring).
+
+    Parameters
+    ----------
+    speed
+        Wave speed ``c`` at the nodes, ``(B, 1, n, n)``, real, finite, ``> 0``.
+    f
+        Right-hand side ``(B, 1, n, n)`` (real or complex; stored as complex128).
+    ppw
+        Points per wavelength at the slowest speed of each sample (``ω`` per
+        sample from it); default 10. Below 4 it is refused, below 6 a
+        ``UserWarning`` is raised (the 5-point stencil's dispersion error grows
+        as ``(k h)^2``).
+    omega
+        Angular frequency, the same for every sample; overrides ``ppw``
+        (the points per wavelength are then checked as above).
+    sponge_width, sponge_strength
+        ``L`` and ``σ`` of :func:`sponge_profile` (default 0.1 and 1.0).
+    attenuation
+        Uniform ``γ_0 >= 0`` added to the sponge (default 0).
+    dtype
+        complex128 only (complex64 is refused; see :class:`ComplexStencilProblem`).
+
+    Attributes
+    ----------
+    k2, gamma
+        ``k^2`` and ``γ`` at the nodes, ``(B, 1, n, n)`` float64.
+    omega
+        ``(B,)`` float64.
+    h
+        Grid spacing ``1 / (n + 1)``.
+    """
+
+    def __init__(
+        self,
+        speed: Tensor,
+        f: Tensor,
+        ppw: float = 10.0,
+        omega: float | None = None,
+        sponge_width: float = 0.1,
+        sponge_strength: float = 1.0,
+        attenuation: float = 0.0,
+        dtype: torch.dtype = torch.complex128,
+    ) -> None:
+        owner = "Helmholtz2D"
+        if dtype != torch.complex128:
+            raise TypeError(f"{owner}: expected dtype torch.complex128, got {dtype}")
+        speed = _check_real_field(owner, "speed", speed, None).to(torch.float64)
+        if not bool((speed > 0).all()):
+            raise ValueError(
+                f"{owner}: expected a strictly positive wave speed, "
+                f"got min {float(speed.min()):.3g}"
+            )
+        if not isinstance(f, Tensor):
+            raise TypeError(f"{owner}: expected f to be a torch.Tensor, got {type(f).__name__}")
+        if f.dtype == torch.complex64:
+            raise TypeError(f"{owner}: expected f real or complex128, got complex64")
+        if not f.is_complex():
+            _check_real_field(owner, "f", f, tuple(speed.shape))
+        n = speed.shape[-1]
+        self.h = 1.0 / (n + 1)
+        c_min = speed.flatten(1).amin(dim=1)
+        if omega is None:
+            ppw = check_real(owner, "ppw", ppw, minimum=0.0, open_min=True)
+            self.omega = 2 * math.pi * c_min / (ppw * self.h)
+        else:
+            omega = check_real(owner, "omega", omega, minimum=0.0, open_min=True)
+            self.omega = torch.full_like(c_min, omega)
+        achieved = float((2 * math.pi * c_min / (self.omega * self.h)).min())
+        if achieved < MIN_PPW:
+            raise ValueError(
+                f"{owner}: expected at least {MIN_PPW:g} points per wavelength, got {achieved:.3g}"
+            )
+        if achieved < WARN_PPW:
+            logger.warning(
+                "%s: %.3g points per wavelength: large dispersion error", owner, achieved
+            )
+            warnings.warn(
+                f"{owner}: {achieved:.3g} points per wavelength: large dispersion error",
+                stacklevel=2,
+            )
+        width = check_real(owner, "sponge_width", sponge_width, minimum=0.0)
+        strength = check_real(owner, "sponge_strength", sponge_strength, minimum=0.0)
+        attenuation = check_real(owner, "attenuation", attenuation, minimum=0.0)
+        self.k2 = (self.omega.view(-1, 1, 1, 1) / speed) ** 2
+        sponge = sponge_profile(n, width, strength).to(speed.device)
+        self.gamma = (attenuation + sponge).expand_as(speed).contiguous()
+        self.speed = speed
+        stencil = laplacian_stencil(speed.shape[0], n, speed.device)
+        stencil[:, 2:3] -= self.k2 * (1 - 1j * self.gamma)
+        if tuple(f.shape) != tuple(speed.shape):
+            raise ValueError(
+                f"{owner}: expected f of shape {tuple(speed.shape)}, got {tuple(f.shape)}"
+            )
+        super().__init__(stencil, f.to(torch.complex128))
+
+    @property
+    def k_max(self) -> Tensor:
+        """Largest wavenumber of each sample, ``(B,)``."""
+        return self.k2.flatten(1).amax(dim=1).sqrt()
+
+    def features(self) -> Tensor:
+        """Input of a learned step: ``cat([k^2 h^2, γ])``, ``(B, 2, n, n)`` float64.
+
+        ``k^2 h^2 = (2 π / ppw_local)^2`` is dimensionless and the same at every
+        grid size for the same points per wavelength.
+        """
+        return torch.cat([self.k2 * self.h**2, self.gamma], dim=1)
+
+    def shifted_laplacian(self, beta: complex = 1 - 0.5j) -> ComplexStencilProblem:
+        """``M = -Δ - k^2 (β_1 - i (β_2 + γ))`` with this problem's ``f``.
+
+        ``beta = β_1 - i β_2``; the default ``1 - 0.5 i`` is Erlangga, Oosterlee
+        and Vuik's (2006) choice. ``β_2 > 0`` is needed for ``M`` to be a good
+        multigrid target.
+        """
+        beta = complex(beta)
+        if beta.imag > 0:
+            raise ValueError(
+                f"shifted_laplacian: expected beta = b1 - i b2 with b2 >= 0, got {beta!r}"
+            )
+        stencil = self.stencil.clone()
+        stencil[:, 2:3] = laplacian_stencil(1, self.n, self.f.device)[:, 2:3] - self.k2 * (
+            beta.real - 1j * (-beta.imag + self.gamma)
+        )
+        return ComplexStencilProblem(stencil, self.f)
+
+    def __repr__(self) -> str:
+        return (
+            f"Helmholtz2D(batch={self.batch_size}, n={self.n}, k_max={float(self.k_max.max()):.3g})"
+        )
+
+
+def laplacian_stencil(batch: int, n: int, device: torch.device | str) -> Tensor:
+    """The 5-point Dirichlet ``-Δ`` as a complex128 stencil ``(batch, 5, n, n)``."""
+    inv_h2 = float(n + 1) ** 2
+    stencil = torch.full((batch, 5, n, n), -inv_h2, dtype=torch.complex128, device=device)
+    stencil[:, 2] = 4 * inv_h2
+    stencil[:, 0, 0, :] = 0
+    stencil[:, 4, -1, :] = 0
+    stencil[:, 1, :, 0] = 0
+    stencil[:, 3, :, -1] = 0
+    return stencil
+
+
+def _unit_range(field: Tensor) -> Tensor:
+    """Each sample of ``field`` mapped affinely onto ``[0, 1]``."""
+    low = field.flatten(1).amin(dim=1).view(-1, 1, 1, 1)
+    high = field.flatten(1).amax(dim=1).view(-1, 1, 1, 1)
+    return (field - low) / (high - low).clamp_min(1e-300)
+
+
+def _check_contrast(owner: str, contrast: float) -> float:
+    return check_real(owner, "contrast", contrast, minimum=1.0)
+
+
+def smooth_speed(
+    batch: int, n: int, contrast: float = 2.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """Smooth random wave speeds in ``[1, contrast]``: a Gaussian random field
+    (:func:`~irsolve.solvers.gaussian_random_field`, ``alpha = 3``, ``tau = 4``)
+    mapped affinely per sample. ``(batch, 1, n, n)`` float64."""
+    owner = "smooth_speed"
+    contrast = _check_contrast(owner, contrast)
+    grf = gaussian_random_field(check_int(owner, "batch", batch, minimum=1), n, 3.0, 4.0, generator)
+    return 1 + (contrast - 1) * _unit_range(grf)
+
+
+def piecewise_speed(
+    batch: int, n: int, contrast: float = 2.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """Two-phase wave speeds, ``1`` and ``contrast``, split at the zero level set of a
+    Gaussian random field (``alpha = 2``, ``tau = 3``, as the FNO Darcy fields).
+    ``(batch, 1, n, n)`` float64."""
+    owner = "piecewise_speed"
+    contrast = _check_contrast(owner, contrast)
+    grf = gaussian_random_field(check_int(owner, "batch", batch, minimum=1), n, 2.0, 3.0, generator)
+    return torch.where(grf > 0, contrast, 1.0)
+
+
+def layered_speed(
+    batch: int,
+    n: int,
+    contrast: float = 2.5,
+    layers: int = 5,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """A layered "geology": ``layers`` layers stacked along ``x`` with undulating interfaces.
+
+    Interface ``l`` lies at ``x = l / layers + a_l sin(2 π m_l y + φ_l)``
+    (``a_l`` up to a third of a layer's thickness, ``m_l`` in 1..3); the speed
+    increases with depth from 1 in the top layer to ``contrast`` in the bottom
+    one, each step a random share of the total. ``(batch, 1, n, n)`` float64.
+    """
+    owner = "layered_speed"
+    contrast = _check_contrast(owner, contrast)
+    batch = check_int(owner, "batch", batch, minimum=1)
+    layers = check_int(owner, "layers", layers, minimum=2)
+    x, y = grid_coordinates(n, False, torch.float64, torch.device("cpu"))
+    steps = torch.rand(batch, layers - 1, generator=generator, dtype=torch.float64) + 0.2
+    levels = torch.cat([torch.zeros(batch, 1, dtype=torch.float64), steps.cumsum(1)], dim=1)
+    levels = 1 + (contrast - 1) * levels / levels[:, -1:]
+    speed = levels[:, :1, None, None].expand(batch, 1, n, n).clone()
+    for layer in range(1, layers):
+        amp = torch.rand(batch, generator=generator, dtype=torch.float64) / (3 * layers)
+        m = torch.randint(1, 4, (batch,), generator=generator).to(torch.float64)
+        phase = 2 * math.pi * torch.rand(batch, generator=generator, dtype=torch.float64)
+        wave = amp.view(-1, 1, 1) * torch.sin(
+            2 * math.pi * m.view(-1, 1, 1) * y + phase.view(-1, 1, 1)
+        )
+        below = (x >= layer / layers + wave).unsqueeze(1)
+        speed = torch.where(below, levels[:, layer].view(-1, 1, 1, 1), speed)
+    return speed
+
+
+def point_source(
+    batch: int,
+    n: int,
+    where: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """A unit point source ``δ(x - x_s)``: ``1 / h^2`` at one node, ``(batch, 1, n, n)`` float64.
+
+    ``where`` is ``(x_s, y_s)`` in the unit square (the nearest node is used);
+    ``None`` draws it uniformly inside the sponge-free region ``[0.2, 0.8]^2``.
+    """
+    h = 1.0 / (n + 1)
+    f = torch.zeros(batch, 1, n, n, dtype=torch.float64)
+    for b in range(check_int("point_source", "batch", batch, minimum=1)):
+        if where is None:
+            xs, ys = (0.2 + 0.6 * torch.rand(2, generator=generator, dtype=torch.float64)).tolist()
+        else:
+            xs, ys = where
+        i = min(max(round(xs / h) - 1, 0), n - 1)
+        j = min(max(round(ys / h) - 1, 0), n - 1)
+        f[b, 0, i, j] = 1 / h**2
+    return f
+
+
+def random_source(batch: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """Complex white-noise sources, unit variance per node, ``(batch, 1, n, n)`` complex128."""
+    check_int("random_source", "batch", batch, minimum=1)
+    shape = (batch, 1, n, n)
+    real = torch.randn(shape, generator=generator, dtype=torch.float64)
+    imag = torch.randn(shape, generator=generator, dtype=torch.float64)
+    return torch.complex(real, imag) / math.sqrt(2)
