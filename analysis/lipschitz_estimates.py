@@ -31,6 +31,7 @@ from torch.func import jvp, vjp
 
 from irsolve._validate import check_choice, check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
+from irsolve.reductions import broadcast
 
 from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm
 from .stepmap import StepMap, ball_points
@@ -260,7 +261,7 @@ def spectral_norm(
 def _normalise(v: Tensor, norm: EuclideanNorm | EnergyNorm) -> Tensor:
     """``v_b / ||v_b||`` per sample (a zero sample stays zero)."""
     size = norm(v).clamp_min(torch.finfo(v.dtype).tiny)
-    return v / size.view((-1,) + (1,) * (v.dim() - 1))
+    return v / broadcast(size, v)
 
 
 def _converged(old: Tensor, new: Tensor, tol: float, i: int) -> bool:

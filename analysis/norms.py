@@ -32,16 +32,12 @@ import scipy.sparse.linalg as spla
 import torch
 from torch import Tensor
 
+from irsolve.reductions import dot, norm
 from irsolve.solvers.problems import StencilProblem
 
 __all__ = ["EnergyNorm", "EuclideanNorm", "NormName", "make_norm"]
 
 NormName = Literal["l2", "energy"]
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-sample Euclidean inner product ``<a_b, b_b>``, shape ``(B,)``."""
-    return (a.flatten(1) * b.flatten(1)).sum(dim=1)
 
 
 class EuclideanNorm:
@@ -50,11 +46,11 @@ class EuclideanNorm:
     name = "l2"
 
     def __call__(self, t: Tensor) -> Tensor:
-        return torch.linalg.vector_norm(t.flatten(1), dim=1)
+        return norm(t)
 
     def inner(self, a: Tensor, b: Tensor) -> Tensor:
         """``<a_b, b_b>`` per sample."""
-        return _dot(a, b)
+        return dot(a, b)
 
     def gram(self, t: Tensor) -> Tensor:
         """``W t`` (here ``t``)."""
@@ -141,7 +137,7 @@ class EnergyNorm:
 
     def inner(self, a: Tensor, b: Tensor) -> Tensor:
         """``a_b^T A_b b_b`` per sample."""
-        return _dot(a, self.gram(b))
+        return dot(a, self.gram(b))
 
     def gram(self, t: Tensor) -> Tensor:
         """``A t`` (``t`` of shape ``(B, C, n, n)``)."""

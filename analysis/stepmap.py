@@ -17,15 +17,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from irsolve import reductions
 from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver, Problem
 
-__all__ = ["StepMap", "ball_points", "sample_l2", "working_dtype"]
-
-
-def sample_l2(t: Tensor) -> Tensor:
-    """Euclidean norm of each sample: ``||t_b||_2`` over all non-batch dims, shape ``(B,)``."""
-    return torch.linalg.vector_norm(t.flatten(1), dim=1)
+__all__ = ["StepMap", "ball_points", "working_dtype"]
 
 
 def ball_points(
@@ -33,7 +29,7 @@ def ball_points(
     radius: Tensor,
     *,
     generator: torch.Generator | None = None,
-    norm: Callable[[Tensor], Tensor] = sample_l2,
+    norm: Callable[[Tensor], Tensor] = reductions.norm,
 ) -> Tensor:
     """Random points in the balls ``||e_b|| <= radius_b``, shaped like ``like``.
 
@@ -43,13 +39,13 @@ def ball_points(
     points fill the ball but are not uniform in volume.
     """
     direction = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
-    direction = direction / norm(direction).clamp_min(torch.finfo(like.dtype).tiny).view(
-        (-1,) + (1,) * (like.dim() - 1)
+    direction = direction / reductions.broadcast(
+        norm(direction).clamp_min(torch.finfo(like.dtype).tiny), like
     )
     n = like[0].numel()
     u = torch.rand(like.shape[0], generator=generator, dtype=like.dtype, device=like.device)
     scale = radius * u ** (1.0 / n)
-    return direction * scale.view((-1,) + (1,) * (like.dim() - 1))
+    return direction * reductions.broadcast(scale, like)
 
 
 def working_dtype(solver: FixedPointSolver, x: Any) -> torch.dtype:

@@ -40,22 +40,13 @@ import torch
 from torch import Tensor, nn
 
 from irsolve.interface import FixedPointSolver
+from irsolve.reductions import broadcast, dot, rms
 from irsolve.solvers.problems import Darcy2D, StencilProblem, require_stencil_problem
 
 __all__ = ["CorrectorContext", "ResidualCorrector", "StepLength", "corrector_features"]
 
 #: Step-length rules along the learned direction (see the module docstring).
 StepLength = Literal["energy", "residual"]
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-sample inner product over all non-batch dims, shape ``(B,)``."""
-    return (a * b).flatten(1).sum(dim=1)
-
-
-def _expand(t: Tensor, like: Tensor) -> Tensor:
-    """A ``(B,)`` tensor viewed as ``(B, 1, ..., 1)`` to broadcast against ``like``."""
-    return t.view((-1,) + (1,) * (like.dim() - 1))
 
 
 def corrector_features(problem: StencilProblem) -> tuple[Tensor, Tensor]:
@@ -78,7 +69,7 @@ def corrector_features(problem: StencilProblem) -> tuple[Tensor, Tensor]:
     if isinstance(problem, Darcy2D):
         log_a = problem.a.log()
         mean = log_a.mean(dim=(-3, -2, -1))
-        return log_a - _expand(mean, log_a), mean.exp()
+        return log_a - broadcast(mean, log_a), mean.exp()
     f = problem.f
     return torch.zeros_like(f), torch.ones(f.shape[0], dtype=f.dtype, device=f.device)
 
@@ -150,9 +141,9 @@ class ResidualCorrector(FixedPointSolver):
         ``s = rms(r)`` per sample; samples with ``r = 0`` get ``d = 0``.
         Returns ``d`` in ``r``'s dtype and device.
         """
-        s = r.flatten(1).square().mean(dim=1).sqrt()
+        s = rms(r)
         safe = torch.where(s > 0, s, torch.ones_like(s))
-        z = (r / _expand(safe, r)).to(ctx.features)
+        z = (r / broadcast(safe, r)).to(ctx.features)
         phi = self.net(torch.cat([ctx.features, z], dim=1))
         if phi.shape != r.shape:
             raise ValueError(
@@ -160,7 +151,7 @@ class ResidualCorrector(FixedPointSolver):
                 f"{tuple(r.shape)}, got {tuple(phi.shape)}"
             )
         weight = torch.where(s > 0, s, torch.zeros_like(s)) / ctx.scale
-        return phi.to(r) * _expand(weight, r)
+        return phi.to(r) * broadcast(weight, r)
 
     def step_size(self, ctx: CorrectorContext, r: Tensor, d: Tensor) -> Tensor:
         """Per-sample ``alpha`` ``(B,)`` of :attr:`step_length` (0 where ``d`` is 0)."""
@@ -168,9 +159,9 @@ class ResidualCorrector(FixedPointSolver):
             return torch.ones(r.shape[0], dtype=r.dtype, device=r.device)
         ad = ctx.problem.apply(d)
         if self.step_length == "energy":
-            num, den = _dot(r, d), _dot(d, ad)
+            num, den = dot(r, d), dot(d, ad)
         else:
-            num, den = _dot(r, ad), _dot(ad, ad)
+            num, den = dot(r, ad), dot(ad, ad)
         ok = den > 0
         safe = torch.where(ok, den, torch.ones_like(den))
         return torch.where(ok, num / safe, torch.zeros_like(den))
@@ -179,7 +170,7 @@ class ResidualCorrector(FixedPointSolver):
         """``h + alpha * d`` with ``d`` from :meth:`direction` at ``r = f - A h``."""
         r = ctx.problem.residual(h)
         d = self.direction(ctx, r)
-        return h + _expand(self.step_size(ctx, r, d), h) * d
+        return h + broadcast(self.step_size(ctx, r, d), h) * d
 
     def residual(self, ctx: CorrectorContext, h: Tensor) -> Tensor:
         """The physical residual ``f - A h``."""

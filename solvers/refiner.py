@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from irsolve._validate import check_int, check_real
 from irsolve.interface import FixedPointSolver, Problem
+from irsolve.reductions import broadcast, rms
 
 __all__ = ["GeometricAlpha", "Refiner", "RefinerContext"]
 
@@ -175,8 +176,7 @@ class Refiner(FixedPointSolver):
         """``h + alpha_k * Phi([x ; h])``; samples under the stop threshold stay put."""
         phi = self.correction(ctx, h)
         if self.stop_threshold is not None:
-            rms = phi.detach().flatten(1).square().mean(dim=1).sqrt()
-            keep = (rms >= self.stop_threshold).view(-1, *[1] * (h.dim() - 1))
+            keep = broadcast(rms(phi.detach()) >= self.stop_threshold, h)
             phi = phi * keep.to(phi.dtype)
         return h + self.alpha_at(k) * phi
 
