@@ -1,4 +1,10 @@
-"""Composite solvers: interleave several fixed-point steps in a fixed pattern."""
+"""Composite solvers built from child fixed-point steps.
+
+:class:`Cycle` composes its children into one step (``G = G_n o ... o G_1``:
+a learned correction, then ``nu`` smoothing sweeps, is one hybrid cycle);
+:class:`Interleave` alternates them in a repeating pattern, one child per
+step, so the engine judges convergence after each child's step.
+"""
 
 from __future__ import annotations
 
@@ -9,64 +15,32 @@ from torch import Tensor
 from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver
 
-__all__ = ["Interleave"]
+__all__ = ["Cycle", "Interleave"]
 
 
-class Interleave(FixedPointSolver):
-    """Apply child solvers in a repeating pattern: ``pattern[i]`` steps of child ``i``.
+class _Composite(FixedPointSolver):
+    """Children with one context each: the context is the tuple of theirs.
 
-    ``Interleave(a, b, pattern=(1, 4))`` runs one ``a`` step, then four ``b``
-    steps, and repeats. Each child's ``prepare`` is called once per solve; the
-    context is the tuple of the children's contexts. The residual is the
-    first child's that defines one (a learned step on a tensor input has
-    none, a classical step on a problem has the physical residual). Each child
-    sees its *own* step count as ``k`` (so a learned step's ``alpha_k``
-    schedule counts its own applications).
-
-    Parameters
-    ----------
-    *solvers : FixedPointSolver
-        Two or more children.
-    pattern : tuple of int, optional
-        Steps of each child per cycle; default one each.
+    The residual is the first child's that defines one (a learned step on a
+    tensor input has none, a classical step on a problem has the physical
+    residual); restricting and swapping the right-hand side act child by child.
     """
 
-    def __init__(self, *solvers: FixedPointSolver, pattern: tuple[int, ...] | None = None):
-        if len(solvers) < 1:
-            raise ValueError("Interleave: expected at least one child solver, got none")
+    def __init__(self, owner: str, solvers: tuple[FixedPointSolver, ...], at_least: int) -> None:
+        if len(solvers) < at_least:
+            raise ValueError(
+                f"{owner}: expected at least {at_least} child solver(s), got {len(solvers)}"
+            )
         for solver in solvers:
             if not isinstance(solver, FixedPointSolver):
                 raise TypeError(
-                    f"Interleave: expected FixedPointSolver children, got {type(solver).__name__}"
+                    f"{owner}: expected FixedPointSolver children, got {type(solver).__name__}"
                 )
-        pattern = tuple(pattern) if pattern is not None else (1,) * len(solvers)
-        if len(pattern) != len(solvers) or any(
-            check_int("Interleave", "pattern", p) < 1 for p in pattern
-        ):
-            raise ValueError(
-                f"Interleave: expected a pattern of {len(solvers)} positive integers (one per "
-                f"child), got {pattern}"
-            )
         self.solvers = solvers
-        self.pattern = tuple(int(p) for p in pattern)
-        self.cycle = sum(self.pattern)
         self.default_dtype = solvers[0].default_dtype
-
-    def child_at(self, k: int) -> tuple[int, int]:
-        """``(child index, that child's own step index)`` for global step ``k``."""
-        cycles, position = divmod(k, self.cycle)
-        for index, count in enumerate(self.pattern):
-            if position < count:
-                return index, cycles * count + position
-            position -= count
-        raise AssertionError("unreachable: position lies inside one cycle")
 
     def prepare(self, x: Any) -> tuple[Any, ...]:
         return tuple(solver.prepare(x) for solver in self.solvers)
-
-    def step(self, ctx: tuple[Any, ...], h: Tensor, k: int) -> Tensor:
-        index, local_k = self.child_at(k)
-        return self.solvers[index].step(ctx[index], h, local_k)
 
     def residual(self, ctx: tuple[Any, ...], h: Tensor) -> Tensor | None:
         for solver, child_ctx in zip(self.solvers, ctx, strict=True):
@@ -86,6 +60,78 @@ class Interleave(FixedPointSolver):
             solver.with_rhs(child_ctx, f)
             for solver, child_ctx in zip(self.solvers, ctx, strict=True)
         )
+
+
+class Cycle(_Composite):
+    """One step applies each child once, in order: ``h <- G_n(... G_2(G_1(h)))``.
+
+    ``Cycle(ResidualCorrector(net), Jacobi(0.8, sweeps=5))`` is the hybrid
+    cycle of a learned correction and five Jacobi sweeps; as a Krylov
+    preconditioner each application runs the whole cycle. Every child sees
+    the cycle's index as ``k``. The engine sees (and judges) only the
+    composed step; :meth:`step_name` reports ``"Cycle"``.
+
+    Parameters
+    ----------
+    *solvers : FixedPointSolver
+        One or more children, applied first to last.
+    """
+
+    def __init__(self, *solvers: FixedPointSolver) -> None:
+        super().__init__("Cycle", solvers, at_least=1)
+
+    def step(self, ctx: tuple[Any, ...], h: Tensor, k: int) -> Tensor:
+        for solver, child_ctx in zip(self.solvers, ctx, strict=True):
+            h = solver.step(child_ctx, h, k)
+        return h
+
+    def __repr__(self) -> str:
+        return f"Cycle({', '.join(repr(s) for s in self.solvers)})"
+
+
+class Interleave(_Composite):
+    """Apply child solvers in a repeating pattern: ``pattern[i]`` steps of child ``i``.
+
+    ``Interleave(a, b, pattern=(1, 4))`` runs one ``a`` step, then four ``b``
+    steps, and repeats. Each child's ``prepare`` is called once per solve; the
+    context is the tuple of the children's contexts and the residual the
+    first child's that defines one. Each child sees its *own* step count as
+    ``k`` (so a learned step's ``alpha_k`` schedule counts its own
+    applications). To apply several children as *one* step, use :class:`Cycle`.
+
+    Parameters
+    ----------
+    *solvers : FixedPointSolver
+        Two or more children.
+    pattern : tuple of int, optional
+        Steps of each child per cycle; default one each.
+    """
+
+    def __init__(self, *solvers: FixedPointSolver, pattern: tuple[int, ...] | None = None):
+        super().__init__("Interleave", solvers, at_least=2)
+        pattern = tuple(pattern) if pattern is not None else (1,) * len(solvers)
+        if len(pattern) != len(solvers) or any(
+            check_int("Interleave", "pattern", p) < 1 for p in pattern
+        ):
+            raise ValueError(
+                f"Interleave: expected a pattern of {len(solvers)} positive integers (one per "
+                f"child), got {pattern}"
+            )
+        self.pattern = tuple(int(p) for p in pattern)
+        self.cycle = sum(self.pattern)
+
+    def child_at(self, k: int) -> tuple[int, int]:
+        """``(child index, that child's own step index)`` for global step ``k``."""
+        cycles, position = divmod(k, self.cycle)
+        for index, count in enumerate(self.pattern):
+            if position < count:
+                return index, cycles * count + position
+            position -= count
+        raise AssertionError("unreachable: position lies inside one cycle")
+
+    def step(self, ctx: tuple[Any, ...], h: Tensor, k: int) -> Tensor:
+        index, local_k = self.child_at(k)
+        return self.solvers[index].step(ctx[index], h, local_k)
 
     def step_name(self, k: int) -> str:
         index, local_k = self.child_at(k)

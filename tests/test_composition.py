@@ -1,4 +1,4 @@
-"""Interleave: the order of child steps, each child's own step count, residual choice, freezing."""
+"""Interleave and Cycle: the order of child steps, step counts, residual choice, freezing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,16 @@ import pytest
 import torch
 from core_solvers import DiagonalProblem, Richardson
 
-from irsolve import FixedPointSolver, Interleave, solve
-from irsolve.solvers import GaussSeidel, Multigrid, Poisson2D
+from irsolve import Cycle, FixedPointSolver, Interleave, solve
+from irsolve.solvers import (
+    Darcy2D,
+    GaussSeidel,
+    Jacobi,
+    Multigrid,
+    Poisson2D,
+    darcy_coefficient,
+    gaussian_random_field,
+)
 
 
 class Recorder(FixedPointSolver):
@@ -67,6 +75,30 @@ def test_interleave_rejects_bad_pattern():
         Interleave(Richardson(0.5), Richardson(0.5), pattern=(1, 0))
     with pytest.raises(TypeError):
         Interleave(Richardson(0.5), lambda h: h)
+    with pytest.raises(ValueError, match="Interleave: expected at least 2 child solver.*got 1"):
+        Interleave(Richardson(0.5))
+
+
+def test_cycle_runs_every_child_once_per_step_in_order():
+    log: list = []
+    a, b = Recorder("a", log), Recorder("b", log)
+    h0 = torch.ones(1, 2, dtype=torch.float64)
+    sol = solve(h0, Cycle(a, b), h0, tol=0.0, maxiter=3)
+    assert log == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert a.prepared == b.prepared == 1 and sol.stats["steps_per_solver"] == {"Cycle": 3}
+    assert torch.equal(sol.u, h0 / 64)  # each child halves h: 2 children x 3 steps
+    with pytest.raises(ValueError, match="Cycle: expected at least 1 child solver.*got 0"):
+        Cycle()
+
+
+def test_cycle_of_two_jacobi_sweeps_is_the_jacobi_solver_with_two_sweeps():
+    # Independent reference: Jacobi(sweeps=2) applies the same two sweeps as one step.
+    a = darcy_coefficient(gaussian_random_field(2, 15, generator=torch.Generator().manual_seed(0)))
+    problem = Darcy2D(a)
+    pair = solve(None, Cycle(Jacobi(), Jacobi()), problem, tol=None, maxiter=7)
+    double = solve(None, Jacobi(sweeps=2), problem, tol=None, maxiter=7)
+    torch.testing.assert_close(pair.u, double.u, rtol=1e-14, atol=0)
+    assert pair.criterion == "residual" and repr(Cycle(Jacobi())).startswith("Cycle(Jacobi(")
 
 
 def test_interleave_with_multigrid_solves_a_one_node_periodic_grid():
