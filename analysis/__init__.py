@@ -3,7 +3,8 @@
 ``lipschitz`` estimates the local Lipschitz constant of any solver's step,
 ``contraction_certificate`` checks Theorem 3.1 / Corollary 3.3 of the IRNO
 paper on a real input and trajectory, and ``spectral_error`` measures the
-error per radial frequency band. The ``plot_*`` functions (module
+error per radial frequency band; ``reference_solve`` is the sparse direct
+solve every comparison against the exact discrete solution uses. The ``plot_*`` functions (module
 :mod:`irsolve.analysis.plots`) draw each of these as PNG and PDF figures.
 """
 
@@ -17,6 +18,7 @@ from .plots import (
     plot_error_spectra,
     plot_fields,
 )
+from .reference import reference_solve
 from .spectral import SpectralError, spectral_error
 
 __all__ = [
@@ -30,5 +32,6 @@ __all__ = [
     "plot_error_spectra",
     "plot_fields",
     "plots",
+    "reference_solve",
     "spectral_error",
 ]

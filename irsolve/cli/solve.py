@@ -10,7 +10,8 @@ coefficient fields of a Darcy data file (``--data``, see
 relative residual ``--rtol`` (RMS of ``f - A u`` over its value at the
 start) by one of :data:`SOLVERS`; the ``Solution`` summary is printed.
 ``--check`` also solves each problem with ``scipy.sparse.linalg.spsolve``
-and prints the relative error ``||u - u_ref||_2 / ||u_ref||_2``.
+(:func:`irsolve.analysis.reference_solve`) and prints the relative error
+``||u - u_ref||_2 / ||u_ref||_2``.
 
 The exit status is 0 when every sample converged, 1 when one did not.
 """
@@ -25,9 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import spsolve
 
-from irsolve import FixedPointSolver, Interleave, Solution, solve
+from irsolve import FixedPointSolver, Solution, solve
+from irsolve.analysis.reference import reference_solve
 from irsolve.cli.data_flags import add_format_argument
 from irsolve.cli.flags import add_flags, add_settings_arguments
 from irsolve.cli.types import integer, real
@@ -35,6 +36,7 @@ from irsolve.data.darcy_files import darcy_problems
 from irsolve.distributed import resolve_device
 from irsolve.learned.trained import load_corrector
 from irsolve.learned.training import TrainConfig
+from irsolve.reductions import norm
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,
@@ -53,13 +55,8 @@ logger = logging.getLogger(__name__)
 
 
 def _corrector_cycle(args: argparse.Namespace) -> FixedPointSolver:
-    """One learned corrector step, then the ``nu`` Jacobi sweeps it was trained with."""
-    if args.corrector is None:
-        raise ValueError(f"expected --corrector PATH with --solver {args.solver}, got none")
-    corrector, trained = load_corrector(args.corrector, flag="--corrector", device=args.device)
-    omega = trained.get("omega", 0.8) if trained.get("smoother", "jacobi") == "jacobi" else 0.8
-    jacobi = Jacobi(omega=omega, sweeps=trained.get("nu", 5))
-    return Interleave(corrector, jacobi, pattern=(1, 1))
+    """The trained hybrid cycle: one learned corrector step, then its trained smoothing."""
+    return load_corrector(args.corrector, flag="--corrector", device=args.device)[0]
 
 
 #: ``--solver`` name -> how to build it from the parsed flags.
@@ -70,8 +67,11 @@ SOLVERS: dict[str, Callable[[argparse.Namespace], FixedPointSolver]] = {
     "fcg-jacobi": lambda args: FlexibleCG(Jacobi(omega=1.0), m=1),
     "fcg-multigrid": lambda args: FlexibleCG(Multigrid()),
     "corrector+jacobi": _corrector_cycle,
-    "fcg-corrector": lambda args: FlexibleCG(_corrector_cycle(args), preconditioner_steps=2),
+    "fcg-corrector": lambda args: FlexibleCG(_corrector_cycle(args)),
 }
+
+#: The ``--solver`` names that read ``--corrector``.
+NEEDS_CORRECTOR = ("corrector+jacobi", "fcg-corrector")
 
 
 def build_solver(args: argparse.Namespace) -> FixedPointSolver:
@@ -80,10 +80,26 @@ def build_solver(args: argparse.Namespace) -> FixedPointSolver:
     ``jacobi``: weighted Jacobi (omega 0.8); ``gauss-seidel``: red-black
     Gauss-Seidel; ``multigrid``: V(2,2) cycles; ``fcg-jacobi``: CG
     preconditioned by one Jacobi sweep (omega 1); ``fcg-multigrid``: flexible
-    CG (m = 5) preconditioned by one V-cycle; ``corrector+jacobi``: the learned
-    corrector of ``--corrector`` and its trained number of Jacobi sweeps per
-    step; ``fcg-corrector``: flexible CG preconditioned by two such cycles.
+    CG (m = 5) preconditioned by one V-cycle; ``corrector+jacobi``: the hybrid
+    cycle of ``--corrector`` (:func:`~irsolve.learned.trained.load_corrector`:
+    one learned step, then the ``nu`` sweeps of the smoother it was trained
+    with) per step; ``fcg-corrector``: flexible CG preconditioned by one such
+    cycle.
+
+    Raises
+    ------
+    ValueError
+        ``--corrector`` missing for a solver in :data:`NEEDS_CORRECTOR`, or
+        given for one that would ignore it.
     """
+    needs = args.solver in NEEDS_CORRECTOR
+    if needs and args.corrector is None:
+        raise ValueError(f"expected --corrector PATH with --solver {args.solver}, got none")
+    if not needs and args.corrector is not None:
+        raise ValueError(
+            f"expected --corrector only with --solver {' or '.join(NEEDS_CORRECTOR)}, "
+            f"got it with --solver {args.solver}, which would ignore it"
+        )
     return SOLVERS[args.solver](args)
 
 
@@ -105,13 +121,10 @@ def make_problem(args: argparse.Namespace) -> StencilProblem:
 
 
 def relative_errors(problem: StencilProblem, u: torch.Tensor) -> np.ndarray:
-    """``||u_b - u_ref,b||_2 / ||u_ref,b||_2`` per sample, ``u_ref`` from SciPy's ``spsolve``."""
-    errors = []
-    for b, matrix in enumerate(problem.to_scipy()):
-        exact = spsolve(matrix.tocsc(), problem.f[b].flatten().cpu().numpy())
-        diff = u[b].flatten().cpu().numpy() - exact
-        errors.append(np.linalg.norm(diff) / np.linalg.norm(exact))
-    return np.array(errors)
+    """``||u_b - u_ref,b||_2 / ||u_ref,b||_2`` per sample, ``u_ref`` from
+    :func:`~irsolve.analysis.reference_solve`."""
+    exact = reference_solve(problem)
+    return (norm(u - exact) / norm(exact)).cpu().numpy()
 
 
 def _report(args: argparse.Namespace, sol: Solution, errors: np.ndarray | None) -> dict[str, Any]:

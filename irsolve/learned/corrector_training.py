@@ -16,7 +16,8 @@ the per-sample relative energy-norm error after one learned step and ``nu`` swee
 
 with the corrector's own step length ``alpha`` (energy by default) inside
 the loss; ``S`` is the smoother's error propagator (weighted Jacobi
-``I - omega D^-1 A`` or red-black Gauss-Seidel).
+``I - omega D^-1 A`` or red-black Gauss-Seidel). The cycle is
+:meth:`CorrectorConfig.cycle`, stepped by the engine.
 By homogeneity the error's size does not matter, only its shape. Optionally
 (``supervised > 0``) HINTS's supervised term adds
 ``supervised * mean_b ||d - e||_2 / ||e||_2``, the direction against
@@ -49,20 +50,23 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+from irsolve.composition import Cycle
 from irsolve.engine import solve
+from irsolve.interface import FixedPointSolver
 from irsolve.learned.nets import base_operator
 from irsolve.learned.nets.factory import net_config
 from irsolve.learned.settings import check_settings, setting
+from irsolve.reductions import broadcast, dot, norm
 from irsolve.solvers import (
     Darcy2D,
+    GaussSeidel,
+    Jacobi,
     Multigrid,
     ResidualCorrector,
     darcy_coefficient,
     gaussian_random_field,
 )
 from irsolve.solvers.corrector import StepLength
-from irsolve.solvers.gauss_seidel import multicolour_sweeps
-from irsolve.solvers.jacobi import jacobi_sweeps
 
 __all__ = [
     "CorrectorConfig",
@@ -176,7 +180,11 @@ def solved_pairs(a: Tensor, rtol: float = 1e-12, chunk: int = 64) -> TensorDatas
 
 @dataclasses.dataclass
 class CorrectorConfig:
-    """Settings of :class:`CorrectorObjective`.
+    """The corrector's hybrid cycle and the settings of :class:`CorrectorObjective`.
+
+    The one place where the cycle's ``nu``, ``smoother`` and ``omega`` live:
+    training steps :meth:`cycle`, and a checkpoint stores these settings, so
+    :func:`irsolve.learned.trained.load_corrector` rebuilds the same cycle.
 
     Attributes
     ----------
@@ -231,15 +239,45 @@ class CorrectorConfig:
         if self.omega is None:
             self.omega = 0.8 if self.smoother == "jacobi" else 1.0
 
+    def smoothing(self) -> FixedPointSolver | None:
+        """``nu`` sweeps of the smoother as one step (``None`` when ``nu = 0``).
+
+        Weighted Jacobi, or red-black Gauss-Seidel (SOR for ``omega > 1``).
+        """
+        if self.nu == 0:
+            return None
+        if self.smoother == "jacobi":
+            return Jacobi(omega=self.omega, sweeps=self.nu)
+        return GaussSeidel(omega=self.omega, sweeps=self.nu)
+
+    def cycle(self, net: nn.Module) -> Cycle:
+        """The hybrid cycle ``Cycle(ResidualCorrector(net, step_length), smoothing)``.
+
+        One step is one learned correction and ``nu`` smoothing sweeps; with
+        ``nu = 0`` the cycle is the learned step alone.
+        """
+        corrector = ResidualCorrector(net, step_length=self.step_length)
+        smoothing = self.smoothing()
+        return Cycle(corrector) if smoothing is None else Cycle(corrector, smoothing)
+
 
 def _energy(problem: Darcy2D, e: Tensor) -> Tensor:
     """``||e||_A`` per sample, ``(B,)``."""
-    return (e * problem.apply(e)).flatten(1).sum(dim=1).clamp_min(0).sqrt()
+    return dot(e, problem.apply(e)).clamp_min(0).sqrt()
+
+
+def _unit_energy(problem: Darcy2D, e: Tensor) -> Tensor:
+    """``e / ||e||_A`` per sample (the step is homogeneous; this keeps float32 tame)."""
+    return e / broadcast(_energy(problem, e).clamp_min(1e-300), e)
 
 
 class CorrectorObjective:
     """What :func:`irsolve.learned.training.fit` optimises for a :class:`ResidualCorrector`.
 
+    The hybrid cycle is ``settings.cycle(net)`` (:meth:`CorrectorConfig.cycle`),
+    stepped by the engine: the error ``e`` after ``k`` cycles is ``e - h_k``
+    for ``h_k`` the engine's iterate on ``A h = A e`` from ``h_0 = 0`` (the
+    cycle is affine in the error, so this is the error propagation itself).
     ``validate`` reports the hybrid's per-cycle energy factor under the key
     ``"vrmse"`` too, because ``fit`` selects the best checkpoint by that key.
     """
@@ -247,49 +285,48 @@ class CorrectorObjective:
     def __init__(self, net: nn.Module, config: CorrectorConfig | None = None) -> None:
         self.model = net
         self.settings = config or CorrectorConfig()
-        self.corrector = ResidualCorrector(net, step_length=self.settings.step_length)
+        self.cycle = self.settings.cycle(net)
+        self.corrector: ResidualCorrector = self.cycle.solvers[0]
         self.chain_a: Tensor | None = None
         self.chain_e: Tensor | None = None
 
-    def sweep(self, problem: Darcy2D, e: Tensor, f: Tensor | None = None) -> Tensor:
-        """``nu`` smoothing sweeps on ``A e = f`` (``f = 0``: the error propagator)."""
-        stencil = problem.stencil
-        inv_diag = 1.0 / problem.diagonal()
-        rhs = torch.zeros_like(e) if f is None else f
-        cfg = self.settings
-        sweeps = jacobi_sweeps if cfg.smoother == "jacobi" else multicolour_sweeps
-        return sweeps(stencil, inv_diag, e, rhs, problem.periodic, cfg.omega, cfg.nu)
+    def propagate(
+        self, problem: Darcy2D, e: Tensor, cycles: int, *, grad: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """The errors after ``cycles`` hybrid cycles from errors ``e``, and which samples are ok.
 
-    def cycle(self, ctx: Any, e: Tensor) -> Tensor:
-        """Error after one hybrid cycle (learned step, then ``nu`` sweeps) from error ``e``."""
-        problem = ctx.problem
-        r = problem.apply(e)
-        d = self.corrector.direction(ctx, r)
-        alpha = self.corrector.step_size(ctx, r, d)
-        e = e - alpha.view(-1, 1, 1, 1) * d
-        return self.sweep(problem, e)
+        Returns ``(e_after, ok)``: ``ok[b]`` is False for a sample whose
+        iterate turned non-finite (the engine ends it ``UNSTABLE``).
+        """
+        sol = solve(
+            None,
+            self.cycle,
+            problem.with_rhs(problem.apply(e)),
+            tol=None,
+            maxiter=cycles,
+            divergence=None,
+            grad=grad,
+        )
+        ok = torch.tensor([code.ok for code in sol.retcodes], device=e.device)
+        return e - sol.u, ok
 
-    def errors(self, ctx: Any, u: Tensor) -> Tensor:
+    def errors(self, problem: Darcy2D, u: Tensor) -> Tensor:
         """Training errors: the hybrid's own after ``k`` cycles, or smooth random fields."""
         cfg = self.settings
         cycles = int(torch.randint(0, cfg.max_cycles + 1, ()).item())
-        e = u.clone()
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
-            for _ in range(cycles):
-                e = self.cycle(ctx, e)
+        e, _ = self.propagate(problem, u, cycles)
         self.model.train(was_training)
-        # Normalise each error to unit energy (the step is homogeneous; this keeps float32 tame).
-        e = e / _energy(ctx.problem, e).clamp_min(1e-300).view(-1, 1, 1, 1)
+        e = _unit_energy(problem, e)
         if cfg.smooth_fraction > 0:
             b, _, n, _ = u.shape
             smooth = dirichlet_random_field(
                 b, n, alpha=cfg.smoothness, dtype=u.dtype, device=u.device
             )
-            smooth = smooth / _energy(ctx.problem, smooth).view(-1, 1, 1, 1)
+            smooth = smooth / broadcast(_energy(problem, smooth), smooth)
             pick = torch.rand(b, device=u.device) < cfg.smooth_fraction
-            e = torch.where(pick.view(-1, 1, 1, 1), smooth, e)
+            e = torch.where(broadcast(pick, e), smooth, e)
         return e
 
     def _with_chains(self, a: Tensor, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -302,9 +339,7 @@ class CorrectorObjective:
     def _store_chains(self, a: Tensor, after: Tensor, fresh: int, pick: Tensor, problem) -> None:
         """Put each chain's error after its cycle back; fill or reset chains with fresh ones."""
         cfg = self.settings
-        after = after.detach() / _energy(problem, after.detach()).clamp_min(1e-300).view(
-            -1, 1, 1, 1
-        )
+        after = _unit_energy(problem, after.detach())
         if self.chain_e is None or self.chain_e.shape[-1] != after.shape[-1]:
             self.chain_a, self.chain_e = a[:0], after[:0]
         if len(pick):
@@ -319,16 +354,14 @@ class CorrectorObjective:
 
     def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
         fresh = len(x)
-        e = self.errors(self.corrector.prepare(Darcy2D(x)), y)
+        e = self.errors(Darcy2D(x), y)
         pick = torch.zeros(0, dtype=torch.long)
         if self.settings.chains > 0:
             x, e, pick = self._with_chains(x.to(e.dtype), e)
-        ctx = self.corrector.prepare(Darcy2D(x))
-        problem = ctx.problem
-        r = problem.apply(e)
-        d = self.corrector.direction(ctx, r)
-        alpha = self.corrector.step_size(ctx, r, d)
-        after = self.sweep(problem, e - alpha.view(-1, 1, 1, 1) * d)
+        problem = Darcy2D(x)
+        after, ok = self.propagate(problem, e, 1, grad=True)
+        if not bool(ok.all()):
+            return x.new_full((), math.nan), {"factor": math.nan}  # fit skips the batch
         factor = _energy(problem, after) / _energy(problem, e)
         if self.settings.chains > 0:
             self._store_chains(problem.a, after, fresh, pick, problem)
@@ -337,21 +370,21 @@ class CorrectorObjective:
         if len(pick):
             parts["chain_factor"] = factor[fresh:].mean().item()
         if self.settings.supervised > 0:
-            sup = (torch.linalg.vector_norm((d - e).flatten(1), dim=1)) / torch.linalg.vector_norm(
-                e.flatten(1), dim=1
-            )
+            ctx = self.corrector.prepare(problem)
+            d = self.corrector.direction(ctx, problem.apply(e))
+            sup = norm(d - e) / norm(e)
             loss = loss + self.settings.supervised * sup.mean()
             parts["supervised"] = sup.mean().item()
         return loss.float(), parts
 
     def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        ctx = self.corrector.prepare(Darcy2D(x))
-        e = y.clone()
-        start = _energy(ctx.problem, e)
+        """Per-cycle energy factor over ``val_cycles`` cycles from ``h_0 = 0``; NaN where
+        an iterate turned non-finite."""
+        problem = Darcy2D(x)
         cycles = self.settings.val_cycles
-        for _ in range(cycles):
-            e = self.cycle(ctx, e)
-        factor = (_energy(ctx.problem, e) / start) ** (1.0 / cycles)
+        e, ok = self.propagate(problem, y, cycles)
+        factor = (_energy(problem, e) / _energy(problem, y)) ** (1.0 / cycles)
+        factor = torch.where(ok, factor, torch.full_like(factor, math.nan))
         return {"vrmse": factor, "cycle_factor": factor}
 
     def config(self) -> dict[str, Any]:

@@ -6,11 +6,14 @@ dict and a JSON-able ``config`` whose ``"objective"`` says what was trained
 the network (:func:`irsolve.learned.nets.build_net`). :func:`load_net` checks the
 kind, rebuilds the net and loads the weights key by key
 (:func:`~irsolve.learned.checkpoint.load_model_state`); :func:`load_refiner` and
-:func:`load_corrector` wrap the net in its solver.
+:func:`load_corrector` wrap the net in its solver, built from the typed settings
+the checkpoint was trained with.
 
 >>> base, _ = load_net("runs/base/best.pt", "base")             # doctest: +SKIP
 >>> refiner, settings = load_refiner("runs/irno/best.pt")        # doctest: +SKIP
 >>> sol = solve(base, refiner, x, tol=None, maxiter=settings.K)  # doctest: +SKIP
+>>> cycle, config = load_corrector("runs/corrector/best.pt")     # doctest: +SKIP
+>>> sol = solve(None, FlexibleCG(cycle), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,21 +21,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
 
+from irsolve.composition import Cycle
 from irsolve.distributed import resolve_device
 from irsolve.learned.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from irsolve.learned.corrector_training import CorrectorConfig
 from irsolve.learned.nets.factory import build_net
 from irsolve.learned.training import RefinerConfig, make_refiner
-from irsolve.solvers import Refiner, ResidualCorrector
-from irsolve.solvers.corrector import StepLength
+from irsolve.solvers import Refiner
 
 __all__ = ["Objective", "load_corrector", "load_net", "load_refiner"]
 
 logger = logging.getLogger(__name__)
+
+Settings = TypeVar("Settings", RefinerConfig, CorrectorConfig)
 
 #: What a training checkpoint may hold, by its ``config["objective"]``.
 Objective = Literal["base", "refiner", "corrector"]
@@ -98,6 +104,24 @@ def load_net(
     return net.to(device).eval().requires_grad_(False), config
 
 
+def _settings(kind: type[Settings], values: dict[str, Any], path: str | Path) -> Settings:
+    """``kind(**values)``, with one line naming the checkpoint when they do not fit."""
+    names = {field.name for field in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise CheckpointError(
+            f"expected {kind.__name__} settings ({', '.join(sorted(names))}) in {path}, got "
+            f"unknown {', '.join(unknown)}: a checkpoint of another irsolve version; retrain it"
+        )
+    return kind(**values)
+
+
+def _replaced(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """``settings`` with the ``overrides`` that are not ``None``."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(settings, **given) if given else settings
+
+
 def load_refiner(
     path: str | Path,
     *,
@@ -111,10 +135,7 @@ def load_refiner(
     (``alpha_decay=0.5``, ``stop_threshold=1e-3``); ``None`` values are ignored.
     """
     net, config = load_net(path, "refiner", flag=flag, device=device)
-    settings = RefinerConfig(**config["refiner"])
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if given:
-        settings = dataclasses.replace(settings, **given)
+    settings = _replaced(_settings(RefinerConfig, config["refiner"], path), overrides)
     return make_refiner(net, settings), settings
 
 
@@ -123,16 +144,16 @@ def load_corrector(
     *,
     flag: str | None = None,
     device: str | torch.device = "cpu",
-    step_length: StepLength | None | Literal["trained"] = "trained",
-) -> tuple[ResidualCorrector, dict[str, Any]]:
-    """The :class:`~irsolve.solvers.ResidualCorrector` of a corrector checkpoint and its
-    training settings (``nu``, ``smoother``, ``omega``... of
-    :class:`~irsolve.learned.corrector_training.CorrectorConfig`, as a dict).
+    **overrides: Any,
+) -> tuple[Cycle, CorrectorConfig]:
+    """The hybrid cycle of a corrector checkpoint and the settings it was trained with.
 
-    ``step_length="trained"`` uses the step length it was trained with.
+    The cycle is ``config.cycle(net)`` (:meth:`~irsolve.learned.corrector_training.
+    CorrectorConfig.cycle`): the :class:`~irsolve.solvers.ResidualCorrector`
+    (``cycle.solvers[0]``) with its trained step length, then ``nu`` sweeps of
+    the trained smoother and weight, as one step. ``overrides`` replace
+    settings (``step_length="energy"``, ``nu=3``); ``None`` values are ignored.
     """
     net, config = load_net(path, "corrector", flag=flag, device=device)
-    settings = dict(config.get("corrector") or {})
-    if step_length == "trained":
-        step_length = settings.get("step_length", "energy")
-    return ResidualCorrector(net, step_length=step_length), settings
+    settings = _replaced(_settings(CorrectorConfig, config["corrector"], path), overrides)
+    return settings.cycle(net), settings

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy.sparse.linalg import spsolve
 
+from irsolve import Cycle
 from irsolve.cli import build_parser, main
 from irsolve.cli.solve import SOLVERS, make_problem, relative_errors
 from irsolve.data.generate import make_darcy_dataset
@@ -108,3 +109,19 @@ def test_relative_errors_are_zero_for_the_spsolve_solution_and_one_for_zero():
     u = torch.stack([torch.from_numpy(e).view(1, 5, 5) for e in exact])
     assert relative_errors(problem, u).max() < 1e-14
     assert relative_errors(problem, torch.zeros_like(u)) == pytest.approx([1.0, 1.0])
+
+
+def test_a_corrector_given_to_a_solver_that_ignores_it_is_refused(corrector, capsys):
+    argv = ["solve", "--solver", "multigrid", "--corrector", corrector, "--resolution", "7"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--corrector only with --solver corrector+jacobi or fcg-corrector" in err
+    assert "got it with --solver multigrid" in err
+
+
+def test_the_corrector_solvers_run_the_trained_cycle(corrector):
+    argv = ["solve", "--solver", "fcg-corrector", "--corrector", corrector]
+    args = build_parser().parse_args(argv)
+    preconditioner = SOLVERS["fcg-corrector"](args).preconditioner
+    assert isinstance(preconditioner, Cycle)
+    assert preconditioner.solvers[1].sweeps == 2  # the checkpoint's nu, not a default

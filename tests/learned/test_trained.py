@@ -13,7 +13,7 @@ from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.nets.factory import net_config
 from irsolve.learned.trained import load_corrector, load_net, load_refiner
 from irsolve.learned.training import RefinerConfig
-from irsolve.solvers import GeometricAlpha, ResidualCorrector
+from irsolve.solvers import GaussSeidel, GeometricAlpha, Jacobi, ResidualCorrector
 
 
 def _save(path, net, objective, **settings):
@@ -66,12 +66,24 @@ def test_load_refiner_restores_its_settings_and_applies_overrides(saved):
     assert overridden.alpha_decay == 1.0 and overridden.stop_threshold is None
 
 
-def test_load_corrector_uses_the_trained_step_length_and_returns_its_settings(saved):
+def test_load_corrector_rebuilds_the_trained_cycle_and_returns_its_settings(saved):
     path, _ = saved["corrector"]
-    corrector, settings = load_corrector(path)
+    cycle, settings = load_corrector(path)
+    assert settings == CorrectorConfig(nu=3, step_length="residual")
+    corrector, smoothing = cycle.solvers
     assert isinstance(corrector, ResidualCorrector) and corrector.step_length == "residual"
-    assert settings["nu"] == 3
-    assert load_corrector(path, step_length="energy")[0].step_length == "energy"
+    assert isinstance(smoothing, Jacobi) and (smoothing.omega, smoothing.sweeps) == (0.8, 3)
+    energy, overridden = load_corrector(path, step_length="energy", nu=2, smoother="gauss-seidel")
+    assert energy.solvers[0].step_length == "energy" and overridden.nu == 2
+    assert isinstance(energy.solvers[1], GaussSeidel) and energy.solvers[1].sweeps == 2
+
+
+def test_a_checkpoint_with_unknown_settings_is_refused_in_one_line(tmp_path):
+    net = corrector_net(2, 4, 1)
+    path = _save(tmp_path / "old.pt", net, "corrector", corrector={"nu": 3, "sweeps_per_cycle": 2})
+    with pytest.raises(CheckpointError, match=r"unknown sweeps_per_cycle: .*retrain") as info:
+        load_corrector(path)
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
