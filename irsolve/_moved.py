@@ -37,7 +37,6 @@ MOVED: dict[str, str] = {
     "irsolve.corrector_training": "irsolve.learned.corrector_training",
     "irsolve.data.cli": "irsolve.cli.data",
     "irsolve.data.options": "irsolve.cli.data_flags",
-    "irsolve.demo": "irsolve.cli.demo",
     "irsolve.evaluate": "irsolve.learned.evaluate",
     "irsolve.losses": "irsolve.learned.losses",
     "irsolve.nets": "irsolve.learned.nets",

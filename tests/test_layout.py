@@ -1,4 +1,4 @@
-"""The package layout reads engine / solvers / analysis / data / learned / cli, and imports
+"""The package layout reads engine / solvers / analysis / data / learned / demo / cli, and imports
 point down that list: a layer imports only the layers it sits on."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Top-level folders mapped into the ``irsolve`` namespace.
 FOLDERS = {"irsolve": "irsolve", "solvers": "irsolve.solvers", "analysis": "irsolve.analysis"}
 #: Subpackages of ``irsolve`` that are layers of their own; every other module is the engine.
-LAYERS = ("solvers", "analysis", "data", "learned", "cli")
+LAYERS = ("solvers", "analysis", "data", "learned", "demo", "cli")
 #: What each layer may import (its own modules included).
 ALLOWED = {
     "engine": {"engine"},
@@ -18,6 +18,7 @@ ALLOWED = {
     "analysis": {"engine", "solvers", "analysis"},
     "data": {"engine", "solvers", "data"},
     "learned": {"engine", "solvers", "analysis", "data", "learned"},
+    "demo": {"engine", "solvers", "analysis", "data", "learned", "demo"},
     "cli": {"engine", *LAYERS},
 }
 
@@ -49,9 +50,9 @@ def _imported(source: str) -> set[str]:
     return {name for name in found if name.split(".")[0] == "irsolve"}
 
 
-def test_irsolve_holds_the_engine_modules_and_the_data_learned_and_cli_packages():
+def test_irsolve_holds_the_engine_modules_and_the_data_learned_demo_and_cli_packages():
     packages = {p.name for p in (ROOT / "irsolve").iterdir() if (p / "__init__.py").exists()}
-    assert packages == {"data", "learned", "cli"}
+    assert packages == {"data", "learned", "demo", "cli"}
 
 
 def test_every_import_points_down_the_layers():

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from irsolve.cli import main
-from irsolve.cli.demo import DemoCache, DemoSettings, run_demo, summary_table
+from irsolve.demo import DemoCache, DemoSettings, run_demo, summary_table
 
 TINY = DemoSettings(
     ns_resolution=16,
-    ns_trajectories=20,
+    ns_train=16,
+    ns_test=4,
     base_epochs=1,
     base_hidden=8,
     irno_epochs=1,
@@ -24,6 +25,7 @@ TINY = DemoSettings(
     K=2,
     analyze_samples=2,
     darcy_n=16,
+    test_n=16,
     corrector_problems=16,
     corrector_epochs=1,
     corrector_modes=4,
@@ -53,8 +55,8 @@ def test_cache_key_changes_with_every_setting_and_not_otherwise():
 
 def test_quick_preset_is_smaller_than_the_full_one():
     quick, full = DemoSettings.preset(quick=True), DemoSettings.preset(quick=False)
-    assert quick.ns_trajectories < full.ns_trajectories
-    assert quick.darcy_n < full.darcy_n
+    assert quick.ns_train < full.ns_train
+    assert quick.test_n < full.test_n
     assert max(quick.amg_sizes) < max(full.amg_sizes)
 
 
@@ -125,7 +127,7 @@ def test_second_run_trains_nothing_and_darcy_rows_match_spsolve(tmp_path):
 @pytest.mark.slow
 def test_all_three_parts_at_tiny_size_write_the_ns_analysis(tmp_path):
     result = run_demo(tmp_path / "out", settings=TINY, cache_dir=tmp_path / "cache")
-    assert result["built"] == ["ns_data", "base", "irno", "corrector"]
+    assert result["built"] == ["ns_data", "base", "irno", "one_shot", "corrector"]
     assert (tmp_path / "out" / "ns_analysis" / "report.md").exists()
     vrmse = result["navier_stokes"]["evaluation"]["metrics"]["vrmse"]
     assert len(vrmse) == 2 * TINY.K + 1
