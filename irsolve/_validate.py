@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,9 @@ __all__ = [
     "check_choice",
     "check_float_dtype",
     "check_int",
+    "check_memory",
     "check_real",
+    "memory_bytes",
 ]
 
 #: Floating dtypes the numerical kernels support on every device.
@@ -108,3 +111,42 @@ def check_float_dtype(owner: str, name: str, dtype: Any) -> torch.dtype:
             f"{owner}: expected {name} to be torch.float32 or torch.float64, got {dtype}"
         )
     return dtype
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(nbytes: float) -> str:
+    """``12.3 GiB``: a byte count in the largest binary unit that keeps it >= 1."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(owner: str, what: str, nbytes: float) -> None:
+    """Raise before allocating ``nbytes`` for ``what`` if the machine's memory cannot hold it.
+
+    The estimate counts the arrays named in ``what``; working copies come on
+    top, so only what cannot fit even alone is refused (nothing is refused
+    where the OS does not report its memory).
+
+    Raises
+    ------
+    ValueError
+        ``Poisson2D: the stencil and f of a batch of 1 on a 30000 x 30000 grid
+        (float64) would need about 40.2 GiB, more than this machine's 23.4 GiB
+        of memory``.
+    """
+    total = memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(
+            f"{owner}: {what} would need about {_size(nbytes)}, more than this machine's "
+            f"{_size(total)} of memory"
+        )

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_int, check_real
+from irsolve._validate import check_int, check_memory, check_real
 from irsolve.interface import FixedPointSolver
 
 __all__ = ["Anderson", "AndersonContext"]
@@ -69,7 +69,10 @@ class Anderson(FixedPointSolver):
     solver : FixedPointSolver
         The map to accelerate.
     m : int
-        History length, ``>= 1`` (``m = 1`` is the plain iteration).
+        History length, ``>= 1`` (``m = 1`` is the plain iteration). The
+        history, ``2 m`` copies of the iterate, is allocated at the first
+        step; a length whose history exceeds the machine's memory is refused
+        there, naming ``m``.
     beta : float
         Mixing (damping) parameter in ``(0, 1]``; 1 is undamped.
     lam : float
@@ -115,6 +118,12 @@ class Anderson(FixedPointSolver):
         batch = h.shape[0]
         if ctx.iterates is None:
             size = h[0].numel()
+            check_memory(
+                "Anderson",
+                f"a history of m={self.m} iterates and images of {batch} x {size} values "
+                f"({h.dtype})",
+                2 * batch * self.m * size * h.element_size(),
+            )
             ctx.iterates = h.new_zeros(batch, self.m, size)
             ctx.images = h.new_zeros(batch, self.m, size)
         latest = ctx.stored % self.m

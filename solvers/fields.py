@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_float_dtype, check_int, check_real
+from irsolve._validate import check_float_dtype, check_int, check_memory, check_real
 
 __all__ = ["darcy_coefficient", "gaussian_random_field"]
 
@@ -50,7 +50,8 @@ def gaussian_random_field(
     alpha, tau
         Smoothness exponent (``> 0``) and inverse length scale (``> 0``).
     generator
-        Optional ``torch.Generator`` for reproducible draws.
+        Optional ``torch.Generator`` for reproducible draws (a NumPy
+        ``Generator`` is refused: torch draws the noise).
     dtype, device
         Of the returned tensor; the noise is drawn on ``device``.
 
@@ -65,6 +66,17 @@ def gaussian_random_field(
     alpha = check_real(owner, "alpha", alpha, minimum=0.0, open_min=True)
     tau = check_real(owner, "tau", tau, minimum=0.0, open_min=True)
     check_float_dtype(owner, "dtype", dtype)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"{owner}: expected generator to be a torch.Generator or None, "
+            f"got {type(generator).__module__}.{type(generator).__name__}"
+        )
+    itemsize = torch.finfo(dtype).bits // 8
+    check_memory(
+        owner,
+        f"{batch} field(s) of {n} x {n} ({dtype}) with their Fourier transforms",
+        4 * batch * n * n * itemsize,  # noise, its complex transform (2), the result
+    )
     noise = torch.randn(batch, 1, n, n, generator=generator, dtype=dtype, device=device)
     k = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
     k2 = k[:, None] ** 2 + k[None, :] ** 2
@@ -81,7 +93,8 @@ def darcy_coefficient(grf: Tensor, high: float = 12.0, low: float = 3.0) -> Tens
     Parameters
     ----------
     grf
-        Field of any shape, e.g. from :func:`gaussian_random_field`.
+        Real field of any shape, e.g. from :func:`gaussian_random_field`;
+        NaN is refused (it is neither positive nor not).
     high, low
         Positive, finite values of the two phases.
 
@@ -90,9 +103,13 @@ def darcy_coefficient(grf: Tensor, high: float = 12.0, low: float = 3.0) -> Tens
     Tensor
         Same shape, dtype and device as ``grf``.
     """
-    if not isinstance(grf, Tensor):
-        raise TypeError(
-            f"darcy_coefficient: expected grf to be a torch.Tensor, got {type(grf).__name__}"
+    if not isinstance(grf, Tensor) or grf.is_complex():
+        got = f"complex {grf.dtype}" if isinstance(grf, Tensor) else type(grf).__name__
+        raise TypeError(f"darcy_coefficient: expected grf to be a real torch.Tensor, got {got}")
+    if bool(grf.isnan().any()):
+        raise ValueError(
+            f"darcy_coefficient: expected grf without NaN, got {int(grf.isnan().sum())} NaN "
+            f"value(s) of {grf.numel()}"
         )
     high = check_real("darcy_coefficient", "high", high, minimum=0.0, open_min=True)
     low = check_real("darcy_coefficient", "low", low, minimum=0.0, open_min=True)

@@ -21,15 +21,33 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_bool, check_choice, check_float_dtype, check_real
+from irsolve._validate import (
+    check_bool,
+    check_choice,
+    check_float_dtype,
+    check_memory,
+    check_real,
+)
 from irsolve.interface import Problem
 from irsolve.solvers._stencil import apply_stencil, centre_index, offsets, stencil_to_scipy
 
 __all__ = ["Darcy2D", "Poisson2D", "StencilProblem", "check_omega", "require_stencil_problem"]
 
 
-def _check_field(owner: str, name: str, value: Any, shape: tuple[int, ...] | None = None) -> None:
-    """Raise unless ``value`` is a finite real tensor of shape ``(B, 1, n, n)`` (or ``shape``)."""
+def _check_field(
+    owner: str,
+    name: str,
+    value: Any,
+    shape: tuple[int, ...] | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    arrays: int = 0,
+) -> None:
+    """Raise unless ``value`` is a finite real tensor of shape ``(B, 1, n, n)`` (or ``shape``).
+
+    With ``arrays > 0``, also refuse (before the finiteness check reads it) a
+    grid on which ``arrays`` fields of ``dtype`` exceed the machine's memory.
+    """
     if not isinstance(value, Tensor):
         raise TypeError(
             f"{owner}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
@@ -40,6 +58,13 @@ def _check_field(owner: str, name: str, value: Any, shape: tuple[int, ...] | Non
     square = value.dim() == 4 and value.shape[1] == 1 and value.shape[2] == value.shape[3]
     if not square or value.shape[-1] < 1 or (shape is not None and tuple(value.shape) != shape):
         raise ValueError(f"{owner}: expected {name} of shape {expected}, got {tuple(value.shape)}")
+    if arrays:
+        batch, n = value.shape[0], value.shape[-1]
+        check_memory(
+            owner,
+            f"the stencil and fields of a batch of {batch} on a {n} x {n} grid ({dtype})",
+            arrays * batch * n * n * (torch.finfo(dtype).bits // 8),
+        )
     if not torch.isfinite(value).all():
         raise ValueError(f"{owner}: expected finite values in {name}, got NaN or infinity")
 
@@ -199,7 +224,7 @@ class Poisson2D(StencilProblem):
     ) -> None:
         check_choice("Poisson2D", "bc", bc, ("dirichlet", "periodic"))
         check_float_dtype("Poisson2D", "dtype", dtype)
-        _check_field("Poisson2D", "f", f)
+        _check_field("Poisson2D", "f", f, dtype=dtype, arrays=6)
         f = f.to(dtype)
         n = f.shape[-1]
         periodic = bc == "periodic"
@@ -229,7 +254,11 @@ class Darcy2D(StencilProblem):
     over the four neighbours ``Q`` of node ``P``, where the face coefficient is
     the harmonic mean ``a_PQ = 2 a_P a_Q / (a_P + a_Q)`` and a face to the
     boundary uses ``a_PQ = a_P`` with ``u_Q = 0``. ``A`` is symmetric positive
-    definite for ``a > 0``.
+    definite for ``a > 0``. The mean is computed as ``2 / (1/a_P + 1/a_Q)``,
+    which neither underflows for tiny coefficients (``2 a_P a_Q`` is 0 in
+    float64 for ``a = 1e-200``) nor overflows for huge ones; the
+    coefficient must lie in ``[tiny, max / (8 (n + 1)^2)]`` of the dtype
+    (``torch.finfo``), where the stencil ``a / h^2`` stays finite and normal.
 
     Parameters
     ----------
@@ -245,12 +274,13 @@ class Darcy2D(StencilProblem):
         self, a: Tensor, f: float | Tensor = 1.0, dtype: torch.dtype = torch.float64
     ) -> None:
         check_float_dtype("Darcy2D", "dtype", dtype)
-        _check_field("Darcy2D", "a", a)
+        _check_field("Darcy2D", "a", a, dtype=dtype, arrays=9)
         if not bool((a > 0).all()):
             raise ValueError(
                 f"Darcy2D: expected a strictly positive coefficient a, got min {float(a.min()):.3g}"
             )
         a = a.to(dtype)
+        _check_coefficient_range(a)
         if isinstance(f, Tensor):
             _check_field("Darcy2D", "f", f, tuple(a.shape))
             f = f.to(dtype=dtype, device=a.device)
@@ -261,8 +291,9 @@ class Darcy2D(StencilProblem):
         self.h = 1.0 / (n + 1)
         stencil = a.new_zeros(a.shape[0], 5, n, n)
         inv_h2 = 1.0 / self.h**2
-        harmonic_x = 2.0 * a[..., 1:, :] * a[..., :-1, :] / (a[..., 1:, :] + a[..., :-1, :])
-        harmonic_y = 2.0 * a[..., :, 1:] * a[..., :, :-1] / (a[..., :, 1:] + a[..., :, :-1])
+        inverse = 1.0 / a
+        harmonic_x = 2.0 / (inverse[..., 1:, :] + inverse[..., :-1, :])
+        harmonic_y = 2.0 / (inverse[..., :, 1:] + inverse[..., :, :-1])
         stencil[:, 0:1, 1:, :] = -inv_h2 * harmonic_x
         stencil[:, 4:5, :-1, :] = -inv_h2 * harmonic_x
         stencil[:, 1:2, :, 1:] = -inv_h2 * harmonic_y
@@ -280,6 +311,20 @@ class Darcy2D(StencilProblem):
     def features(self) -> Tensor:
         """Input of a learned step: coefficient and forcing ``cat([a, f])``, ``(B, 2, n, n)``."""
         return torch.cat([self.a, self.f], dim=1)
+
+
+def _check_coefficient_range(a: Tensor) -> None:
+    """Raise unless ``a`` (already in the problem's dtype) lies where the stencil is finite."""
+    info = torch.finfo(a.dtype)
+    n = a.shape[-1]
+    low, high = info.tiny, info.max / (8.0 * (n + 1) ** 2)
+    smallest, largest = float(a.min()), float(a.max())
+    if smallest < low or largest > high:
+        raise ValueError(
+            f"Darcy2D: expected the coefficient a in [{low:.3g}, {high:.3g}] for {a.dtype} on a "
+            f"{n} x {n} grid (beyond it the stencil a / h^2 under- or overflows), got min "
+            f"{smallest:.3g}, max {largest:.3g}"
+        )
 
 
 def grid_coordinates(

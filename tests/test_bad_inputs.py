@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 import torch
 from core_solvers import AffineMap
@@ -20,6 +21,7 @@ from irsolve.analysis import contraction_certificate, lipschitz, spectral_error
 from irsolve.analysis.lipschitz_estimates import spectral_norm
 from irsolve.analysis.spectral import band_edges
 from irsolve.analysis.stepmap import StepMap
+from irsolve.data import load_dataset
 from irsolve.metrics import rfne, vrmse
 from irsolve.solvers import (
     Darcy2D,
@@ -361,6 +363,62 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         TypeError,
         r"^darcy_coefficient: .*grf",
     ),
+    # resources, underflow and NaN (issue 23): refused before anything is allocated
+    (
+        "Poisson2D 1e6 x 1e6 grid",
+        lambda: Poisson2D(torch.ones(1, 1, 1, 1, dtype=F64).expand(1, 1, 10**6, 10**6)),
+        ValueError,
+        r"^Poisson2D: .*1000000 x 1000000 grid.* would need about .* more than this machine",
+    ),
+    (
+        "Darcy2D 1e6 x 1e6 grid",
+        lambda: Darcy2D(torch.ones(1, 1, 1, 1, dtype=F64).expand(1, 1, 10**6, 10**6)),
+        ValueError,
+        r"^Darcy2D: .*would need about",
+    ),
+    (
+        "Anderson m=1e15",
+        lambda: solve(H0, Anderson(STEP, m=10**15), H0),
+        ValueError,
+        r"^Anderson: a history of m=1000000000000000 .*would need about",
+    ),
+    (
+        "gaussian_random_field n=1e6",
+        lambda: gaussian_random_field(1, 10**6),
+        ValueError,
+        r"^gaussian_random_field: .*1000000 x 1000000.*would need about",
+    ),
+    (
+        "gaussian_random_field numpy generator",
+        lambda: gaussian_random_field(1, 8, generator=np.random.default_rng(0)),
+        TypeError,
+        r"^gaussian_random_field: .*generator to be a torch.Generator.*numpy",
+    ),
+    (
+        "Darcy2D a=1e307",
+        lambda: Darcy2D(GRID * 1e307),
+        ValueError,
+        r"^Darcy2D: expected the coefficient a in \[2.23e-308, 8.99e\+305\] .*got min 1e\+307",
+    ),
+    (
+        "Darcy2D a=1e-50 as float32",
+        lambda: Darcy2D(GRID * 1e-50, dtype=torch.float32),
+        ValueError,
+        r"^Darcy2D: expected the coefficient a in \[1.18e-38, ",
+    ),
+    (
+        "darcy_coefficient nan",
+        lambda: darcy_coefficient(torch.tensor([1.0, math.nan])),
+        ValueError,
+        r"^darcy_coefficient: expected grf without NaN, got 1 NaN",
+    ),
+    (
+        "darcy_coefficient complex",
+        lambda: darcy_coefficient(torch.ones(2, dtype=torch.complex64)),
+        TypeError,
+        r"^darcy_coefficient: expected grf to be a real torch.Tensor, got complex",
+    ),
+    ("load_dataset None", lambda: load_dataset(None), TypeError, r"^load_dataset: .*path.*None"),
     # irsolve.analysis
     (
         "lipschitz method",

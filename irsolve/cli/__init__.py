@@ -13,7 +13,10 @@ aliases. ``irsolve solve`` runs a classical or hybrid solve.
 Exit codes: 0 success; 2 a usage mistake (a bad flag, a missing or damaged
 file, settings a resumed run does not share), printed as one line
 ``irsolve COMMAND: error: ...``; 1 a run that failed (training stopped on
-non-finite losses). ``--debug`` re-raises instead, with the traceback.
+non-finite losses); 130 after Ctrl-C (one line ``irsolve COMMAND: interrupted``).
+``--debug`` re-raises instead, with the traceback. A command with ``--out``
+holds that folder's lock while it runs (:mod:`irsolve.out_folder`): a second
+command writing there refuses in one line.
 
 Every command also runs under ``torchrun --nproc_per_node=N -m irsolve.cli
 ...``: it then joins the process group (:func:`irsolve.distributed.session`)
@@ -90,13 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0
-    from irsolve.distributed import session
+    from irsolve.distributed import is_main, session
     from irsolve.learned.training import NonFiniteTrainingError
+    from irsolve.out_folder import locked
 
     try:
-        # Under torchrun each command runs in the process group (see irsolve.distributed).
+        # Under torchrun each command runs in the process group (see irsolve.distributed);
+        # rank 0 holds the lock of --out (one writer per folder, see irsolve.out_folder).
         with session(getattr(args, "device", None) or "auto"):
-            return int(args.handler(args) or 0)
+            with locked(getattr(args, "out", None) if is_main() else None):
+                return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"irsolve {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, OSError, NonFiniteTrainingError) as err:
         if args.debug:
             raise

@@ -4,7 +4,9 @@ Registered by listing ``irsolve.cli.analyze`` in
 :data:`irsolve.cli.SUBCOMMAND_MODULES`. The flags are the command line's
 shared vocabulary (:mod:`irsolve.cli.flags`); ``--checkpoint`` and
 ``--base-checkpoint`` are hidden, deprecated spellings of ``--refiner`` and
-``--base``.
+``--base``. A report already in ``--out`` is replaced only with
+``--overwrite``, as a training run is (an analysis has nothing to resume: it
+is recomputed whole).
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from irsolve.cli.types import integer
 from irsolve.distributed import resolve_device
 from irsolve.learned.trained import load_net, load_refiner
 from irsolve.learned.training import TrainConfig
+from irsolve.out_folder import check_replaceable_outputs
 
 __all__ = ["add_subcommands"]
 
 logger = logging.getLogger(__name__)
+
+#: The files of a report that ``--overwrite`` must allow replacing.
+REPORT_FILES = ("report.json", "report.md")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +62,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--bands", type=integer(1), default=3, help="radial bands up to Nyquist (default: 3)"
     )
     parser.add_argument("--n-probe", type=integer(1), default=4, help="certificate probe points")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a report already in --out"
+    )
     add_settings_arguments(parser, TrainConfig, only=("device",))
     add_alias(parser, "--checkpoint", "--refiner")
     add_alias(parser, "--base-checkpoint", "--base")
@@ -65,6 +74,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 def run_analyze(args: argparse.Namespace) -> int:
     """Handler of ``irsolve analyze``; returns the exit status."""
     require(args, "data", "base", "refiner", "out")
+    check_replaceable_outputs(args.out, REPORT_FILES, overwrite=args.overwrite)
     args.device = resolve_device(args.device)
     refiner, settings = load_refiner(args.refiner, flag="--refiner", device=args.device)
     base, _ = load_net(args.base, "base", flag="--base", device=args.device)

@@ -6,7 +6,9 @@ default; ``--n``, ``--split`` and ``--steps`` are deprecated spellings of
 ``--samples``, ``--fractions`` and ``--frames``);
 ``irsolve data info PATH`` prints the layout, fields, shapes and splits of a
 single file (any layout of :mod:`irsolve.data.formats`), a dataset folder, or
-every complete dataset in a folder.
+every complete dataset in a folder; ``--verify`` also checks a dataset's
+files against the SHA-256 sums recorded when it was generated
+(:mod:`irsolve.data.checksums`).
 
 Nothing outside ``--out`` is written or deleted: ``--name`` is one plain
 folder name, and ``--overwrite`` swaps the new dataset in by renames
@@ -27,15 +29,19 @@ import h5py
 import torch
 import yaml
 
+from irsolve._validate import check_memory
 from irsolve.cli.flags import add_alias, add_flags
 from irsolve.cli.types import integer, path
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
+from irsolve.data.checksums import CHECKSUM_FILE, verify_checksums
 from irsolve.data.formats import detect_format, load_dataset
 from irsolve.data.generate import (
+    TRAJECTORIES_PER_FILE,
     make_darcy_dataset,
     make_navier_stokes_dataset,
     make_poisson_dataset,
 )
+from irsolve.data.navier_stokes import NavierStokes2D, check_time_steps
 from irsolve.data.well_format import SPLITS, field_specs
 
 __all__ = ["add_subcommands", "split_counts"]
@@ -89,6 +95,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "info", help="print the layout of a dataset file, dataset folder or folder of datasets"
     )
     info.add_argument("path", type=path)
+    info.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the dataset(s) against the SHA256SUMS written by data generate",
+    )
     info.set_defaults(handler=functools.partial(_info, info))
 
 
@@ -180,6 +191,7 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(
             f"argument --out: expected a directory or a path to create, got file {args.out}"
         )
+    _check_cost(parser, args, resolution, ns_options)
     name = args.name or args.problem
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -220,6 +232,40 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_cost(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    resolution: int,
+    ns_options: dict[str, float],
+) -> None:
+    """Refuse, before anything is written, a run whose memory or time is out of reach.
+
+    Memory: one file's trajectories as float64 arrays (every frame, the
+    velocity's two components, six working arrays for the solvers) must fit
+    in the machine's memory; time: see
+    :func:`~irsolve.data.navier_stokes.check_time_steps`.
+    """
+    batch = min(args.samples, TRAJECTORIES_PER_FILE)
+    navier_stokes = args.problem == "navier_stokes"
+    arrays = ns_options["frames"] * (3 if args.velocity else 1) + 6 if navier_stokes else 8
+    try:
+        check_memory(
+            "argument --resolution",
+            f"{batch} sample(s) of {arrays} arrays of {resolution} x {resolution} float64 per file",
+            8 * batch * arrays * resolution**2,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    if navier_stokes:
+        duration = (ns_options["frames"] - 1) * ns_options["record_dt"] + ns_options["burn_in"]
+        flag = "--record-dt" if duration > 2 * ns_options["burn_in"] else "--burn-in"
+        solver = NavierStokes2D(resolution, ns_options["viscosity"])
+        try:
+            check_time_steps(solver, duration, batch, "--record-dt x (--frames - 1) + --burn-in")
+        except ValueError as err:
+            parser.error(f"argument {flag}: {err}")
+
+
 def _info(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Describe a file, a dataset folder, or every complete dataset in a folder."""
     path: Path = args.path
@@ -240,7 +286,26 @@ def _info(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no file or folder at {path}{_interrupted_hint(path)}")
     except (OSError, ValueError) as err:
         parser.error(f"argument path: {err}")
+    if args.verify:
+        _verify(parser, path)
     return 0
+
+
+def _verify(parser: argparse.ArgumentParser, path: Path) -> None:
+    """Check the dataset ``path`` (or every dataset in it) against its ``SHA256SUMS``."""
+    if path.is_file():
+        parser.error(f"argument --verify: expected a dataset folder, got the file {path}")
+    datasets = [path] if (path / "data").is_dir() else _datasets(path)
+    try:
+        problems = [f"{d.name}/{line}" for d in datasets for line in verify_checksums(d)]
+    except (OSError, ValueError) as err:
+        parser.error(f"argument --verify: {err}")
+    if problems:
+        parser.error(
+            f"argument --verify: {len(problems)} problem(s) against {CHECKSUM_FILE}: "
+            + "; ".join(problems)
+        )
+    print(f"verified {len(datasets)} dataset(s): every file matches its {CHECKSUM_FILE}")
 
 
 def _interrupted_hint(path: Path) -> str:
@@ -262,11 +327,7 @@ def _interrupted_hint(path: Path) -> str:
 
 def _describe_datasets(folder: Path) -> str:
     """One summary per complete dataset in ``folder``; hidden work folders are skipped."""
-    datasets = [
-        p
-        for p in sorted(folder.iterdir())
-        if not p.name.startswith(".") and p.is_dir() and (p / "data").is_dir()
-    ]
+    datasets = _datasets(folder)
     if not datasets:
         raise FileNotFoundError(
             f"{folder}: expected a .hdf5 file, a dataset folder (with data/) or a folder of "
@@ -278,6 +339,15 @@ def _describe_datasets(folder: Path) -> str:
     if skipped:
         lines.append(f"skipped {len(skipped)} unfinished work folder(s): {', '.join(skipped)}")
     return "\n".join(lines)
+
+
+def _datasets(folder: Path) -> list[Path]:
+    """The complete dataset folders in ``folder`` (hidden work folders skipped), sorted."""
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith(".") and p.is_dir() and (p / "data").is_dir()
+    ]
 
 
 def _split_summary(path: Path) -> list[str]:

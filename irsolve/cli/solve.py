@@ -32,7 +32,7 @@ from irsolve.analysis.reference import reference_solve
 from irsolve.cli.data_flags import add_format_argument
 from irsolve.cli.flags import add_flags, add_settings_arguments
 from irsolve.cli.types import integer, real
-from irsolve.data.darcy_files import darcy_problems
+from irsolve.data.darcy_files import darcy_count, darcy_problems
 from irsolve.distributed import resolve_device
 from irsolve.learned.trained import load_corrector
 from irsolve.learned.training import TrainConfig
@@ -109,6 +109,11 @@ def make_problem(args: argparse.Namespace) -> StencilProblem:
     if args.data is not None:
         if args.problem != "darcy":
             raise ValueError(f"expected --problem darcy with --data, got {args.problem}")
+        held = darcy_count(args.data, format=args.format, split=args.split)
+        if args.samples > held:
+            raise ValueError(
+                f"expected --samples <= {held}, the samples {args.data} holds, got {args.samples}"
+            )
         indices = range(args.samples)
         problem = darcy_problems(args.data, format=args.format, indices=indices, split=args.split)
         return Darcy2D(problem.a.to(device), f=problem.f.to(device))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,19 @@ def real(
     return parse
 
 
+def _has_device(parsed: torch.device) -> bool:
+    """Whether this machine can compute on ``parsed`` (``meta`` holds no data: no)."""
+    if parsed.type == "cpu":
+        return True
+    if parsed.type == "cuda":
+        return torch.cuda.is_available() and (parsed.index or 0) < torch.cuda.device_count()
+    if parsed.type == "mps":
+        return torch.backends.mps.is_available()
+    return False
+
+
 def device(text: str) -> str:
-    """``auto`` or a torch device string this machine has (``cpu``, ``cuda``, ``cuda:1``...)."""
+    """``auto`` or a torch device this machine has: ``cpu``, ``cuda[:N]``, ``mps``."""
     if text == "auto":
         return text
     try:
@@ -85,34 +97,61 @@ def device(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"expected a torch device such as 'cpu' or 'cuda:0', got {text!r}"
         ) from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"expected a device this machine has, got {text!r}")
+    if not _has_device(parsed):
+        raise argparse.ArgumentTypeError(
+            f"expected a device this machine has (auto, cpu{_available_accelerators()}), "
+            f"got {text!r}"
+        )
     return text
 
 
+def _available_accelerators() -> str:
+    """``, cuda:0, cuda:1`` / ``, mps`` for the accelerators present, else ``""``."""
+    names = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    names += ["mps"] if torch.backends.mps.is_available() else []
+    return "".join(f", {name}" for name in names)
+
+
 def path(text: str) -> Path:
-    """A non-empty path (``""`` would silently mean the current folder)."""
+    """A non-empty path, ``~`` expanded as a shell would (``""`` would silently mean the current
+    folder; a quoted ``'~/x'`` would otherwise make a folder named ``~``)."""
     if not text:
         raise argparse.ArgumentTypeError("expected a path, got ''")
-    return Path(text)
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user, or no home folder
+        raise argparse.ArgumentTypeError(
+            f"expected a path whose ~ names a home folder, got {text!r}"
+        ) from None
 
 
 def existing_path(text: str) -> Path:
-    """A file or folder that exists."""
-    path = Path(text)
-    if not path.exists():
+    """A file or folder that exists (``~`` expanded)."""
+    found = path(text)
+    if not found.exists():
         raise argparse.ArgumentTypeError(f"expected an existing file or folder, got {text!r}")
-    return path
+    return found
 
 
 def new_file(text: str) -> Path:
-    """A file path whose folder exists (the file is written at the end of a run)."""
-    path = Path(text)
-    if path.is_dir() or not path.parent.is_dir():
+    """A regular file this process may write, in an existing folder (``~`` expanded).
+
+    Checked when the flags are parsed, so that a results file that cannot be
+    written (``/dev/full``, a read-only folder) fails before a long run, not
+    after it.
+    """
+    file = path(text)
+    if file.is_dir() or not file.parent.is_dir():
         raise argparse.ArgumentTypeError(
             f"expected a file path in an existing folder, got {text!r}"
         )
-    return path
+    if file.exists() and not file.is_file():
+        raise argparse.ArgumentTypeError(
+            f"expected a regular file path (not a device, pipe or socket), got {text!r}"
+        )
+    if not os.access(file if file.exists() else file.parent, os.W_OK):
+        raise argparse.ArgumentTypeError(f"expected a file path this user may write, got {text!r}")
+    return file
 
 
 def config_value(action: argparse.Action, value: Any) -> Any:

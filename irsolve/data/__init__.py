@@ -7,7 +7,7 @@
 >>> problem = darcy_problems("darcy_test_16.pt")  # a Darcy2D batch   # doctest: +SKIP
 """
 
-from irsolve.data.darcy_files import darcy_coefficients, darcy_problems
+from irsolve.data.darcy_files import darcy_coefficients, darcy_count, darcy_problems
 from irsolve.data.dataset import HDF5Dataset
 from irsolve.data.formats import FORMATS, PDEBenchDarcy, detect_format, load_dataset
 from irsolve.data.generate import (
@@ -27,6 +27,7 @@ __all__ = [
     "WellDatasetWriter",
     "compute_stats",
     "darcy_coefficients",
+    "darcy_count",
     "darcy_problems",
     "darcy_samples",
     "default_forcing",

@@ -57,6 +57,10 @@ _WORK_NAME = re.compile(
 _LEGACY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
+#: Files of a dataset folder, relative: anything else in it is a user's and is never deleted.
+_DATASET_FILE = re.compile(r"stats\.yaml|SHA256SUMS|data/(train|valid|test)/[^/]+\.hdf5")
+
+
 #: Longest dataset name: its work folder name must stay within NAME_MAX = 255 bytes.
 _MAX_NAME_BYTES = 200
 
@@ -160,17 +164,33 @@ def new_work_folder(root: Path, name: str) -> Path:
     return work
 
 
+def _foreign_files(destination: Path) -> list[str]:
+    """Files under ``destination`` that a dataset does not hold (see :data:`_DATASET_FILE`)."""
+    found = []
+    for parent, folders, files in os.walk(destination):  # links to folders are not entered
+        here = Path(parent).relative_to(destination)
+        links = [f for f in folders if os.path.islink(os.path.join(parent, f))]
+        found += [
+            (here / name).as_posix()
+            for name in sorted(files + links)
+            if not _DATASET_FILE.fullmatch((here / name).as_posix())
+        ]
+    return sorted(found)
+
+
 def check_replaceable(destination: Path) -> None:
     """Raise unless ``destination`` is something an overwrite may delete.
 
-    That is: a real directory (not a symbolic link) that is empty or holds a
-    ``data/`` folder, as a dataset does; an unrelated folder or a file that
-    happens to carry the dataset's name is kept.
+    That is: a real directory (not a symbolic link) that is empty, or holds a
+    ``data/`` folder and no file but what a dataset holds
+    (``data/<split>/*.hdf5``, ``stats.yaml``, ``SHA256SUMS``). An unrelated
+    folder, a file that happens to carry the dataset's name, and a dataset
+    with a user's own files inside (notes, plots) are kept.
 
     Raises
     ------
     FileExistsError
-        Naming ``destination`` and why it is kept.
+        Naming ``destination`` and why it is kept (the first foreign files).
     """
     if destination.is_symlink() or not destination.is_dir():
         raise FileExistsError(
@@ -179,6 +199,14 @@ def check_replaceable(destination: Path) -> None:
     if not (destination / "data").is_dir() and any(destination.iterdir()):
         raise FileExistsError(
             f"{destination} exists and is not a dataset folder (no data/ inside); not replacing it"
+        )
+    foreign = _foreign_files(destination)
+    if foreign:
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        shown = ", ".join(foreign[:5]) + more
+        raise FileExistsError(
+            f"{destination} holds files a dataset does not ({shown}); not replacing it: move "
+            "them out first"
         )
 
 

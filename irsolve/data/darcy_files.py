@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import h5py
@@ -41,7 +41,7 @@ from irsolve.data.formats import (
 )
 from irsolve.solvers import Darcy2D
 
-__all__ = ["FNO_MASK_VALUES", "darcy_coefficients", "darcy_problems"]
+__all__ = ["FNO_MASK_VALUES", "darcy_coefficients", "darcy_count", "darcy_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ def darcy_coefficients(
     format
         Its layout (:data:`~irsolve.data.formats.FORMATS`); ``None`` detects it.
     indices
-        Samples to read (default: all).
+        Samples to read, ints in ``[0, N)`` (default: all); checked before
+        anything is read (a ``range`` without being listed).
     split
         The split of a Well dataset folder.
     mask_values
@@ -78,20 +79,53 @@ def darcy_coefficients(
 
     Raises
     ------
+    TypeError
+        For an index that is not an int (``0.5`` would silently read sample 0).
     ValueError
         For inputs that are not one real or boolean field per sample, or an
         index out of range.
     """
     path = Path(path)
+    n, read = _coefficient_reader(path, format, split)
+    a = read(_indices(indices, n, path))
+    if a.dtype == torch.bool:
+        low, high = mask_values
+        logger.info("%s: boolean coefficient mapped to %g (False) and %g (True)", path, low, high)
+        return torch.where(a, float(high), float(low)).to(torch.float64)
+    return a.to(torch.float64)
+
+
+def darcy_count(
+    path: str | os.PathLike[str], *, format: str | None = None, split: str = "test"
+) -> int:
+    """The number of coefficient fields :func:`darcy_coefficients` can read from ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` holds none, or cannot be read (see :func:`darcy_coefficients`).
+    """
+    count = _coefficient_reader(Path(path), format, split)[0]
+    if count == 0:
+        raise ValueError(f"{path}: expected at least one coefficient field, got none")
+    return count
+
+
+def _coefficient_reader(
+    path: Path, format: str | None, split: str
+) -> tuple[int, Callable[[list[int]], Tensor]]:
+    """``(N, read)``: the file's sample count and a function reading chosen coefficient fields."""
     fmt = detect_format(path) if format is None else format
     if fmt == "pdebench":
-        n = len(PDEBenchDarcy(path))
-        chosen = _indices(indices, n, path)
-        unique, inverse = np.unique(chosen, return_inverse=True)
-        with h5py.File(path, "r") as f:
-            values = f["nu"][unique][inverse]  # h5py reads increasing indices only
-        a = torch.from_numpy(values)[:, None]
-    elif fmt == "well":
+
+        def read_pdebench(chosen: list[int]) -> Tensor:
+            unique, inverse = np.unique(chosen, return_inverse=True)
+            with h5py.File(path, "r") as f:
+                values = f["nu"][unique][inverse]  # h5py reads increasing indices only
+            return torch.from_numpy(values)[:, None]
+
+        return len(PDEBenchDarcy(path)), read_pdebench
+    if fmt == "well":
         data = HDF5Dataset(path, split=split, normalize=False)
         if not data.static or len(data.input_channels) != 1:
             raise ValueError(
@@ -99,33 +133,22 @@ def darcy_coefficients(
                 f"got input channels {data.input_channels}"
                 + ("" if data.static else " of time-dependent data")
             )
-        chosen = _indices(indices, len(data), path)
-        a = torch.stack([data[i][0] for i in chosen])
-    else:
-        loader = {"pt": _load_pt, "npz": _load_npz, "npy": _load_npy_pair}.get(fmt)
-        if loader is None:
-            raise ValueError(
-                f"expected format to be one of well, pt, pdebench, npz, npy, got {fmt!r}"
-            )
-        content, _ = loader(path)
-        if "x" not in content:
-            raise ValueError(
-                f"{path}: expected the coefficient under 'x', got keys {sorted(content)}"
-            )
-        x = torch.as_tensor(content["x"])
-        if x.dim() == 4 and x.shape[1] == 1:
-            x = x[:, 0]
-        if x.dim() != 3 or x.is_complex():
-            raise ValueError(
-                f"{path}: expected one real or bool coefficient field per sample, (N, H, W) or "
-                f"(N, 1, H, W), got {x.dtype} {tuple(x.shape)}"
-            )
-        a = x[_indices(indices, len(x), path)][:, None]
-    if a.dtype == torch.bool:
-        low, high = mask_values
-        logger.info("%s: boolean coefficient mapped to %g (False) and %g (True)", path, low, high)
-        return torch.where(a, float(high), float(low)).to(torch.float64)
-    return a.to(torch.float64)
+        return len(data), lambda chosen: torch.stack([data[i][0] for i in chosen])
+    loader = {"pt": _load_pt, "npz": _load_npz, "npy": _load_npy_pair}.get(fmt)
+    if loader is None:
+        raise ValueError(f"expected format to be one of well, pt, pdebench, npz, npy, got {fmt!r}")
+    content, _ = loader(path)
+    if "x" not in content:
+        raise ValueError(f"{path}: expected the coefficient under 'x', got keys {sorted(content)}")
+    x = torch.as_tensor(content["x"])
+    if x.dim() == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.dim() != 3 or x.is_complex():
+        raise ValueError(
+            f"{path}: expected one real or bool coefficient field per sample, (N, H, W) or "
+            f"(N, 1, H, W), got {x.dtype} {tuple(x.shape)}"
+        )
+    return len(x), lambda chosen: x[chosen][:, None]
 
 
 def darcy_problems(
@@ -169,7 +192,21 @@ def darcy_problems(
 
 def _indices(indices: Iterable[int] | None, n: int, path: Path) -> list[int]:
     """``indices`` as a list checked against ``n`` samples (all of them when ``None``)."""
-    chosen = list(range(n)) if indices is None else [int(i) for i in indices]
+    if isinstance(indices, range) and len(indices) > n:  # refused before it is listed
+        raise ValueError(
+            f"{path}: expected at most {n} indices in [0, {n}) (the samples it holds), "
+            f"got {len(indices)} ({indices})"
+        )
+    if indices is None:
+        chosen = list(range(n))
+    else:
+        chosen = list(indices)
+        wrong = [i for i in chosen if isinstance(i, bool) or not isinstance(i, int | np.integer)]
+        if wrong:
+            raise TypeError(
+                f"{path}: expected indices to be ints, got {wrong[0]!r} ({type(wrong[0]).__name__})"
+            )
+        chosen = [int(i) for i in chosen]
     bad = [i for i in chosen if not 0 <= i < n]
     if bad or not chosen:
         raise ValueError(

@@ -35,6 +35,7 @@ error, never a silent copy of the training samples.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -147,13 +148,19 @@ def load_dataset(
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a path (``None``).
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        For an unknown layout or format, arrays of other shapes or dtypes, a
-        split the data cannot give, or a fraction that leaves either side
-        empty. Each is one line naming the file.
+        For an unknown layout or format, arrays of other shapes or dtypes, no
+        samples, a split the data cannot give, or a fraction that leaves
+        either side empty. Each is one line naming the file.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"load_dataset: expected path to be a str or os.PathLike, got {type(path).__name__}"
+        )
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no data file or dataset folder at {path}")
@@ -307,6 +314,8 @@ def _pairs(path: Path, content: dict[str, Any], kind: str) -> TensorDataset:
     if not {"x", "y"} <= content.keys():
         raise ValueError(f"{path}: unknown layout, found {_describe(content)}; {ACCEPTED_LAYOUTS}")
     x, y = (_as_float32(path, name, content[name]) for name in ("x", "y"))
+    if len(x) == 0:
+        raise ValueError(f"{path}: expected at least one sample, got x of shape {tuple(x.shape)}")
     if len(x) != len(y) or x.shape[2:] != y.shape[2:]:
         raise ValueError(
             f"{path}: expected x (N, C_x, H, W) and y (N, C_y, H, W) with the same N and grid, "
@@ -369,6 +378,27 @@ def _open_hdf5(path: Path) -> h5py.File:
         ) from None
 
 
+def _beta_from_name(path: Path) -> float | None:
+    """PDEBench's forcing ``beta`` from a name such as ``2D_DarcyFlow_beta0.1_Train.hdf5``.
+
+    ``None`` when the name carries no ``beta``; a ``beta`` that is not a
+    finite number (``beta1.0.0``) is an error naming the file.
+    """
+    found = re.search(r"beta([0-9.eE+-]+?)(?:_|\.hdf5$|\.h5$)", path.name)
+    if found is None:
+        return None
+    try:
+        beta = float(found[1])
+    except ValueError:
+        beta = math.nan
+    if not math.isfinite(beta):
+        raise ValueError(
+            f"{path}: expected PDEBench's forcing as a finite number after 'beta' in the file "
+            f"name (2D_DarcyFlow_beta1.0_Train.hdf5), got {found[1]!r}; rename the file"
+        )
+    return beta
+
+
 class PDEBenchDarcy(Dataset):
     """Pairs ``(nu, u)`` of a PDEBench 2D Darcy file, read lazily: one sample per item.
 
@@ -425,8 +455,7 @@ class PDEBenchDarcy(Dataset):
                     )
             self._n = nu.shape[0]
         self.coordinates = (xc, yc)
-        found = re.search(r"beta([0-9.eE+-]+?)(?:_|\.hdf5$|\.h5$)", self.path.name)
-        self.beta = float(found[1]) if found else None
+        self.beta = _beta_from_name(self.path)
         self._handle: h5py.File | None = None
         self._pid = os.getpid()
 

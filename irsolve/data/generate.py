@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from irsolve.data.navier_stokes import (
     NavierStokes2D,
+    check_time_steps,
     default_forcing,
     random_vorticity,
     velocity_from_vorticity,
@@ -32,6 +33,7 @@ from irsolve.data.static_problems import darcy_samples, poisson_samples
 from irsolve.data.well_format import SPLITS, WellDatasetWriter
 
 __all__ = [
+    "TRAJECTORIES_PER_FILE",
     "make_darcy_dataset",
     "make_navier_stokes_dataset",
     "make_poisson_dataset",
@@ -39,6 +41,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Trajectories simulated together and written to one file, by default.
+TRAJECTORIES_PER_FILE = 64
 
 #: The FNO forcing as written to the files' ``forcing`` attribute.
 _FORCING_TEXT = "0.1*(sin(2*pi*(x+y)) + cos(2*pi*(x+y)))"
@@ -95,7 +100,7 @@ def make_navier_stokes_dataset(
     seed: int = 0,
     name: str = "navier_stokes",
     velocity: bool = False,
-    trajectories_per_file: int = 64,
+    trajectories_per_file: int = TRAJECTORIES_PER_FILE,
     overwrite: bool = False,
     progress: bool = False,
     device: torch.device | str | None = None,
@@ -119,7 +124,10 @@ def make_navier_stokes_dataset(
     resolution
         Grid points per side (even, ``>= 4``).
     n_steps, record_dt
-        Frames per trajectory (``>= 1``) and time between them (``> 0``).
+        Frames per trajectory (``>= 1``) and time between them (``> 0``);
+        with ``burn_in`` at most
+        :data:`~irsolve.data.navier_stokes.MAX_TIME_STEPS` steps of
+        ``max_dt`` (checked before anything is simulated or written).
     viscosity
         Kinematic viscosity (FNO: 1e-3, 1e-4).
     burn_in
@@ -167,6 +175,12 @@ def make_navier_stokes_dataset(
     _check_float("record_dt", record_dt, positive=True)
     _check_float("burn_in", burn_in, positive=False)
     solver = NavierStokes2D(resolution, viscosity, default_forcing(resolution))
+    check_time_steps(
+        solver,
+        (n_steps - 1) * record_dt + burn_in,
+        min(n_train + n_valid + n_test, trajectories_per_file),
+        "record_dt x (n_steps - 1) + burn_in",
+    )
     coords = np.arange(resolution) / resolution
     time = burn_in + np.arange(n_steps) * record_dt
 
@@ -206,7 +220,7 @@ def make_darcy_dataset(
     resolution: int = 63,
     seed: int = 0,
     name: str = "darcy",
-    trajectories_per_file: int = 64,
+    trajectories_per_file: int = TRAJECTORIES_PER_FILE,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Path:
@@ -251,7 +265,7 @@ def make_poisson_dataset(
     resolution: int = 63,
     seed: int = 0,
     name: str = "poisson",
-    trajectories_per_file: int = 64,
+    trajectories_per_file: int = TRAJECTORIES_PER_FILE,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Path:

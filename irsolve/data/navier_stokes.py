@@ -25,6 +25,7 @@ first spatial axis is ``x``, as in The Well's layout.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,7 +35,9 @@ from torch import Tensor
 from irsolve.solvers.fields import gaussian_random_field
 
 __all__ = [
+    "MAX_TIME_STEPS",
     "NavierStokes2D",
+    "check_time_steps",
     "default_forcing",
     "enstrophy",
     "kinetic_energy",
@@ -316,6 +319,39 @@ class _SpectralOperators:
         wy = torch.fft.irfft2(1j * self.ky * w_hat, s=s)
         advection = torch.fft.rfft2(ux * wx + uy * wy) * self.keep
         return -advection if self.f_hat is None else self.f_hat - advection
+
+
+#: Most time steps :func:`check_time_steps` lets one simulation take (the FNO data take
+#: 1,000 to 20,000): beyond it a typo such as ``--record-dt 1e6`` would run for days.
+MAX_TIME_STEPS = 10**6
+
+
+def check_time_steps(solver: NavierStokes2D, duration: float, batch: int, what: str) -> int:
+    """The least number of steps ``solver`` takes to simulate ``duration``; raise if too many.
+
+    The count is ``ceil(duration / max_dt)`` (the CFL bound can only make it
+    larger). Above :data:`MAX_TIME_STEPS` the error gives the time it would
+    take, from two steps of ``batch`` trajectories timed here.
+
+    Raises
+    ------
+    ValueError
+        ``record_dt x frames + burn_in = 1e+07 time units need at least
+        200,000,000 time steps (dt <= max_dt = 0.05), about 3.1 days here;
+        expected at most 1,000,000``.
+    """
+    steps = math.ceil(duration / solver.max_dt - 1e-9)
+    if steps > MAX_TIME_STEPS:
+        w_hat = torch.zeros(batch, solver.n, solver.n // 2 + 1, dtype=torch.complex128)
+        start = time.perf_counter()
+        solver.advance(w_hat, solver.max_dt, 2)
+        seconds = steps * (time.perf_counter() - start) / 2
+        raise ValueError(
+            f"{what} = {duration:g} time units need at least {steps:,} time steps "
+            f"(dt <= max_dt = {solver.max_dt:g}), about {seconds / 3600:.3g} hours here; "
+            f"expected at most {MAX_TIME_STEPS:,}"
+        )
+    return steps
 
 
 def _dealias_mask(n: int, device: torch.device) -> Tensor:

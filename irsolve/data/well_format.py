@@ -53,6 +53,7 @@ from irsolve.data.atomic_folder import (
     publish,
     remove_work_folder,
 )
+from irsolve.data.checksums import write_checksums
 
 __all__ = [
     "SPLITS",
@@ -433,12 +434,13 @@ class _Moments:
 
 
 class WellDatasetWriter:
-    """Build ``<root>/<name>/`` (``data/<split>/*.hdf5`` and ``stats.yaml``) atomically.
+    """Build ``<root>/<name>/`` (``data/<split>/*.hdf5``, stats, checksums) atomically.
 
     On entry, work folders left in ``root`` by killed runs are cleaned up
     (:func:`~irsolve.data.atomic_folder.clean_interrupted`) and files go to a
     new hidden work folder beside the destination. On a clean exit
-    ``stats.yaml`` is computed from the training split and the folder is
+    ``stats.yaml`` is computed from the training split, the files' SHA-256
+    recorded (:mod:`irsolve.data.checksums`) and the folder is
     swapped in by renames (:func:`~irsolve.data.atomic_folder.publish`), so
     ``<root>/<name>`` never holds a half-written or half-deleted dataset. On
     an exception the work folder is removed and the destination is untouched.
@@ -452,9 +454,10 @@ class WellDatasetWriter:
         Dataset name: one plain, visible folder name (no ``/``, not ``.`` or
         ``..``, no leading ``.``), also each file's ``@dataset_name``.
     overwrite
-        Replace an existing ``<root>/<name>`` (a dataset folder or an empty
-        folder; anything else is kept and is an error); otherwise an existing
-        one is an error.
+        Replace an existing ``<root>/<name>`` (a dataset folder holding only
+        files a dataset has, or an empty folder; anything else, a user's
+        notes in the dataset included, is kept and is an error); otherwise an
+        existing one is an error.
 
     Raises
     ------
@@ -535,6 +538,7 @@ class WellDatasetWriter:
             stats = compute_stats(train)
             with open(tmp / "stats.yaml", "w") as out:
                 yaml.safe_dump(stats, out, sort_keys=True)
+            write_checksums(tmp)
             publish(tmp, parent, self.name, overwrite=self.overwrite)
         except BaseException:
             remove_work_folder(parent, tmp)

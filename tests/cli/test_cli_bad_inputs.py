@@ -34,6 +34,9 @@ def files(tmp_path_factory):
     (root / "damaged.pt").write_bytes((root / "damaged.pt").read_bytes()[:100])
     (root / "text.pt").write_text("x, y\n")
     torch.save({"x": x, "y": x[:3]}, root / "short.pt")
+    torch.save({"x": x[:0], "y": x[:0]}, root / "empty.pt")
+    (root / "reported").mkdir()
+    (root / "reported" / "report.md").write_text("an earlier analysis")
     (root / "bad_lr.yaml").write_text("lr: fast\n")
     (root / "bad_epochs.yaml").write_text("epochs: true\n")
     (root / "bad_norm.yaml").write_text("norm: instance\n")
@@ -158,6 +161,17 @@ CASES = [
     (SOLVE, ["--problem", "poisson", "--data", "{pt}"], "expected --problem darcy with --data"),
     (SOLVE, ["--data", "{root}/no-folder"], "argument --data: expected an existing file"),
     (SOLVE, ["--data", "{root}/text.pt"], "text.pt"),
+    # issue 23: resources checked against the data and the memory before allocating
+    (SOLVE, ["--data", "{pt}", "--samples", "1e9"], "expected --samples <= 4, the samples"),
+    (SOLVE, ["--resolution", "1000000"], "gaussian_random_field: 1 field(s) of 1000000 x"),
+    (SOLVE, ["--data", "{root}/empty.pt"], "empty.pt: expected at least one coefficient field"),
+    (TRAIN_BASE, ["--data", "{root}/empty.pt"], "empty.pt: expected at least one sample"),
+    # issue 23: no traceback from inside a library, nothing replaced unasked
+    (TRAIN_BASE, ["--device", "meta"], "argument --device: expected a device this machine has"),
+    (SOLVE, ["--device", "mps"], "argument --device: expected a device this machine has"),
+    (SOLVE, ["--json", "/dev/full"], "argument --json: expected a regular file path"),
+    (SOLVE, ["--json", "~nosuchuser/s.json"], "argument --json: expected a path whose ~ names"),
+    (ANALYZE, ["--out", "{root}/reported"], "holds report.md from an earlier run; pass --over"),
 ]
 
 
@@ -185,3 +199,20 @@ def test_debug_shows_the_traceback_instead(files):
     argv[argv.index("--refiner") + 1] = files["base"]
     with pytest.raises(ValueError, match="expected --refiner to be a refiner checkpoint"):
         main(["--debug", *argv])
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("irsolve.cli.solve.run_solve", interrupted)
+    assert main(SOLVE) == 130
+    assert capsys.readouterr().err == "irsolve solve: interrupted\n"
+
+
+def test_analyze_overwrite_is_accepted_where_a_report_exists(files, capsys):
+    """--overwrite passes the report check: the run goes on to read the checkpoints."""
+    argv = [a.format(**files) for a in [*ANALYZE, "--out", "{root}/reported", "--overwrite"]]
+    argv[argv.index("--refiner") + 1] = files["base"]
+    assert main(argv) == 2
+    assert "expected --refiner to be a refiner checkpoint" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from irsolve.cli.types import config_value, integer, real
+from irsolve.cli.types import config_value, existing_path, integer, new_file, path, real
 
 
 @pytest.mark.parametrize(("text", "value"), [("3", 3), ("1e3", 1000), ("4.0", 4)])
@@ -78,3 +78,12 @@ def test_config_values_are_converted_like_the_flag(dest, value, expected):
 def test_bad_config_values_raise_saying_what_was_expected(dest, value, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         config_value(_actions()[dest], value)
+
+
+@pytest.mark.parametrize("parse", [path, new_file])
+def test_a_quoted_tilde_means_the_home_folder_not_a_folder_named_tilde(
+    parse, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert parse("~/x.json") == tmp_path / "x.json"
+    assert existing_path("~") == tmp_path

@@ -97,7 +97,7 @@ def test_new_work_folder_is_hidden_recognised_and_not_owner_only(tmp_path: Path)
 def test_publish_replaces_a_dataset_and_leaves_no_work_folder(tmp_path: Path) -> None:
     root = prepare_parent(tmp_path)
     (root / "darcy" / "data").mkdir(parents=True)
-    (root / "darcy" / "old").write_text("old")
+    (root / "darcy" / "stats.yaml").write_text("old")
     work = new_work_folder(root, "darcy")
     (work / "data").mkdir()
     (work / "new").write_text("new")

@@ -14,7 +14,7 @@ import torch
 from own_files import H, arrays, one_line_error, write_pdebench, write_pt
 
 from irsolve import solve
-from irsolve.data import darcy_problems, darcy_samples, make_darcy_dataset
+from irsolve.data import darcy_count, darcy_problems, darcy_samples, make_darcy_dataset
 from irsolve.solvers import Multigrid
 
 
@@ -54,6 +54,39 @@ def test_darcy_problems_reject_bad_indices_and_multichannel_inputs(tmp_path):
     assert "[0, 12)" in one_line_error(lambda: darcy_problems(path, indices=[12]))
     two = write_pt(tmp_path / "two.pt", torch.ones(3, 2, 8, 8), torch.ones(3, 1, 8, 8))
     assert "one real or bool coefficient" in one_line_error(lambda: darcy_problems(two))
+
+
+@pytest.mark.parametrize(
+    ("indices", "error", "message"),
+    [
+        ([0.5], TypeError, "expected indices to be ints, got 0.5 (float)"),  # was: sample 0
+        ([True], TypeError, "expected indices to be ints, got True (bool)"),
+        (range(10**12), ValueError, "expected at most 12 indices in [0, 12) (the samples it"),
+        ([], ValueError, "expected at least one index in [0, 12), got none"),
+    ],
+)
+def test_darcy_problems_refuse_indices_that_are_not_sample_numbers(
+    tmp_path, indices, error, message
+):
+    path = write_pt(tmp_path / "d.pt", *arrays())
+    with pytest.raises(error) as info:
+        darcy_problems(path, indices=indices)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_a_pdebench_name_whose_beta_does_not_parse_is_named(tmp_path):
+    nu = np.ones((1, H, H))
+    path = write_pdebench(tmp_path / "2D_DarcyFlow_beta1.0.0_Train.hdf5", nu, nu)
+    message = one_line_error(lambda: darcy_problems(path))
+    assert message.startswith(f"{path}: expected PDEBench's forcing as a finite number")
+    assert "got '1.0.0'" in message
+
+
+def test_darcy_count_is_the_number_of_fields_and_refuses_an_empty_file(tmp_path):
+    assert darcy_count(write_pt(tmp_path / "d.pt", *arrays())) == 12
+    empty = write_pt(tmp_path / "e.pt", torch.ones(0, 8, 8), torch.ones(0, 8, 8))
+    assert "expected at least one coefficient field" in one_line_error(lambda: darcy_count(empty))
 
 
 def test_static_well_dataset_gives_its_coefficients_and_solutions(tmp_path):

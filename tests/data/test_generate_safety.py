@@ -104,6 +104,7 @@ BAD_GENERATE = [
     ("out-is-a-file", ["--out", "{tree}/sentinel.txt"], "--out"),
     ("out-below-a-file", ["--out", "{tree}/sentinel.txt/sub"], "--out"),
     ("out-empty", ["--out", ""], "--out"),
+    ("resolution-beyond-memory", ["--resolution", "1000000"], "--resolution"),
 ]
 NS = ["--name", "ns"]  # navier_stokes runs get a free name: only the flag under test is bad
 BAD_NAVIER_STOKES = [
@@ -115,6 +116,9 @@ BAD_NAVIER_STOKES = [
     ("ns-viscosity-negative", [*NS, "--viscosity", "-1e-3"], "--viscosity"),
     ("ns-viscosity-inf", [*NS, "--viscosity", "inf"], "--viscosity"),
     ("ns-burn-in-negative", [*NS, "--burn-in", "-1"], "--burn-in"),
+    ("ns-record-dt-days", [*NS, "--record-dt", "1e6", "--resolution", "8"], "--record-dt"),
+    ("ns-burn-in-days", [*NS, "--burn-in", "1e6", "--resolution", "8"], "--burn-in"),
+    ("ns-resolution-beyond-memory", [*NS, "--resolution", "1000000"], "--resolution"),
 ]
 
 
@@ -144,6 +148,46 @@ def test_bad_generate_input_is_one_error_line_and_changes_nothing(
     assert exit_info.value.code == 2
     assert_one_error_line(capsys.readouterr().err, "irsolve data generate", flag)
     assert snapshot(tree) == before
+
+
+def test_overwrite_keeps_a_dataset_holding_a_users_own_files(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tree / "out" / "darcy" / "my_notes.txt").write_text("a week of lab notes")
+    (tree / "out" / "darcy" / "data" / "train" / "plot.png").write_bytes(b"png")
+    before = snapshot(tree)
+    with pytest.raises(SystemExit) as exit_info:
+        run([*BASE, "--out", str(tree / "out"), "--overwrite"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert_one_error_line(err, "irsolve data generate", "--name")
+    assert "holds files a dataset does not (data/train/plot.png, my_notes.txt)" in err
+    assert snapshot(tree) == before
+
+
+def test_info_verify_checks_the_recorded_sha256_of_every_file(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tree / "out" / "darcy"
+    assert run(["data", "info", str(dataset), "--verify"]) == 0
+    assert "verified 1 dataset(s): every file matches its SHA256SUMS" in capsys.readouterr().out
+    train = next((dataset / "data" / "train").glob("*.hdf5"))
+    data = bytearray(train.read_bytes())
+    data[-100] ^= 0x01  # one flipped bit inside the stored fields
+    train.write_bytes(bytes(data))
+    (dataset / "stats.yaml").unlink()
+    for path in (dataset, tree / "out"):  # the dataset, and the folder of datasets
+        with pytest.raises(SystemExit) as exit_info:
+            run(["data", "info", str(path), "--verify"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert_one_error_line(err, "irsolve data info", "--verify")
+        assert f"darcy/data/train/{train.name}: SHA-256 differs from SHA256SUMS" in err
+        assert "darcy/stats.yaml: missing" in err
+    (dataset / "SHA256SUMS").unlink()
+    with pytest.raises(SystemExit):
+        run(["data", "info", str(dataset), "--verify"])
+    assert "has no SHA256SUMS: nothing to verify against" in capsys.readouterr().err
 
 
 def test_bad_info_input_is_one_error_line(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:

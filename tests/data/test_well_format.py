@@ -124,7 +124,7 @@ def test_same_seed_gives_bit_identical_dataset_and_other_seed_differs(tmp_path: 
     second = make_navier_stokes_dataset(tmp_path / "b", 2, 1, 1, seed=7, **kwargs)
     other = make_navier_stokes_dataset(tmp_path / "c", 2, 1, 1, seed=8, **kwargs)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 5  # 2 train + 1 valid + 1 test files, stats.yaml
+    assert len(files) == 6  # 2 train + 1 valid + 1 test files, stats.yaml, SHA256SUMS
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     assert (first / files[0]).read_bytes() != (other / files[0]).read_bytes()

@@ -165,3 +165,32 @@ def test_stencil_problem_accepts_nine_point_dirichlet_stencil_and_rejects_outwar
     stencil[0, 0, 0, 1] = -1.0  # offset (-1, -1) from the first row points outside
     with pytest.raises(ValueError, match=r"offset \(-1, -1\)"):
         StencilProblem(stencil, f, periodic=False)
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype", "rel"),
+    # 2 a b underflows at these scales (1e-400 in float64, 1e-46 in float32); the mean must not.
+    # rel: a few ulps of 2 / (1/a + 1/b) in the dtype.
+    [(1e-200, torch.float64, 1e-13), (1e-23, torch.float32, 2e-6), (1e150, torch.float64, 1e-13)],
+)
+def test_darcy_harmonic_means_do_not_underflow_for_tiny_or_huge_coefficients(scale, dtype, rel):
+    n = 5
+    p = torch.rand(1, 1, n, n, dtype=DT, generator=torch.Generator().manual_seed(4)) + 0.5
+    problem = Darcy2D((scale * p).to(dtype), dtype=dtype)
+    # Closed form on the normalised values q = a / scale (exact in float64 up to one rounding):
+    # the face coefficient of neighbours i, i+1 along x is scale * 2 q_i q_{i+1} / (q_i + q_{i+1}).
+    q = problem.a[0, 0].double() / scale
+    faces = 2 * q[1:] * q[:-1] / (q[1:] + q[:-1])
+    h2 = (1.0 / (n + 1)) ** 2
+    north = -problem.stencil[0, 0, 1:].double() * h2 / scale
+    torch.testing.assert_close(north, faces, rtol=rel, atol=0.0)
+    assert bool((problem.diagonal() > 0).all())
+
+
+def test_darcy_refuses_coefficients_whose_stencil_would_overflow_naming_the_range():
+    grid = torch.ones(1, 1, 63, 63, dtype=DT)
+    assert Darcy2D(grid * 1e300).stencil.isfinite().all()  # 2ab overflowed here: now accepted
+    with pytest.raises(ValueError, match=r"^Darcy2D: expected the coefficient a in \[2\.23e-308, "):
+        Darcy2D(grid * 1e305)
+    with pytest.raises(ValueError, match=r"float32 .* got min 0, max 0$"):
+        Darcy2D(grid * 1e-50, dtype=torch.float32)  # flushed to 0 by the cast
