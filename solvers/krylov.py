@@ -46,6 +46,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver, Problem, restrict
 from irsolve.reductions import broadcast, dot, norm
 
@@ -79,12 +80,6 @@ def _put(buffer: Tensor, dim: int, index: int, value: Tensor) -> Tensor:
     return buffer.index_copy_(dim, slot, value.unsqueeze(dim))
 
 
-def _check_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"expected {name} to be a positive int, got {value!r}")
-    return int(value)
-
-
 def _breakdown(name: str, broken: Tensor, reason: str) -> None:
     """Log the samples (positions in the current batch) whose iteration broke down."""
     samples = broken.nonzero().flatten().tolist()
@@ -108,8 +103,8 @@ class _FlexibleKrylov(FixedPointSolver):
                 f"got {type(preconditioner).__name__}"
             )
         self.preconditioner = preconditioner
-        self.preconditioner_steps = _check_positive_int(
-            "preconditioner_steps", preconditioner_steps
+        self.preconditioner_steps = check_int(
+            type(self).__name__, "preconditioner_steps", preconditioner_steps, minimum=1
         )
 
     def _check_problem(self, x: Any) -> Problem:
@@ -213,7 +208,7 @@ class FlexibleCG(_FlexibleKrylov):
         self, preconditioner: FixedPointSolver, m: int = 5, preconditioner_steps: int = 1
     ) -> None:
         super().__init__(preconditioner, preconditioner_steps)
-        self.m = _check_positive_int("m", m)
+        self.m = check_int(type(self).__name__, "m", m, minimum=1)
 
     def prepare(self, x: Problem) -> FlexibleCGContext:
         """Check the problem and prepare the preconditioner's context once."""
@@ -366,7 +361,7 @@ class FlexibleGMRES(_FlexibleKrylov):
         self, preconditioner: FixedPointSolver, restart: int = 30, preconditioner_steps: int = 1
     ) -> None:
         super().__init__(preconditioner, preconditioner_steps)
-        self.restart = _check_positive_int("restart", restart)
+        self.restart = check_int(type(self).__name__, "restart", restart, minimum=1)
 
     def prepare(self, x: Problem) -> FlexibleGMRESContext:
         """Check the problem and prepare the preconditioner's context once."""

@@ -256,9 +256,11 @@ class Multigrid(FixedPointSolver):
         size = stencil.shape[-1]
         if size * size > MAX_DIRECT:
             raise ValueError(
-                f"expected a grid that halves down to at most {MAX_DIRECT} unknowns; the "
-                f"{'periodic' if periodic else 'Dirichlet'} grid of {problem.n} stops at "
-                f"{size} x {size} (periodic grids halve only while even)"
+                f"Multigrid: expected a grid that halves down to at most {MAX_DIRECT} unknowns; "
+                f"the {'periodic' if periodic else 'Dirichlet'} grid of {problem.n} stops at "
+                f"{size} x {size} (coarsest={self.coarsest}: coarsening stops at that many "
+                "points per side or fewer, and must stop at 64 or fewer; periodic grids halve "
+                "only while even)"
             )
         dense = stencil_to_dense(stencil, periodic)
         if periodic:

@@ -25,6 +25,8 @@ from irsolve.data import load_dataset
 from irsolve.metrics import rfne, vrmse
 from irsolve.solvers import (
     Darcy2D,
+    FlexibleCG,
+    FlexibleGMRES,
     GaussSeidel,
     GeometricAlpha,
     Jacobi,
@@ -419,6 +421,21 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         r"^darcy_coefficient: expected grf to be a real torch.Tensor, got complex",
     ),
     ("load_dataset None", lambda: load_dataset(None), TypeError, r"^load_dataset: .*path.*None"),
+    ("FlexibleCG m=None", lambda: FlexibleCG(Jacobi(), m=None), TypeError, r"^FlexibleCG: .*m "),
+    ("FlexibleCG m=nan", lambda: FlexibleCG(Jacobi(), m=math.nan), ValueError, r"^FlexibleCG: .*"),
+    ("FlexibleCG m=inf", lambda: FlexibleCG(Jacobi(), m=math.inf), ValueError, r"^FlexibleCG: .*"),
+    (
+        "FlexibleGMRES restart=0",
+        lambda: FlexibleGMRES(Jacobi(), restart=0),
+        ValueError,
+        r"^FlexibleGMRES: expected restart to be an int >= 1, got 0",
+    ),
+    (
+        "Multigrid coarsest=100 on 99x99",
+        lambda: solve(None, Multigrid(coarsest=100), Poisson2D(torch.ones(1, 1, 99, 99))),
+        ValueError,
+        r"^Multigrid: .*at most 4096 unknowns.* grid of 99 stops at 99 x 99 \(coarsest=100",
+    ),
     # irsolve.analysis
     (
         "lipschitz method",

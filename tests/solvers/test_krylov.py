@@ -281,9 +281,9 @@ def test_fcg_rejects_a_refiner_preconditioner_and_bad_parameters():
     refiner = Refiner(lambda z: z[:, -1:])
     with pytest.raises(TypeError, match="Refiner cannot take a new right-hand side"):
         solve(None, FlexibleCG(refiner), problem, tol=0.0, rtol=1e-8)
-    with pytest.raises(ValueError, match="expected m to be a positive int, got 1.5"):
+    with pytest.raises(ValueError, match="^FlexibleCG: expected m to be an int >= 1, got 1.5"):
         FlexibleCG(Jacobi(), m=1.5)
-    with pytest.raises(ValueError, match="expected preconditioner_steps to be a positive int"):
+    with pytest.raises(ValueError, match="^FlexibleCG: expected preconditioner_steps to be an int"):
         FlexibleCG(Jacobi(), preconditioner_steps=0)
     with pytest.raises(TypeError, match="expected preconditioner to be a FixedPointSolver"):
         FlexibleCG(lambda r: r)
