@@ -49,7 +49,14 @@ def sample_norm(t: Tensor, norm: NormSpec = "rms") -> Tensor:
     or a callable returning a ``(B,)`` tensor.
     """
     if callable(norm):
-        return norm(t)
+        value = norm(t)
+        if not isinstance(value, Tensor) or tuple(value.shape) != (t.shape[0],):
+            got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else repr(value)
+            raise ValueError(
+                f"sample_norm: expected the norm callable to return one value per sample, a "
+                f"tensor of shape ({t.shape[0]},), got {got}"
+            )
+        return value
     if norm == "rms":
         return reductions.rms(t)
     if norm == "l2":

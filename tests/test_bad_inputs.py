@@ -77,6 +77,18 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("solve patience=0", _solve(patience=0), ValueError, r"^solve: .*patience"),
     ("solve norm='l3'", _solve(norm="l3"), ValueError, r"^solve: .*norm.*'rms'"),
     ("solve callback=3", _solve(callback=3), TypeError, r"^solve: .*callback"),
+    (
+        "solve norm returns a scalar",
+        _solve(norm=lambda t: t.norm()),
+        ValueError,
+        r"^sample_norm: expected the norm callable to return .* shape \(2,\), got shape \(\)",
+    ),
+    (
+        "solve norm returns a float",
+        _solve(norm=lambda t: 1.0),
+        ValueError,
+        r"^sample_norm: expected the norm callable .*, got 1.0$",
+    ),
     ("solve save_trajectory", _solve(save_trajectory="yes"), TypeError, r"^solve: .*save_traj"),
     ("solve grad=1", _solve(grad=1), TypeError, r"^solve: .*grad.*bool"),
     ("solve unknown keyword", _solve(tolerance=1e-3), TypeError, r"^solve: .*'tolerance'"),
