@@ -9,7 +9,8 @@ validated on ``--val-data FILE`` or a seeded ``--val-fraction`` of it. The optim
 those of ``irsolve train`` (the fields of :class:`~irsolve.learned.training.TrainConfig`,
 with a learning rate of 1e-3), the corrector's the fields of
 :class:`~irsolve.learned.corrector_training.CorrectorConfig`. ``--resume``
-continues an interrupted run from ``OUT/last.pt``; ``--init CHECKPOINT``
+continues an interrupted run from ``OUT/last.pt`` (not with ``--chains``: the
+chain pool is not checkpointed); ``--init CHECKPOINT``
 starts a new run from trained weights (the net's flags must match that
 checkpoint's architecture). ``--n`` is a deprecated spelling of ``--resolution``.
 """
@@ -79,6 +80,12 @@ def _run(args: argparse.Namespace) -> int:
     options = run_options(args)
     train_config = settings_from_args(TrainConfig, args)
     config = settings_from_args(CorrectorConfig, args)
+    if args.resume and config.chains > 0:
+        raise ValueError(
+            f"expected --chains 0 with --resume, got --chains {config.chains}: the chain pool "
+            "is not in the checkpoint, so a resumed run would train on other errors than an "
+            "uninterrupted one; restart with --overwrite"
+        )
     train, val = _file_pairs(args) if args.data else _generated_pairs(args)
     seed_everything(args.seed)  # before the net is built: --seed fixes its initial weights
     net = corrector_net(args.modes, args.hidden, args.layers)

@@ -150,6 +150,7 @@ CASES = [
     (CORRECTOR, ["--lr", "0"], "argument --lr: expected a finite real > 0, got '0'"),
     (CORRECTOR, ["--init", "{root}/missing.pt"], "argument --init: expected an existing file"),
     (CORRECTOR[:1], [], "expected --out as flags, got none"),
+    (CORRECTOR, ["--resume", "--chains", "4"], "expected --chains 0 with --resume, got --chains 4"),
     # solve
     (SOLVE, ["--json", "{root}/no/dir/s.json"], "argument --json: expected a file path in"),
     (SOLVE, ["--solver", "sor"], "argument --solver: invalid choice: 'sor'"),
