@@ -15,14 +15,41 @@ training, and :mod:`irsolve.cli` the ``irsolve`` command.
 
 __version__ = "0.1.0"
 
+import importlib  # noqa: E402
+
 from irsolve._moved import install as _keep_old_module_paths  # noqa: E402
-from irsolve.anderson import Anderson  # noqa: E402
-from irsolve.composition import Cycle, Interleave  # noqa: E402
-from irsolve.engine import SolveState, init, sample_norm, solve  # noqa: E402
-from irsolve.interface import FixedPointSolver, Problem, restrict  # noqa: E402
-from irsolve.solution import ReturnCode, Solution  # noqa: E402
+
+#: Public name -> the module that defines it. Imported on first use (PEP 562), so
+#: ``import irsolve`` (and ``irsolve --version``, ``irsolve --help``) loads no torch.
+_EXPORTS = {
+    "Anderson": "irsolve.anderson",
+    "Cycle": "irsolve.composition",
+    "FixedPointSolver": "irsolve.interface",
+    "Interleave": "irsolve.composition",
+    "Problem": "irsolve.interface",
+    "ReturnCode": "irsolve.solution",
+    "Solution": "irsolve.solution",
+    "SolveState": "irsolve.engine",
+    "init": "irsolve.engine",
+    "restrict": "irsolve.interface",
+    "sample_norm": "irsolve.engine",
+    "solve": "irsolve.engine",
+}
 
 _keep_old_module_paths()
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'irsolve' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "Anderson",

@@ -43,6 +43,20 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "irsolve.cli.demo",
 )
 
+#: Each command's one-line help, in ``--help`` order: ``irsolve``, ``irsolve --help`` and
+#: ``irsolve --version`` list them without importing the modules above (and torch), so
+#: they answer at once. tests/cli/test_cli_startup.py checks them against the modules.
+COMMAND_HELP: dict[str, str] = {
+    "data": "generate or inspect datasets (The Well's layout)",
+    "train-base": "train an FNO/TFNO base operator",
+    "train": "train the refiner on a frozen base (IRNO)",
+    "evaluate": "per-step metrics of base + refiner to 2K",
+    "train-corrector": "train the closed-loop learned corrector on Darcy (FNO coefficients)",
+    "analyze": "error, spectral ratios and contraction certificate of a trained refiner",
+    "solve": "solve generated or file Darcy/Poisson problems with a classical or hybrid solver",
+    "demo": "NS refiner, Darcy hybrid and multigrid-vs-PyAMG on self-made data, one report",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (argparse's usage block left out)."""
@@ -51,8 +65,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered subcommand."""
+def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The top-level parser and its (empty) group of subcommands."""
     parser = _Parser(
         prog="irsolve",
         description="Fixed-point solvers where learned refinement steps (IRNO) "
@@ -63,9 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error instead of one line"
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser, subparsers = _top_parser()
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_subcommands(subparsers)
+    return parser
+
+
+def listing_parser() -> argparse.ArgumentParser:
+    """The top-level parser with each command named and described, none of them loaded:
+    enough for ``--help`` and ``--version``."""
+    parser, subparsers = _top_parser()
+    for name, text in COMMAND_HELP.items():
+        subparsers.add_parser(name, help=text)
     return parser
 
 
@@ -84,7 +112,9 @@ def command_names(parser: argparse.ArgumentParser | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``irsolve`` console script; returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = any(token in COMMAND_HELP for token in argv)
+    parser = build_parser() if named else listing_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
