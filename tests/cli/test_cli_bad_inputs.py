@@ -217,3 +217,17 @@ def test_analyze_overwrite_is_accepted_where_a_report_exists(files, capsys):
     argv[argv.index("--refiner") + 1] = files["base"]
     assert main(argv) == 2
     assert "expected --refiner to be a refiner checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("contrast", "warned"), [(1e3, True), (4.0, False)])
+def test_solve_names_multigrid_robust_when_multigrid_fails_on_high_contrast(
+    tmp_path, caplog, contrast, warned
+):
+    """Binary per-node coefficients (1 or the contrast, each with probability 1/2): the default
+    multigrid needs about 200 V-cycles at contrast 1e3 on 19^2 (README), so 20 are too few."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.where(torch.rand(1, 19, 19, generator=gen) > 0.5, contrast, 1.0)
+    torch.save({"x": a, "y": a}, tmp_path / "contrast.pt")
+    argv = ["solve", "--data", str(tmp_path / "contrast.pt"), "--samples", "1"]
+    assert main([*argv, "--maxiter", "20" if warned else "1"]) == 1
+    assert ("Multigrid.robust()" in caplog.text) == warned
