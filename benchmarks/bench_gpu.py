@@ -12,10 +12,12 @@ FNO-benchmark coefficients (12/3, ``f = 1``):
 
 - ``refiner``: base FNO then 2K = 12 IRNO steps (the learned refiner alone);
 - ``multigrid``: :class:`~irsolve.solvers.Multigrid` V(2,2) to relative residual 1e-8;
-- ``hybrid``: :class:`~irsolve.solvers.FlexibleCG` (m = 5) preconditioned by the learned
-  :class:`~irsolve.solvers.ResidualCorrector` (the neuralop FNO ``Phi`` of
-  ``irsolve train-corrector``), to 1e-8; with ``--corrector CHECKPOINT`` its trained
-  weights, else random ones (then only its time per iteration means something).
+- ``hybrid``: :class:`~irsolve.solvers.FlexibleCG` (m = 5) preconditioned by the
+  corrector's hybrid cycle (the learned :class:`~irsolve.solvers.ResidualCorrector`, a
+  neuralop FNO ``Phi``, then its smoothing sweeps), to 1e-8; with ``--corrector
+  CHECKPOINT`` the cycle it was trained with (:func:`irsolve.learned.trained.load_corrector`),
+  else the default :class:`~irsolve.learned.corrector_training.CorrectorConfig` cycle with
+  random weights (then only its time per iteration means something).
 
 Each timing follows one untimed warm-up call and ends with ``torch.cuda.synchronize``.
 On a GPU each solve row also counts the host-device synchronisations per step
@@ -45,14 +47,14 @@ from torch.utils.data import TensorDataset
 
 from irsolve import solve
 from irsolve.distributed import resolve_device
-from irsolve.learned.corrector_training import corrector_net
+from irsolve.learned.corrector_training import CorrectorConfig, corrector_net
 from irsolve.learned.nets import RefinementUNet, base_operator
+from irsolve.learned.trained import load_corrector
 from irsolve.learned.training import (
     RefinerConfig,
     RefinerObjective,
     TrainConfig,
     fit,
-    load_weights,
     seed_everything,
 )
 from irsolve.solvers import (
@@ -60,7 +62,6 @@ from irsolve.solvers import (
     FlexibleCG,
     Multigrid,
     Refiner,
-    ResidualCorrector,
     darcy_coefficient,
     gaussian_random_field,
 )
@@ -160,10 +161,11 @@ def solve_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str,
     rows = []
     base, net = nets(1, args.width, device)
     refiner = Refiner(net.eval(), 0.2)
-    corrector = corrector_net(args.modes, 32, 4)
     if args.corrector is not None:
-        load_weights(corrector, args.corrector)
-    hybrid = FlexibleCG(ResidualCorrector(corrector.to(device).eval()), m=5)
+        cycle, _ = load_corrector(args.corrector, device=device)
+    else:
+        cycle = CorrectorConfig().cycle(corrector_net(args.modes, 32, 4).to(device).eval())
+    hybrid = FlexibleCG(cycle, m=5)
     for n in args.sizes:
         problem = darcy(args.batch, n, device)
         x = problem.a.to(torch.float32)

@@ -20,14 +20,14 @@ Rows, all measured in this run:
 - the IRNO ``Refiner`` (small U-Net trained on an FNO base) interleaved with
   Jacobi, with ``GeometricAlpha`` (the negative control: it converges only
   because its step dies out);
-- the corrector with ``nu`` Jacobi sweeps and with ``nu`` Gauss-Seidel sweeps
-  per cycle (``Interleave(corrector, smoother, pattern=(1, 1))``), capped at
-  ``--max-cycles`` cycles and extrapolated like the smoothers alone;
-- ``FlexibleCG(Interleave(corrector, Jacobi(sweeps=nu)), m=5,
-  preconditioner_steps=2)``, and FCG preconditioned by ``nu`` Gauss-Seidel
-  sweeps, the corrector and ``nu`` more sweeps (a two-level cycle whose
-  coarse correction is learned), and with two learned steps per application
-  (``GS, corrector, GS, corrector, GS``);
+- the trained hybrid cycle (:func:`irsolve.learned.trained.load_corrector`:
+  the corrector, then ``nu`` sweeps of the smoother it was trained with, as
+  one :class:`irsolve.Cycle`) and the same with the other smoother (Jacobi /
+  red-black Gauss-Seidel), capped at ``--max-cycles`` cycles and
+  extrapolated like the smoothers alone;
+- ``FlexibleCG(cycle, m=5)`` with that trained cycle, and FCG preconditioned
+  by ``Cycle(GS x nu, corrector, GS x nu)`` (a two-level cycle whose coarse
+  correction is learned) and by ``Cycle(GS, corrector, GS, corrector, GS)``;
 - an FNO warm start (a small FNO trained on ``a -> u``) followed by multigrid.
 
 Columns: learned steps, smoother sweeps or V-cycles, Krylov iterations (each
@@ -58,31 +58,33 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyamg  # noqa: E402
 import torch  # noqa: E402
-from scipy.sparse.linalg import spsolve  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from irsolve import FixedPointSolver, Interleave, solve  # noqa: E402
-from irsolve.analysis import lipschitz  # noqa: E402
+from irsolve import Cycle, FixedPointSolver, solve  # noqa: E402
+from irsolve.analysis import lipschitz, reference_solve  # noqa: E402
 from irsolve.data import darcy_problems  # noqa: E402
-from irsolve.learned.checkpoint import load_checkpoint, load_model_state  # noqa: E402
 from irsolve.learned.corrector_training import (  # noqa: E402
     CorrectorConfig,
     CorrectorObjective,
     corrector_net,
     darcy_pairs,
 )
-from irsolve.learned.nets import RefinementUNet, base_operator, build_net  # noqa: E402
+from irsolve.learned.nets import RefinementUNet, base_operator  # noqa: E402
+from irsolve.learned.trained import load_corrector  # noqa: E402
 from irsolve.learned.training import RefinerConfig, TrainConfig, fit, train_base, train_refiner  # noqa: E402
+from irsolve.reductions import dot, norm  # noqa: E402
 from irsolve.solvers import (  # noqa: E402
     Darcy2D,
     FlexibleCG,
@@ -91,7 +93,6 @@ from irsolve.solvers import (  # noqa: E402
     Jacobi,
     Multigrid,
     Refiner,
-    ResidualCorrector,
     darcy_coefficient,
     gaussian_random_field,
 )
@@ -100,41 +101,17 @@ from irsolve.solvers.peers import pyamg_cg  # noqa: E402
 TOL = 1e-8
 
 
-class Cycle(FixedPointSolver):
-    """One full hybrid cycle as one step: each child's step in turn (for the analysis)."""
-
-    def __init__(self, *solvers: FixedPointSolver) -> None:
-        self.solvers = solvers
-
-    def prepare(self, x: Any) -> tuple[Any, ...]:
-        return tuple(s.prepare(x) for s in self.solvers)
-
-    def step(self, ctx: tuple[Any, ...], h: Tensor, k: int) -> Tensor:
-        for solver, child in zip(self.solvers, ctx, strict=True):
-            h = solver.step(child, h, k)
-        return h
-
-    def residual(self, ctx: tuple[Any, ...], h: Tensor) -> Tensor | None:
-        return self.solvers[0].residual(ctx[0], h)
-
-    def restrict(self, ctx: tuple[Any, ...], index: Tensor) -> tuple[Any, ...]:
-        return tuple(s.restrict(c, index) for s, c in zip(self.solvers, ctx, strict=True))
-
-
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def train_corrector(args: argparse.Namespace) -> tuple[torch.nn.Module, int]:
+def train_corrector(args: argparse.Namespace) -> tuple[Cycle, CorrectorConfig]:
+    """The trained hybrid cycle and its settings: ``--corrector``'s, or one trained here."""
     if args.corrector:
-        state = load_checkpoint(args.corrector)
-        net = build_net(state["config"]["model"])
-        load_model_state(net, state["model"], source=args.corrector)
-        nu = int(state["config"]["corrector"]["nu"])
-        log(f"loaded corrector {args.corrector} (nu = {nu})")
-        return net.eval(), nu
-    config = CorrectorConfig()
-    objective = CorrectorObjective(corrector_net(), config)
+        cycle, config = load_corrector(args.corrector)
+        log(f"loaded corrector {args.corrector}: {cycle}")
+        return cycle, config
+    objective = CorrectorObjective(corrector_net(), CorrectorConfig())
     epochs = 2 if args.quick else 25  # 25: the README's training command
     log(f"training the corrector at 64^2: 256 problems, {epochs} epochs")
     tic = time.perf_counter()
@@ -148,7 +125,7 @@ def train_corrector(args: argparse.Namespace) -> tuple[torch.nn.Module, int]:
         callback=lambda r: log(f"  epoch {r['epoch']:.0f}: val factor {r['val_cycle_factor']:.3f}"),
     )
     log(f"corrector trained in {time.perf_counter() - tic:.0f} s")
-    return objective.model.eval(), config.nu
+    return load_corrector(Path(args.out) / "best.pt")
 
 
 def features(problem: Darcy2D) -> Tensor:
@@ -179,12 +156,11 @@ def train_baselines(quick: bool) -> tuple[torch.nn.Module, Refiner]:
 def extrapolated(residuals: np.ndarray) -> float:
     """Steps to ``TOL`` from the asymptotic factor over the last 10 % of a capped run.
 
-    ``residuals`` holds the worst sample's residual after each step; the
-    factor is taken over an even number of steps (a whole number of cycles
-    of a two-step hybrid).
+    ``residuals`` holds the worst sample's residual after each step (a
+    hybrid's step is a whole :class:`~irsolve.Cycle`).
     """
     steps = len(residuals) - 1
-    span = max(2, steps // 10) // 2 * 2
+    span = max(1, steps // 10)
     first, last = residuals[-1 - span], residuals[-1]
     factor = (last / first) ** (1.0 / span)
     if not 0 < factor < 1:
@@ -195,7 +171,7 @@ def extrapolated(residuals: np.ndarray) -> float:
 def run_row(
     name: str,
     problem: Darcy2D,
-    exact: list[np.ndarray],
+    exact: Tensor,
     solver: FixedPointSolver,
     counts: Callable[[Tensor], dict[str, Tensor]],
     maxiter: int,
@@ -204,15 +180,12 @@ def run_row(
     tic = time.perf_counter()
     sol = solve(base, solver, problem, tol=TOL, rtol=0.0, maxiter=maxiter)
     wall = time.perf_counter() - tic
-    errors = [
-        float(np.linalg.norm(sol.u[b].flatten().numpy() - exact[b]) / np.linalg.norm(exact[b]))
-        for b in range(len(exact))
-    ]
+    errors = norm(sol.u - exact) / norm(exact)
     row = {
         "row": name,
         "wall_s": wall,
         "final_residual": float(sol.final_residuals.max()),
-        "error_vs_spsolve": max(errors),
+        "error_vs_spsolve": float(errors.max()),
         "retcodes": {c.name: sol.retcodes.count(c) for c in set(sol.retcodes)},
     }
     row.update({k: int(v.max()) for k, v in counts(sol.iterations).items()})
@@ -226,9 +199,11 @@ def run_row(
     return row
 
 
-def pyamg_row(problem: Darcy2D, exact: list[np.ndarray]) -> dict[str, Any]:
+def pyamg_row(problem: Darcy2D, exact: Tensor) -> dict[str, Any]:
     peer = pyamg_cg(problem, TOL)
-    iterations, finals, errors = peer.iterations, peer.relative_residuals, peer.errors(exact)
+    references = list(exact.reshape(exact.shape[0], -1).numpy())
+    iterations, finals = peer.iterations, peer.relative_residuals
+    errors = peer.errors(references)
     ok = sum(f <= TOL for f in finals)
     retcodes = {"SUCCESS": ok, "MAX_ITERS": len(finals) - ok}
     return {
@@ -243,16 +218,15 @@ def pyamg_row(problem: Darcy2D, exact: list[np.ndarray]) -> dict[str, Any]:
 
 
 def energy(problem: Darcy2D, e: Tensor) -> Tensor:
-    return (e * problem.apply(e)).flatten(1).sum(dim=1).clamp_min(0).sqrt()
+    return dot(e, problem.apply(e)).clamp_min(0).sqrt()
 
 
 def contraction(
-    corrector: ResidualCorrector, nu: int, refiner: Refiner, fno: torch.nn.Module, problem: Darcy2D
+    cycle: Cycle, refiner: Refiner, fno: torch.nn.Module, problem: Darcy2D
 ) -> dict[str, float]:
     """Contraction estimates at 64^2 on two test problems (see the module docstring)."""
     problem = problem.restrict(torch.arange(2))
     u = solve(None, Multigrid(), problem, tol=0.0, rtol=1e-12).u
-    cycle = Cycle(corrector, Jacobi(sweeps=nu))
     ctx = cycle.prepare(problem)
     h, factors, points = problem.zeros(), [], []
     with torch.no_grad():
@@ -363,8 +337,11 @@ def main() -> None:
         f"{torch.get_num_threads()} thread(s), pyamg {pyamg.__version__}"
     )
 
-    net, nu = train_corrector(args)
-    corrector = ResidualCorrector(net)
+    cycle, config = train_corrector(args)
+    corrector, nu = cycle.solvers[0], config.nu
+    smoothers = {"jacobi": "Jacobi", "gauss-seidel": "Gauss-Seidel"}
+    other = "gauss-seidel" if config.smoother == "jacobi" else "jacobi"
+    other_cycle = dataclasses.replace(config, smoother=other, omega=None).cycle(corrector.net)
     learned_peers = ("irno (geometricalpha) + jacobi", "fno warm start + multigrid")
     if args.rows is None or any(k.lower() in name for k in args.rows for name in learned_peers):
         fno, refiner = train_baselines(args.quick)
@@ -376,7 +353,7 @@ def main() -> None:
             return fno(features(problem)).to(problem.f.dtype)
 
     def stationary(it: Tensor) -> dict[str, Tensor]:
-        return {"learned": (it + 1) // 2, "sweeps": (it // 2) * nu}
+        return {"learned": it, "sweeps": it * nu}
 
     def fcg(it: Tensor) -> dict[str, Tensor]:
         return {"learned": it, "sweeps": it * nu, "krylov": it}
@@ -389,10 +366,7 @@ def main() -> None:
 
     report: dict[str, Any] = {"tol": TOL, "nu": nu, "sizes": {}}
     for n, problem in held_out_problems(args.data, sizes):
-        exact = [
-            spsolve(m.tocsc(), problem.f[b].flatten().numpy())
-            for b, m in enumerate(problem.to_scipy())
-        ]
+        exact = reference_solve(problem)
         log(f"n = {n}: references solved")
         rows = []
         plans: list[tuple[str, FixedPointSolver, Callable, int, Any]] = [
@@ -414,44 +388,36 @@ def main() -> None:
                 None,
             ),
             (
-                f"corrector + Jacobi x{nu}",
-                Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)),
+                f"corrector + {smoothers[config.smoother]} x{nu}",
+                cycle,
                 stationary,
-                2 * cycles,
+                cycles,
                 None,
             ),
             (
-                f"corrector + Gauss-Seidel x{nu}",
-                Interleave(corrector, GaussSeidel(sweeps=nu), pattern=(1, 1)),
+                f"corrector + {smoothers[other]} x{nu}",
+                other_cycle,
                 stationary,
-                2 * cycles,
+                cycles,
                 None,
             ),
             (
-                f"FCG(corrector + Jacobi x{nu}), m=5",
-                FlexibleCG(
-                    Interleave(corrector, Jacobi(sweeps=nu), pattern=(1, 1)), preconditioner_steps=2
-                ),
+                f"FCG(corrector + {smoothers[config.smoother]} x{nu}), m=5",
+                FlexibleCG(cycle),
                 fcg,
                 1000,
                 None,
             ),
             (
                 f"FCG(GS x{nu}, corrector, GS x{nu}), m=5",
-                FlexibleCG(
-                    Interleave(GaussSeidel(sweeps=nu), corrector, GaussSeidel(sweeps=nu)),
-                    preconditioner_steps=3,
-                ),
+                FlexibleCG(Cycle(GaussSeidel(sweeps=nu), corrector, GaussSeidel(sweeps=nu))),
                 fcg_symmetric,
                 1000,
                 None,
             ),
             (
                 f"FCG(GS x{nu}, [corrector, GS x{nu}] x2), m=5",
-                FlexibleCG(
-                    Interleave(GaussSeidel(sweeps=nu), corrector, pattern=(1, 1)),
-                    preconditioner_steps=5,
-                ),
+                FlexibleCG(Cycle(*[GaussSeidel(sweeps=nu), corrector] * 2, GaussSeidel(sweeps=nu))),
                 fcg_two_cycles,
                 1000,
                 None,
@@ -462,9 +428,9 @@ def main() -> None:
                 ("FNO warm start + multigrid", Multigrid(), lambda it: {"cycles": it}, 100, warm),
                 (
                     f"IRNO (GeometricAlpha) + Jacobi x{nu}",
-                    Interleave(refiner, Jacobi(sweeps=nu), pattern=(1, 1)),
+                    Cycle(refiner, Jacobi(sweeps=nu)),
                     stationary,
-                    2 * cycles,
+                    cycles,
                     warm,
                 ),
             ]
@@ -480,7 +446,7 @@ def main() -> None:
         print_ratios(rows)
         report["sizes"][n] = rows
         if n == 64 and refiner is not None:
-            q = contraction(corrector, nu, refiner, fno, problem)
+            q = contraction(cycle, refiner, fno, problem)
             report["contraction_64"] = q
             print(
                 f"\ncontraction at 64^2 (irsolve.analysis, 2 test problems): corrector cycle "

@@ -49,10 +49,10 @@ import argparse
 import time
 
 import numpy as np
-import scipy.sparse.linalg as spla
 import torch
 
 from irsolve import solve
+from irsolve.analysis import reference_solve
 from irsolve.data import darcy_problems, load_dataset
 from irsolve.solvers import Darcy2D, Multigrid
 
@@ -90,9 +90,7 @@ def main() -> None:
         sol = solve(None, Multigrid(), fine, tol=0.0, rtol=1e-10, maxiter=100)
         mg = time.perf_counter() - start
         start = time.perf_counter()
-        rhs = fine.f[0, 0].flatten().numpy()
-        for matrix in fine.to_scipy():
-            spla.spsolve(matrix.tocsc(), rhs)
+        reference_solve(fine)
         direct = time.perf_counter() - start
         u = sol.u[..., nodes, :][..., :, nodes]
         norm_y = y.flatten(1).norm(dim=1)
