@@ -88,8 +88,8 @@ def locked(folder: str | os.PathLike[str] | None, flag: str = "--out") -> Iterat
     ``folder`` is created if missing (and removed again afterwards if it is
     then empty, so a refused command leaves nothing behind). Nothing is
     locked, and ``None`` yielded, for ``folder=None``, for an existing
-    non-folder (the command itself reports that), and where ``fcntl`` is
-    missing.
+    non-folder or one that cannot be created (the command itself reports
+    those, naming its flag), and where ``fcntl`` is missing.
 
     Parameters
     ----------
@@ -109,7 +109,11 @@ def locked(folder: str | os.PathLike[str] | None, flag: str = "--out") -> Iterat
         return
     folder = Path(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # below a file, no permission: the command names the flag
+        yield None
+        return
     lock = folder / LOCK_NAME
     try:
         fd = _acquire(lock, flag)

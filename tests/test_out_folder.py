@@ -71,3 +71,11 @@ def test_existing_outputs_are_replaced_only_with_overwrite(tmp_path: Path) -> No
         check_replaceable_outputs(tmp_path, ("report.json", "report.md"), overwrite=False)
     check_replaceable_outputs(tmp_path, ("report.json", "report.md"), overwrite=True)
     check_replaceable_outputs(tmp_path, ("report.json",), overwrite=False)
+
+
+def test_a_folder_that_cannot_be_made_is_left_to_the_command_to_report(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    for folder in (tmp_path / "file", tmp_path / "file" / "sub", None):
+        with locked(folder) as lock:
+            assert lock is None
+    assert (tmp_path / "file").read_text() == "not a folder"
