@@ -194,3 +194,24 @@ def test_darcy_refuses_coefficients_whose_stencil_would_overflow_naming_the_rang
         Darcy2D(grid * 1e305)
     with pytest.raises(ValueError, match=r"float32 .* got min 0, max 0$"):
         Darcy2D(grid * 1e-50, dtype=torch.float32)  # flushed to 0 by the cast
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype", "rtol"), [(1e-200, DT, 1e-10), (1e-23, torch.float32, 1e-5)]
+)
+def test_multigrid_solves_darcy_with_tiny_coefficients_like_the_unscaled_problem(
+    scale, dtype, rtol
+):
+    from irsolve import solve
+    from irsolve.solvers import Multigrid
+
+    n = 15
+    a = torch.where(_rand(1, 1, n, n, seed=5) > 0.5, 12.0, 3.0).to(DT)
+    sol = solve(None, Multigrid(), Darcy2D(scale * a, dtype=dtype), tol=0.0, rtol=rtol)
+    assert sol.success
+    # Reference: SciPy's sparse direct solve of the unscaled problem; u(scale a) = u(a) / scale.
+    # Residual rtol with cond(A) < 1e3 at n = 15 bounds the relative error by 1e3 * rtol.
+    matrix = Darcy2D(a).to_scipy()[0].tocsc()
+    exact = spla.spsolve(matrix, np.ones(n * n))
+    got = sol.u[0, 0].double().flatten().numpy() * scale
+    assert np.linalg.norm(got - exact) / np.linalg.norm(exact) < 1e3 * rtol
