@@ -17,8 +17,6 @@ __version__ = "0.1.0"
 
 import importlib  # noqa: E402
 
-from irsolve._moved import install as _keep_old_module_paths  # noqa: E402
-
 #: Public name -> the module that defines it. Imported on first use (PEP 562), so
 #: ``import irsolve`` (and ``irsolve --version``, ``irsolve --help``) loads no torch.
 _EXPORTS = {
@@ -35,8 +33,6 @@ _EXPORTS = {
     "sample_norm": "irsolve.engine",
     "solve": "irsolve.engine",
 }
-
-_keep_old_module_paths()
 
 
 def __getattr__(name: str) -> object:

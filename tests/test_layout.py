@@ -4,6 +4,8 @@ point down that list: a layer imports only the layers it sits on."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +71,19 @@ def test_the_layer_check_sees_an_upward_import():
     assert _layer("irsolve.learned.training") == "learned" and _layer("irsolve.engine") == "engine"
     source = "def f():\n    from irsolve.cli.flags import add_flags\n"
     assert {_layer(m) for m in _imported(source)} - ALLOWED["learned"] == {"cli"}
+
+
+def test_the_old_module_paths_no_longer_import():
+    # A fresh interpreter: nothing imported before may hide a path in sys.modules.
+    script = (
+        "import importlib, irsolve\n"
+        "for old in ('irsolve.solve', 'irsolve.training', 'irsolve.train_cli', 'irsolve.nets'):\n"
+        "    try:\n"
+        "        importlib.import_module(old)\n"
+        "    except ModuleNotFoundError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'{old} imported')\n"
+        "assert callable(irsolve.solve)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -25,8 +25,6 @@ PACKAGES = (
     "irsolve.solvers",
 )
 DOTTED = re.compile(r"irsolve(?:\.[A-Za-z_]\w*)+")
-#: The table of old module paths, which cites them on purpose (tests/test_old_import_paths.py).
-OLD_PATHS = ROOT / "irsolve" / "_moved.py"
 
 
 def _cited_paths() -> list[str]:
@@ -34,8 +32,7 @@ def _cited_paths() -> list[str]:
     found = set()
     for folder in SOURCES:
         for path in (ROOT / folder).rglob("*.py"):
-            if path != OLD_PATHS:
-                found.update(DOTTED.findall(path.read_text()))
+            found.update(DOTTED.findall(path.read_text()))
     return sorted(found)
 
 

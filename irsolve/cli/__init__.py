@@ -7,8 +7,8 @@ and imported only when the CLI starts, so ``import irsolve`` stays light.
 A flag means one thing in every subcommand: the shared ones (``--data``,
 ``--split``, ``--base``, ``--refiner``, ``--corrector``, ``--out``,
 ``--json``...) are defined once in :mod:`irsolve.cli.flags`, and training
-settings are generated from their dataclasses; old spellings are hidden
-aliases. ``irsolve solve`` runs a classical or hybrid solve.
+settings are generated from their dataclasses. ``irsolve solve`` runs a
+classical or hybrid solve.
 
 Exit codes: 0 success; 2 a usage mistake (a bad flag, a missing or damaged
 file, settings a resumed run does not share), printed as one line
@@ -85,7 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser, subparsers = _top_parser()
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_subcommands(subparsers)
+    _exact_flags(parser)
     return parser
+
+
+def _exact_flags(parser: argparse.ArgumentParser) -> None:
+    """No prefix matching in ``parser`` and its subcommands: a removed or mistyped flag is
+    an error, never another flag (``--n 8`` is not ``--name 8``)."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _exact_flags(sub)
 
 
 def listing_parser() -> argparse.ArgumentParser:

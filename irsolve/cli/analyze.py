@@ -2,9 +2,7 @@
 
 Registered by listing ``irsolve.cli.analyze`` in
 :data:`irsolve.cli.SUBCOMMAND_MODULES`. The flags are the command line's
-shared vocabulary (:mod:`irsolve.cli.flags`); ``--checkpoint`` and
-``--base-checkpoint`` are hidden, deprecated spellings of ``--refiner`` and
-``--base``. A report already in ``--out`` is replaced only with
+shared vocabulary (:mod:`irsolve.cli.flags`). A report already in ``--out`` is replaced only with
 ``--overwrite``, as a training run is (an analysis has nothing to resume: it
 is recomputed whole).
 """
@@ -13,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import torch
 
 from irsolve.analysis.report import analyze
 from irsolve.cli.data_flags import add_data_arguments, load_split
-from irsolve.cli.flags import add_alias, add_flags, add_settings_arguments, require
+from irsolve.cli.flags import add_flags, add_settings_arguments, require
 from irsolve.cli.types import integer
 from irsolve.distributed import resolve_device
 from irsolve.learned.trained import load_net, load_refiner
@@ -66,8 +65,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="replace a report already in --out"
     )
     add_settings_arguments(parser, TrainConfig, only=("device",))
-    add_alias(parser, "--checkpoint", "--refiner")
-    add_alias(parser, "--base-checkpoint", "--base")
     parser.set_defaults(handler=run_analyze)
 
 
@@ -97,6 +94,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         trained_steps=trained,
         bands=args.bands,
         n_probe=args.n_probe,
+        progress=sys.stderr.isatty(),
     )
     rfne = report["metrics"]["rfne"]["median"]
     print(

@@ -25,7 +25,6 @@ from torch.utils.data import TensorDataset
 
 from irsolve.cli.data_flags import add_data_arguments, check_one_validation_source
 from irsolve.cli.flags import (
-    add_alias,
     add_flags,
     add_run_flags,
     add_settings_arguments,
@@ -118,7 +117,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     add_flags(p, "--data", data={"help": "a Darcy data file: train on its coefficient fields"})
     add_data_arguments(p, evaluation=False)
     add_flags(p, "--resolution", resolution={"default": 64, "help": "grid points per side"})
-    add_alias(p, "--n", "--resolution")
     p.add_argument(
         "--train-samples", type=integer(1), default=256, help="training problems (default: 256)"
     )

@@ -30,7 +30,7 @@ import torch
 import yaml
 
 from irsolve._validate import check_memory
-from irsolve.cli.flags import add_alias, add_flags
+from irsolve.cli.flags import add_flags
 from irsolve.cli.types import integer, path
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
 from irsolve.data.checksums import CHECKSUM_FILE, verify_checksums
@@ -58,7 +58,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     generate = commands.add_parser("generate", help="simulate and write a dataset")
     generate.add_argument("problem", choices=sorted(_DEFAULT_RESOLUTION))
     add_flags(generate, "--samples", samples={"help": "samples, all splits (required)"})
-    add_alias(generate, "--n", "--samples")
     add_flags(
         generate,
         "--resolution",
@@ -80,10 +79,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         metavar=("TRAIN", "VALID", "TEST"),
         help="relative sizes of the splits (default: 0.8 0.1 0.1)",
     )
-    add_alias(generate, "--split", "--fractions")
     for flag, kind, default, text in _NS_FLAGS:
         generate.add_argument(flag, type=kind, help=f"{text} (navier_stokes; default {default})")
-    add_alias(generate, "--steps", "--frames")  # --steps: refinement steps elsewhere
     generate.add_argument("--velocity", action="store_true", help="also store velocity (NS)")
     generate.add_argument(
         "--overwrite", action="store_true", help="replace an existing dataset of that name"

@@ -24,8 +24,7 @@ name means one thing everywhere:
 :class:`~irsolve.learned.training.TrainConfig`; training commands get every
 field of their settings dataclasses from :func:`add_settings_arguments`
 (name, type, default, range and help written once, in the dataclass, see
-:mod:`irsolve.learned.settings`). Old spellings stay as hidden aliases
-(:func:`add_alias`).
+:mod:`irsolve.learned.settings`).
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from irsolve.learned.settings import setting_kind
 
 __all__ = [
     "VOCABULARY",
-    "add_alias",
     "add_flags",
     "add_run_flags",
     "add_settings_arguments",
@@ -120,39 +118,6 @@ def add_flags(
         if keywords.get("default") is not None and "default:" not in keywords["help"]:
             keywords["help"] += f" (default: {keywords['default']})"
         parser.add_argument(name, **keywords)
-
-
-class _Deprecated(argparse.Action):
-    """Store like the flag it stands for, and log that ``option_string`` is deprecated."""
-
-    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, **kwargs)
-        self.new = new
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        logger.warning("%s is deprecated; use %s", option_string, self.new)
-        setattr(namespace, self.dest, values)
-
-
-def add_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
-    """Accept ``old`` as a hidden, deprecated spelling of the flag ``new`` of ``parser``.
-
-    The alias parses like ``new`` (type, choices, number of values), sets the
-    same setting, is left out of ``--help`` and logs a deprecation warning.
-    """
-    action = next(a for a in parser._actions if new in a.option_strings)
-    parser.add_argument(
-        old,
-        action=_Deprecated,
-        new=new,
-        dest=action.dest,
-        type=action.type,
-        choices=action.choices,
-        nargs=action.nargs,
-        metavar=action.metavar,
-        default=argparse.SUPPRESS,  # the new flag's default stands
-        help=argparse.SUPPRESS,
-    )
 
 
 def _flag(field: dataclasses.Field) -> str:
@@ -246,7 +211,7 @@ def require(args: argparse.Namespace, *dests: str) -> None:
     """Raise naming the flags among ``dests`` that were not given (nor read from ``--config``).
 
     Required flags are checked here rather than by ``required=True``, so
-    that a hidden alias or a config file may give them.
+    that a config file may give them.
 
     Raises
     ------

@@ -71,15 +71,6 @@ def test_analyze_rejects_a_base_checkpoint_given_as_refiner(tmp_path: Path) -> N
         load_refiner(tmp_path / "base.pt", flag="--refiner")
 
 
-def test_the_old_flag_spellings_still_name_the_refiner_and_the_base(tmp_path: Path) -> None:
-    parser = argparse.ArgumentParser()
-    add_subcommands(parser.add_subparsers())
-    args = parser.parse_args(
-        ["analyze", "--checkpoint", str(tmp_path), "--base-checkpoint", str(tmp_path)]
-    )
-    assert args.refiner == tmp_path and args.base == tmp_path
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -138,9 +138,6 @@ CASES = [
     (ANALYZE, ["--base", "{root}/x.pt"], "argument --base: expected an existing file"),
     (ANALYZE, ["--split", "validation"], "argument --split: invalid choice: 'validation'"),
     (ANALYZE, ["--data", "{root}/no-folder"], "argument --data: expected an existing file"),
-    # the deprecated spellings check like the flags they stand for
-    (ANALYZE, ["--checkpoint", "{base}"], "expected --refiner to be a refiner checkpoint"),
-    (ANALYZE, ["--base-checkpoint", "{root}/x.pt"], "argument --base-checkpoint: expected an"),
     # train-corrector: generated flags, the corrector's own checks, a missing --out or --init
     (CORRECTOR, ["--nu", "-1"], "argument --nu: expected an int >= 0, got '-1'"),
     (CORRECTOR, ["--reset", "0"], "argument --reset: expected a finite real > 0 and <= 1"),

@@ -9,7 +9,6 @@ import pytest
 
 from irsolve.cli.flags import (
     VOCABULARY,
-    add_alias,
     add_flags,
     add_settings_arguments,
     require,
@@ -98,19 +97,6 @@ def test_add_flags_uses_the_vocabulary_and_only_help_required_default_may_differ
         add_flags(_Raising(), "--split", split={"choices": ("a",)})
     with pytest.raises(ValueError, match="expected a flag of VOCABULARY, got '--nope'"):
         add_flags(_Raising(), "--nope")
-
-
-def test_an_alias_sets_the_same_setting_without_overriding_its_default(caplog):
-    parser = _Raising()
-    add_flags(parser, "--split")
-    add_alias(parser, "--part", "--split")
-    assert parser.parse_args([]).split == "test"
-    assert not caplog.records
-    assert parser.parse_args(["--part", "valid"]).split == "valid"
-    assert "--part is deprecated; use --split" in caplog.text
-    with pytest.raises(ValueError, match="argument --part: invalid choice: 'dev'"):
-        parser.parse_args(["--part", "dev"])
-    assert "--part" not in parser.format_help()
 
 
 def test_require_names_every_missing_flag():

@@ -34,7 +34,7 @@ def test_split_counts_round_to_the_fractions_and_sum_to_n() -> None:
 def test_generate_then_info_describes_the_written_dataset(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["data", "generate", "poisson", "--n", "10", "--resolution", "7", "--out"]
+    argv = ["data", "generate", "poisson", "--samples", "10", "--resolution", "7", "--out"]
     assert run([*argv, str(tmp_path)]) == 0
     assert len(HDF5Dataset(tmp_path / "poisson", "test")) == 1
     with pytest.raises(SystemExit, match="2"):  # exists, no --overwrite

@@ -30,7 +30,7 @@ from irsolve.cli.data import add_subcommands
 POSIX = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
 
 #: A Darcy dataset small enough to write in well under a second: 2 training samples on 3x3.
-BASE = ["data", "generate", "darcy", "--n", "2", "--resolution", "3", "--threads", "1"]
+BASE = ["data", "generate", "darcy", "--samples", "2", "--resolution", "3", "--threads", "1"]
 
 
 def run(argv: list[str]) -> int:
@@ -82,21 +82,21 @@ BAD_GENERATE = [
     ("name-exists", [], "--name"),
     ("name-not-a-dataset", ["--name", "notes", "--overwrite"], "--name"),
     ("name-is-a-file", ["--name", "plain_file", "--overwrite"], "--name"),
-    ("n-zero", ["--n", "0"], "--n"),
-    ("n-fraction", ["--n", "1.5"], "--n"),
-    ("n-text", ["--n", "two"], "--n"),
+    ("n-zero", ["--samples", "0"], "--samples"),
+    ("n-fraction", ["--samples", "1.5"], "--samples"),
+    ("n-text", ["--samples", "two"], "--samples"),
     ("resolution-zero", ["--resolution", "0"], "--resolution"),
     ("resolution-negative", ["--resolution", "-3"], "--resolution"),
     ("resolution-fraction", ["--resolution", "2.5"], "--resolution"),
     ("seed-negative", ["--seed", "-1"], "--seed"),
-    ("split-nan", ["--split", "nan", "1", "1"], "--split"),
-    ("split-inf", ["--split", "inf", "1", "1"], "--split"),
-    ("split-negative", ["--split", "-1", "1", "1"], "--split"),
-    ("split-all-zero", ["--split", "0", "0", "0"], "--fractions"),
-    ("split-no-train", ["--split", "0", "1", "1"], "--fractions"),
-    ("split-sum-overflows", ["--split", "1e308", "1e308", "0"], "--fractions"),
+    ("split-nan", ["--fractions", "nan", "1", "1"], "--fractions"),
+    ("split-inf", ["--fractions", "inf", "1", "1"], "--fractions"),
+    ("split-negative", ["--fractions", "-1", "1", "1"], "--fractions"),
+    ("split-all-zero", ["--fractions", "0", "0", "0"], "--fractions"),
+    ("split-no-train", ["--fractions", "0", "1", "1"], "--fractions"),
+    ("split-sum-overflows", ["--fractions", "1e308", "1e308", "0"], "--fractions"),
     ("threads-zero", ["--threads", "0"], "--threads"),
-    ("steps-not-ns", ["--steps", "3"], "--frames"),
+    ("steps-not-ns", ["--frames", "3"], "--frames"),
     ("record-dt-not-ns", ["--record-dt", "0.5"], "--record-dt"),
     ("viscosity-not-ns", ["--viscosity", "1e-4"], "--viscosity"),
     ("burn-in-not-ns", ["--burn-in", "1"], "--burn-in"),
@@ -110,7 +110,7 @@ NS = ["--name", "ns"]  # navier_stokes runs get a free name: only the flag under
 BAD_NAVIER_STOKES = [
     ("ns-resolution-odd", [*NS, "--resolution", "7"], "--resolution"),
     ("ns-resolution-two", [*NS, "--resolution", "2"], "--resolution"),
-    ("ns-steps-zero", [*NS, "--steps", "0"], "--steps"),
+    ("ns-steps-zero", [*NS, "--frames", "0"], "--frames"),
     ("ns-record-dt-zero", [*NS, "--record-dt", "0"], "--record-dt"),
     ("ns-record-dt-nan", [*NS, "--record-dt", "nan"], "--record-dt"),
     ("ns-viscosity-negative", [*NS, "--viscosity", "-1e-3"], "--viscosity"),

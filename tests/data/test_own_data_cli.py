@@ -118,7 +118,7 @@ def test_val_fraction_outside_zero_one_is_a_usage_error(files, tmp_path, capsys,
 def test_analyze_reads_a_pdebench_file(files, refiner, tmp_path, capsys):
     base = refiner.parent.parent / "base" / "last.pt"
     argv = ["analyze", "--data", str(files["pdebench"]), "--samples", "2", "--steps", "2"]
-    checkpoints = ["--checkpoint", str(refiner), "--base-checkpoint", str(base)]
+    checkpoints = ["--refiner", str(refiner), "--base", str(base)]
     assert main([*argv, *checkpoints, "--n-probe", "1", "--out", str(tmp_path / "report")]) == 0
     assert "RFNE (median) base" in capsys.readouterr().out
     assert (tmp_path / "report" / "report.json").is_file()
@@ -127,7 +127,7 @@ def test_analyze_reads_a_pdebench_file(files, refiner, tmp_path, capsys):
 def test_analyze_takes_the_data_flags(files, refiner, tmp_path, capsys):
     base = refiner.parent.parent / "base" / "last.pt"
     argv = ["analyze", "--data", str(files["npz"]), "--split", "valid"]
-    checkpoints = ["--checkpoint", str(refiner), "--base-checkpoint", str(base)]
+    checkpoints = ["--refiner", str(refiner), "--base", str(base)]
     line = _cli_error([*argv, *checkpoints, "--out", str(tmp_path / "report")], capsys)
     assert "--val-fraction" in line  # a single file has no validation split of its own
 

@@ -140,7 +140,7 @@ def test_train_corrector_cli_runs_one_epoch_and_resumes(tmp_path, capsys, monkey
         "train-corrector",
         "--out",
         str(out),
-        "--n",
+        "--resolution",
         "16",
         "--train-samples",
         "8",
