@@ -238,27 +238,46 @@ def plot_certificate(cert: Certificate, path: str | Path) -> list[Path]:
 
     Left: the error ``||h_k - y||`` of up to :data:`MAX_SAMPLE_CURVES`
     samples (solid), their predicted bound (dotted) and floor
-    ``beta / (1 - q)`` (dashed). Right, for every sample: the last observed
-    error, the predicted bound at that step and the floor (zero floors, as
-    for a classical solver at its exact solution, are not drawn on the log
-    axis); samples where the certificate does not hold are shaded.
+    ``beta / (1 - q)`` (dashed). A floor exists only where the step contracts
+    at ``y`` (``q < 1``); the title counts the samples that have one, and
+    when none does the panel says so instead of drawing nothing silently.
+    Right, for every sample: the last observed error, the predicted bound at
+    that step and the floor (zero floors, as for a classical solver at its
+    exact solution, are marked on the axis' bottom edge); samples where the
+    certificate does not hold are shaded.
     """
     observed, bound, floor = _numpy(cert.observed), _numpy(cert.bound), _numpy(cert.floor)
     holds = cert.holds.detach().cpu().numpy().astype(bool)
     steps = np.arange(observed.shape[0])
+    drawn = min(cert.batch_size, MAX_SAMPLE_CURVES)
+    has_floor = np.isfinite(floor)
     fig = Figure(figsize=(11.0, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
-    for b in range(min(cert.batch_size, MAX_SAMPLE_CURVES)):
+    for b in range(drawn):
         (line,) = left.plot(steps, observed[:, b], label=f"sample {b}")
         color = line.get_color()
         finite = np.isfinite(bound[:, b])
         left.plot(steps[finite], bound[finite, b], color=color, linestyle=":", linewidth=1)
-        if np.isfinite(floor[b]) and floor[b] > 0:
+        if has_floor[b] and floor[b] > 0:
             left.axhline(floor[b], color=color, linestyle="--", linewidth=0.8)
     left.set_yscale("log")
     left.set_xlabel("step k")
     left.set_ylabel("||h_k - y||")
-    left.set_title("observed (solid), bound (dotted), floor (dashed)")
+    left.set_title(
+        f"observed (solid), bound (dotted), floor (dashed; exists for "
+        f"{int(has_floor[:drawn].sum())} of {drawn}: needs q < 1)",
+        fontsize=9,
+    )
+    if not has_floor[:drawn].any():
+        left.text(
+            0.5,
+            0.04,
+            "no floor: q = ||J_G(y)|| >= 1, the step does not contract at y",
+            transform=left.transAxes,
+            ha="center",
+            fontsize=8,
+            color="tab:red",
+        )
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=7, ncol=2)
 
@@ -272,6 +291,18 @@ def plot_certificate(cert: Certificate, path: str | Path) -> list[Path]:
         shown = np.isfinite(values) & (values > 0)
         if shown.any():
             right.scatter(samples[shown], values[shown], marker=marker, s=40, label=label)
+    zero_floor = has_floor & (floor == 0)
+    if zero_floor.any():
+        right.scatter(
+            samples[zero_floor],
+            np.zeros(int(zero_floor.sum())),
+            marker="_",
+            s=80,
+            color="k",
+            transform=right.get_xaxis_transform(),
+            clip_on=False,
+            label="floor 0 (exact fixed point)",
+        )
     for b in samples[~holds]:
         right.axvspan(b - 0.4, b + 0.4, color="tab:red", alpha=0.12, linewidth=0)
     right.set_yscale("log")

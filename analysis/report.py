@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from irsolve._validate import check_int
 from irsolve.engine import solve
@@ -69,6 +70,7 @@ def analyze(
     n_probe: int = 4,
     iters: int = 20,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run, measure and certify ``refiner`` started from ``base(x)``; write the report to ``out``.
 
@@ -99,6 +101,9 @@ def analyze(
         (:func:`~irsolve.analysis.contraction_certificate`).
     seed
         Seed of the certificate's random probes.
+    progress
+        Show a ``tqdm`` bar over the four stages (steps, spectra,
+        certificate, figures); each stage is also logged at INFO level.
 
     Returns
     -------
@@ -113,12 +118,14 @@ def analyze(
         bands = check_int("analyze", "bands", bands, minimum=1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    stages = tqdm(total=4, desc="analyze", unit="stage", disable=not progress)
+    _stage(stages, f"running {steps} refinement steps", first=True)
     step = StepMap(refiner, x)
     # h0 by the engine's rules for base (None: zeros for a Problem only), then the steps.
     h0 = solve(base, refiner, x, tol=None, maxiter=0).u.to(step.dtype)
     y = y.to(step.dtype)
     trajectory = iterate(refiner, x.to(step.dtype) if isinstance(x, Tensor) else x, h0, steps)
-    logger.info("ran %d refinement steps on %d samples", steps, y.shape[0])
+    _stage(stages, f"errors and spectra of {steps + 1} iterates of {y.shape[0]} samples")
 
     target = y.double()
     rfne_table = torch.stack([rfne(h.double(), target) for h in trajectory])
@@ -132,6 +139,7 @@ def analyze(
     edges = spectra[0].edges
     names = list(BAND_NAMES) if len(edges) == 4 else [f"band {i}" for i in range(len(edges) - 1)]
 
+    _stage(stages, f"contraction certificate ({y.shape[0]} samples, {n_probe} probes each)")
     cert = contraction_certificate(
         refiner,
         x,
@@ -143,6 +151,7 @@ def analyze(
         generator=torch.Generator(device=y.device).manual_seed(seed),
     )
 
+    _stage(stages, "figures and report")
     shown = min(trained_steps, steps)
     figures = {
         "convergence": plots.plot_convergence(
@@ -189,8 +198,18 @@ def analyze(
     }
     (out / "report.json").write_text(json.dumps(_finite(report), indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report, cert, names, trained_steps))
+    stages.update()
+    stages.close()
     logger.info("wrote the report to %s", out)
     return report
+
+
+def _stage(bar: tqdm, text: str, first: bool = False) -> None:
+    """Count the previous stage on ``bar`` done (unless ``first``) and announce the next one."""
+    if not first:
+        bar.update()
+    bar.set_description(f"analyze: {text}")
+    logger.info("analyze: %s", text)
 
 
 def _finite(value: Any) -> Any:
@@ -202,6 +221,79 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+#: One or two plain sentences per figure of the report.
+FIGURE_NOTES = {
+    "convergence": "the error of the iterate after each refinement step (step 0 is the base's "
+    "prediction), median over samples with the middle half shaded; the dotted line marks the "
+    "trained K. A curve that stays flat or keeps falling past K means the extra steps do no harm.",
+    "band_ratios": "the error split into low, middle and high spatial frequencies (thirds of "
+    "the range up to the grid's Nyquist frequency), each divided by the base's error in that "
+    "band: below 1 the refiner removed error there, above 1 it added some.",
+    "spectra": "how the error's energy is spread over spatial frequency, for the base, step K "
+    "and the last step; dashed lines are the band edges of the figure above.",
+    "fields": "one sample: the truth, the base's and the refined prediction on one colour "
+    "scale, then both errors on another.",
+    "certificate": "left, for a few samples: the observed error per step (solid), the "
+    "certificate's predicted bound (dotted) and its floor (dashed, drawn only where the step "
+    "contracts, q < 1); right, for every sample: the last error, bound and floor, with red bands "
+    "where the certificate does not hold.",
+}
+
+
+def _certificate_section(report: dict[str, Any], cert: Certificate) -> list[str]:
+    """The certificate's numbers and what they mean, in words."""
+    samples = report["samples"]
+    holds, within = report["certificate"]["holds"], report["certificate"]["within"]
+    q, bias = cert.q.double(), cert.bias.double()
+    expanding = int((q >= 1).sum())
+    lines = [
+        "## Contraction certificate (Theorem 3.1 / Corollary 3.3)",
+        "",
+        "The certificate asks whether one step `G` pulls an iterate near the true answer `y` "
+        "towards it. It measures `q`, the norm of the step's Jacobian at `y` (below 1: nearby "
+        "errors shrink), the bias `beta = ||G(y) - y||` (how far the step moves `y` itself) and "
+        "a curvature constant `c`. If `q < 1` and the bias is small enough, iterates that "
+        "start close enough stay near `y` and their error ends below the floor "
+        "`beta / (1 - q)`.",
+        "",
+        f"- holds for {holds} of {samples} samples;",
+        f"- q = ||J_G(y)||: median {float(q.median()):.4g}, max {float(q.max()):.4g} "
+        f"(q >= 1 for {expanding} of {samples});",
+        f"- bias beta: median {float(bias.median()):.3g};",
+        f"- largest Lipschitz constant found on the ball: max {float(cert.lipschitz.max()):.4g};",
+        f"- observed error under the step-by-step bound `q e + c e^2 + beta` for {within} of "
+        f"{samples} samples.",
+        "",
+    ]
+    if holds < samples:
+        lines.append(
+            f"Why it fails for {samples - holds} of {samples}: "
+            + (
+                f"for {expanding} the step does not contract at `y` (q >= 1). "
+                if expanding
+                else "the bias is too large for the contraction `q` gives. "
+            )
+            + "A learned refinement step `h + alpha Phi(x, h)` reads no residual, so nothing "
+            "makes `y` its fixed point (`Phi(x, y) != 0`, the bias above), and trained on K "
+            "steps from the base's output it learns a push in a fixed direction rather than a "
+            "pull towards `y`: an open-loop correction, `q` close to 1. It would hold for a step "
+            "that reads an error signal (a residual `f - A h`, as the Darcy corrector does: the "
+            "exact solution is then its fixed point), or for a refiner trained so that "
+            "`Phi(x, y)` vanishes and `q < 1` (a stronger fixed-point loss, a Jacobian penalty)."
+        )
+    else:
+        lines.append(
+            "It holds for every sample: near `y` the step contracts and its error cannot "
+            "grow past the floor."
+        )
+    if within == samples:
+        lines.append(
+            "The observed errors stayed under the predicted bound at every step, so the "
+            "measured constants describe what the iteration did."
+        )
+    return lines
 
 
 def _markdown(report: dict[str, Any], cert: Certificate, names: list[str], trained: int) -> str:
@@ -236,18 +328,7 @@ def _markdown(report: dict[str, Any], cert: Certificate, names: list[str], train
             for i in range(len(names))
         ]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    q = cert.q.double()
-    lines += [
-        "",
-        "## Contraction certificate (Theorem 3.1 / Corollary 3.3)",
-        "",
-        f"- holds for {report['certificate']['holds']} of {report['samples']} samples;",
-        f"- observed error under the predicted bound for {report['certificate']['within']} "
-        f"of {report['samples']};",
-        f"- q = ||J_G(y)||: median {float(q.median()):.4g}, max {float(q.max()):.4g};",
-        f"- largest Lipschitz constant found on the ball: max {float(cert.lipschitz.max()):.4g}.",
-        "",
-        "Figures: " + ", ".join(f"`{p}`" for ps in report["figures"].values() for p in ps) + ".",
-        "",
-    ]
+    lines += ["", *_certificate_section(report, cert), "", "## Figures", ""]
+    lines += [f"- `{name}.png`: {FIGURE_NOTES[name]}" for name in report["figures"]]
+    lines.append("")
     return "\n".join(lines)

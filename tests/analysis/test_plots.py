@@ -79,4 +79,26 @@ def test_report_writes_json_markdown_and_figures_with_consistent_numbers(tmp_pat
             assert (tmp_path / f"{name}{suffix}").stat().st_size > 0
     text = (tmp_path / "report.md").read_text()
     assert "holds for 3 of 3 samples" in text
+    assert "It holds for every sample" in text and "Why it fails" not in text
     assert report["figures"]["fields"] == ["fields.png", "fields.pdf"]
+
+
+class _Push(FixedPointSolver):
+    """``G(h) = h + 0.05``: an open-loop step, ``J_G = I`` (q = 1) and bias ``0.05 sqrt(N)``."""
+
+    default_dtype = torch.float32
+
+    def step(self, ctx: Tensor, h: Tensor, k: int) -> Tensor:
+        return h + 0.05
+
+
+def test_report_explains_a_failed_certificate_and_every_figure(tmp_path: Path) -> None:
+    y = torch.randn(3, 1, 8, 8)
+    report = analyze(y + 0.1, _Push(), y, y, tmp_path, trained_steps=1, steps=2, n_probe=1)
+    assert report["certificate"]["holds"] == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "Why it fails for 3 of 3: for 3 the step does not contract at `y` (q >= 1)." in text
+    assert "open-loop correction" in text
+    for name in report["figures"]:
+        assert f"- `{name}.png`: " in text, name
+    assert (tmp_path / "certificate.png").stat().st_size > 0
