@@ -17,7 +17,6 @@ stepped: its rows are dropped from the iterate and the solver's context.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import time
 from collections import Counter
@@ -89,19 +88,16 @@ def _put_rows(dst: Tensor, index: Tensor, src: Tensor, inplace: bool) -> Tensor:
 class SolveState:
     """A solve in progress: step it with :meth:`step` or iterate over it.
 
-    Created by :func:`init` (same arguments as :func:`solve`). Public
+    Created by :func:`init` (same arguments as :func:`solve`, plus ``owner``,
+    the public function named in errors: ``solve``, ``init``). Public
     read-only attributes: ``k`` (steps taken), ``active`` (original indices of
     the samples still iterated), ``h`` (their current iterates), ``retcodes``,
     ``solver``, ``x``. :meth:`solution` assembles the :class:`Solution` at any
-    time; samples still active then are reported as ``MAX_ITERS``. Errors
-    name the function that started the solve (``solve``, ``init``).
+    time; samples still active then are reported as ``MAX_ITERS``.
 
     The rules live here only: when a sample stops (:meth:`_classify`), which
     iterate it returns (:meth:`_finish`), and the bookkeeping of each step.
     """
-
-    #: The public function named in errors; :func:`_started` sets it per instance.
-    _owner = "SolveState"
 
     def __init__(
         self,
@@ -118,9 +114,11 @@ class SolveState:
         callback: Callable[[SolveState], bool | None] | None = None,
         save_trajectory: bool = False,
         grad: bool = False,
+        owner: str = "SolveState",
     ) -> None:
+        self._owner = owner
         _check_options(
-            self._owner,
+            owner,
             base=base,
             refiner=refiner,
             tol=tol,
@@ -417,80 +415,69 @@ class SolveState:
         )
 
 
-def _check_options(owner: str, **options: Any) -> None:
-    """Check the arguments of :func:`solve` / :func:`init`, naming ``owner`` in the errors.
-
-    ``options`` holds ``base``, ``refiner`` and any of the keyword options;
-    an unknown keyword raises ``TypeError`` listing the known ones.
-    """
-    parameters = inspect.signature(SolveState.__init__).parameters.values()
-    keywords = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    unknown = sorted(set(options) - set(keywords) - {"base", "refiner"})
-    if unknown:
-        raise TypeError(
-            f"{owner}: unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-            f"expected some of {', '.join(keywords)}"
-        )
-    base = options.get("base")
+def _check_options(
+    owner: str,
+    *,
+    base: Any,
+    refiner: Any,
+    tol: Any,
+    rtol: Any,
+    maxiter: Any,
+    norm: Any,
+    divergence: Any,
+    patience: Any,
+    callback: Any,
+    save_trajectory: Any,
+    grad: Any,
+) -> None:
+    """Check the arguments of :func:`solve` / :func:`init`, naming ``owner`` in the errors."""
     if not (base is None or isinstance(base, Tensor) or callable(base)):
         raise TypeError(
             f"{owner}: expected base to be a callable x -> h0, a Tensor or None, "
             f"got {type(base).__name__}"
         )
-    if "refiner" in options and not isinstance(options["refiner"], FixedPointSolver):
+    if not isinstance(refiner, FixedPointSolver):
         raise TypeError(
-            f"{owner}: expected refiner to be a FixedPointSolver, "
-            f"got {type(options['refiner']).__name__}"
+            f"{owner}: expected refiner to be a FixedPointSolver, got {type(refiner).__name__}"
         )
-    if options.get("tol") is not None:
-        check_real(owner, "tol", options["tol"], minimum=0.0)
-    if "rtol" in options:
-        check_real(owner, "rtol", options["rtol"], minimum=0.0)
-        if "tol" in options and options["tol"] is None and options["rtol"] != 0:
-            raise ValueError(
-                f"{owner}: expected rtol=0 with tol=None (no convergence test), "
-                f"got rtol={options['rtol']!r}"
-            )
-    if "maxiter" in options:
-        check_int(owner, "maxiter", options["maxiter"], minimum=0)
-    norm = options.get("norm", "rms")
+    if tol is not None:
+        check_real(owner, "tol", tol, minimum=0.0)
+    check_real(owner, "rtol", rtol, minimum=0.0)
+    if tol is None and rtol != 0:
+        raise ValueError(
+            f"{owner}: expected rtol=0 with tol=None (no convergence test), got rtol={rtol!r}"
+        )
+    check_int(owner, "maxiter", maxiter, minimum=0)
     if not callable(norm):
         check_choice(owner, "norm", norm, ("rms", "l2", "max"))
-    if options.get("divergence") is not None:
-        check_real(
-            owner, "divergence", options["divergence"], minimum=1.0, open_min=True, finite=False
-        )
-    if options.get("patience") is not None:
-        check_int(owner, "patience", options["patience"], minimum=1)
-    callback = options.get("callback")
+    if divergence is not None:
+        check_real(owner, "divergence", divergence, minimum=1.0, open_min=True, finite=False)
+    if patience is not None:
+        check_int(owner, "patience", patience, minimum=1)
     if callback is not None and not callable(callback):
         raise TypeError(
             f"{owner}: expected callback to be callable or None, got {type(callback).__name__}"
         )
-    for name in ("save_trajectory", "grad"):
-        if name in options:
-            check_bool(owner, name, options[name])
+    check_bool(owner, "save_trajectory", save_trajectory)
+    check_bool(owner, "grad", grad)
 
 
-def _signature_of_state(returns: type) -> inspect.Signature:
-    """``SolveState.__init__``'s signature without ``self``: the one list of solve options."""
-    signature = inspect.signature(SolveState.__init__)
-    parameters = list(signature.parameters.values())[1:]
-    return signature.replace(parameters=parameters, return_annotation=returns)
-
-
-def _started(owner: str, base: Any, refiner: FixedPointSolver, x: Any, options: dict) -> SolveState:
-    """A :class:`SolveState` whose errors name ``owner``, the public function called."""
-    # Checked here too: Python would report an unknown keyword as SolveState.__init__'s.
-    _check_options(owner, base=base, refiner=refiner, **options)
-    state = SolveState.__new__(SolveState)
-    state._owner = owner
-    state.__init__(base, refiner, x, **options)
-    return state
-
-
-def init(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> SolveState:
-    """Set up a solve without stepping it; same arguments as :func:`solve`.
+def init(
+    base: Callable[[Any], Tensor] | Tensor | None,
+    refiner: FixedPointSolver,
+    x: Tensor | Problem,
+    *,
+    tol: float | None = 1e-6,
+    rtol: float = 0.0,
+    maxiter: int = 100,
+    norm: NormSpec = "rms",
+    divergence: float | None = 1e4,
+    patience: int | None = None,
+    callback: Callable[[SolveState], bool | None] | None = None,
+    save_trajectory: bool = False,
+    grad: bool = False,
+) -> SolveState:
+    """Set up a solve without stepping it; the arguments and rules of :func:`solve`.
 
     Examples
     --------
@@ -499,11 +486,54 @@ def init(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> SolveS
     ...     print(s.k, s.active.numel())
     >>> sol = state.solution()
     """
-    return _started("init", base, refiner, x, options)
+    return SolveState(
+        base,
+        refiner,
+        x,
+        tol=tol,
+        rtol=rtol,
+        maxiter=maxiter,
+        norm=norm,
+        divergence=divergence,
+        patience=patience,
+        callback=callback,
+        save_trajectory=save_trajectory,
+        grad=grad,
+        owner="init",
+    )
 
 
-def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solution:
+def solve(
+    base: Callable[[Any], Tensor] | Tensor | None,
+    refiner: FixedPointSolver,
+    x: Tensor | Problem,
+    *,
+    tol: float | None = 1e-6,
+    rtol: float = 0.0,
+    maxiter: int = 100,
+    norm: NormSpec = "rms",
+    divergence: float | None = 1e4,
+    patience: int | None = None,
+    callback: Callable[[SolveState], bool | None] | None = None,
+    save_trajectory: bool = False,
+    grad: bool = False,
+) -> Solution:
     """Iterate ``h_{k+1} = refiner.step(ctx, h_k, k)`` from ``h_0 = base(x)`` until converged.
+
+    Each sample of the batch is judged on its own. Its *measure* after step
+    ``k`` is ``norm(f - A h_k)`` when the solver defines a physical residual
+    (``Solution.criterion == "residual"``; the start is the measure at
+    ``h_0``), else ``norm(h_k - h_{k-1})`` (``"update"``; the start is the
+    first update). A sample stops, checked in this order, when its measure
+
+    - is NaN or Inf: ``UNSTABLE``;
+    - is ``<= max(tol, rtol * start)``: ``SUCCESS`` (never with ``tol=None``);
+    - exceeds ``divergence * start``: ``DIVERGED``;
+    - has not reached a new lowest value in ``patience`` steps: ``STALLED``;
+    - after ``maxiter`` steps: ``MAX_ITERS`` (``COMPLETED`` with ``tol=None``);
+    - or when ``callback`` returns True: ``TERMINATED``.
+
+    A stopped sample is not stepped again.
 
     Parameters
     ----------
@@ -513,25 +543,26 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
         :class:`~irsolve.Problem`, which knows the solution's shape).
     refiner : FixedPointSolver
         The step: classical (Jacobi, multigrid), learned (Refiner) or a
-        composite (Interleave, Anderson).
+        composite (Cycle, Interleave, Anderson).
     x : Tensor or Problem
         The input ``(B, C, *space)``, or a problem carrying ``A`` and ``f``.
-    tol, rtol : float, or None and 0
-        A sample has converged when its measure is ``<= max(tol, rtol * start)``,
-        where the measure is ``norm(f - A h)`` if the solver defines a physical
-        residual (start: at ``h0``), else ``norm(h_{k+1} - h_k)`` (start: the
-        first update). ``tol=None`` (with ``rtol=0``): no convergence test;
-        every sample runs exactly ``maxiter`` steps (unless it diverges, goes
-        non-finite or stalls) and ends ``COMPLETED`` with its last iterate.
+    tol : float or None
+        Absolute tolerance on the measure (default 1e-6). ``None``: no
+        convergence test; every sample runs exactly ``maxiter`` steps (unless
+        it diverges, goes non-finite or stalls) and ends ``COMPLETED`` with its
+        last iterate (a training unroll, a fixed-horizon evaluation).
+    rtol : float
+        Tolerance relative to the start (default 0; must be 0 with ``tol=None``).
     maxiter : int
         Steps at most per sample (exactly, with ``tol=None``).
     norm : {"rms", "l2", "max"} or callable
-        Per-sample norm over all non-batch dims; RMS is resolution independent.
+        Per-sample norm over all non-batch dims (:mod:`irsolve.reductions`;
+        RMS is resolution independent), or a callable returning ``(B,)``.
     divergence : float or None
-        A sample whose measure exceeds ``divergence`` times its start ends
-        ``DIVERGED``; ``None`` disables the check.
+        Factor over the start beyond which a sample ends ``DIVERGED``; ``None``
+        disables the check.
     patience : int or None
-        A sample with no new lowest measure in ``patience`` steps ends ``STALLED``.
+        Steps without a new lowest measure before a sample ends ``STALLED``.
     callback : callable or None
         ``callback(state)`` after each step; returning True stops the solve
         (the remaining samples end ``TERMINATED`` and ``stats["terminated"]`` is set).
@@ -548,7 +579,8 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
         ``u`` holds each sample's last iterate when it ended ``SUCCESS`` or
         ``COMPLETED``, else its lowest-measure iterate (``DIVERGED``,
         ``UNSTABLE``, ``STALLED``, ``MAX_ITERS``, ``TERMINATED``; the last
-        one for ``TERMINATED`` under ``tol=None``).
+        one for ``TERMINATED`` under ``tol=None``); ``final_residuals`` the
+        measure of that iterate.
 
     Raises
     ------
@@ -560,9 +592,24 @@ def solve(base: Any, refiner: FixedPointSolver, x: Any, **options: Any) -> Solut
     TypeError
         An unknown keyword argument, an option of the wrong type (a string
         ``tol``), or a refiner that is not a FixedPointSolver.
+
+    See Also
+    --------
+    init : the same solve, stepped by hand.
     """
-    return _started("solve", base, refiner, x, options).solve()
-
-
-init.__signature__ = _signature_of_state(SolveState)  # type: ignore[attr-defined]
-solve.__signature__ = _signature_of_state(Solution)  # type: ignore[attr-defined]
+    state = SolveState(
+        base,
+        refiner,
+        x,
+        tol=tol,
+        rtol=rtol,
+        maxiter=maxiter,
+        norm=norm,
+        divergence=divergence,
+        patience=patience,
+        callback=callback,
+        save_trajectory=save_trajectory,
+        grad=grad,
+        owner="solve",
+    )
+    return state.solve()

@@ -91,7 +91,7 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ),
     ("solve save_trajectory", _solve(save_trajectory="yes"), TypeError, r"^solve: .*save_traj"),
     ("solve grad=1", _solve(grad=1), TypeError, r"^solve: .*grad.*bool"),
-    ("solve unknown keyword", _solve(tolerance=1e-3), TypeError, r"^solve: .*'tolerance'"),
+    ("solve unknown keyword", _solve(tolerance=1e-3), TypeError, r"^solve\(\) .*'tolerance'"),
     ("solve base=3", lambda: solve(3, STEP, H0), TypeError, r"^solve: .*base"),
     ("solve refiner", lambda: solve(H0, lambda h: h, H0), TypeError, r"^solve: .*refiner"),
     (

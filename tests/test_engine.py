@@ -9,6 +9,7 @@ posteriori bound).
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -17,7 +18,7 @@ from core_solvers import AffineMap, DiagonalProblem, Richardson, random_contract
 from hypothesis import given
 from hypothesis import strategies as st
 
-from irsolve import FixedPointSolver, ReturnCode, init, solve
+from irsolve import FixedPointSolver, ReturnCode, SolveState, init, solve
 
 
 @given(
@@ -363,7 +364,7 @@ def test_shape_mismatches_report_both_shapes():
 
 def test_bad_arguments_raise_naming_solve_and_the_argument():
     h0 = torch.zeros(2, 3)
-    with pytest.raises(TypeError, match="solve: unexpected keyword argument.*'tolerance'"):
+    with pytest.raises(TypeError, match=r"solve\(\) got an unexpected keyword .*'tolerance'"):
         solve(h0, Stationary(), h0, tolerance=1e-3)  # unknown keyword, never dropped
     with pytest.raises(ValueError, match="solve: expected tol to be a finite real >= 0, got -1.0"):
         solve(h0, Stationary(), h0, tol=-1.0)
@@ -375,6 +376,19 @@ def test_bad_arguments_raise_naming_solve_and_the_argument():
         solve(None, Stationary(), h0)
     with pytest.raises(TypeError, match="FixedPointSolver"):
         solve(h0, lambda h: h, h0)
+
+
+def test_solve_and_init_spell_their_keywords_out_like_the_state_they_build():
+    # The one list of options: solve, init and SolveState take the same keyword-only ones.
+    def keywords(function):
+        parameters = inspect.signature(function).parameters.values()
+        return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+    state = keywords(SolveState.__init__)
+    assert state.pop("owner") == "SolveState"
+    assert keywords(solve) == keywords(init) == state
+    assert list(inspect.signature(solve).parameters)[:3] == ["base", "refiner", "x"]
+    assert state["tol"] == 1e-6 and state["maxiter"] == 100
 
 
 def test_empty_batch_gives_empty_solution():
