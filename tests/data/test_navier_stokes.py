@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from irsolve.data.generate import make_navier_stokes_dataset
 from irsolve.data.navier_stokes import (
     NavierStokes2D,
+    check_time_steps,
     default_forcing,
     enstrophy,
     kinetic_energy,
@@ -103,3 +105,15 @@ def test_simulate_rejects_wrong_shapes() -> None:
         solver.simulate(torch.zeros(16, 16), 2, 0.1)
     with pytest.raises(ValueError, match="even grid size"):
         NavierStokes2D(15)
+
+
+def test_a_simulation_beyond_a_million_steps_is_refused_with_its_time_estimate(tmp_path):
+    solver = NavierStokes2D(8)
+    assert check_time_steps(solver, 10.0, 2, "duration") == 200  # 10 / max_dt 0.05
+    with pytest.raises(ValueError, match=r"^duration = 1e\+06 time units need at least "):
+        check_time_steps(solver, 1e6, 2, "duration")
+    with pytest.raises(
+        ValueError, match=r"at least 20,000,000 time steps .* hours here; expected at most"
+    ):
+        make_navier_stokes_dataset(tmp_path, 1, 0, 0, resolution=8, n_steps=3, record_dt=5e5)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
