@@ -122,12 +122,13 @@ def memory_bytes() -> int | None:
 
 
 def _size(nbytes: float) -> str:
-    """``12.3 GiB``: a byte count in the largest binary unit that keeps it >= 1."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if nbytes < 1024 or unit == "TiB":
-            return f"{nbytes:.3g} {unit}"
+    """``12.3 GiB``: a byte count in the largest binary unit (up to TiB) that keeps it >= 1."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = 0
+    while nbytes >= 1024 and power < len(units) - 1:
         nbytes /= 1024
-    raise AssertionError("unreachable")
+        power += 1
+    return f"{nbytes:.3g} {units[power]}"
 
 
 def check_memory(owner: str, what: str, nbytes: float) -> None:
