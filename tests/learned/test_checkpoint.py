@@ -184,6 +184,32 @@ def test_resuming_with_other_settings_names_them(tmp_path):
         train_base(_fno(), _pairs(), None, other, checkpoint_dir=tmp_path, resume=True)
 
 
+ONE_EPOCH = TrainConfig(epochs=1, batch_size=4, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("older", "message"),
+    [
+        ("payload", r"cannot resume .*last.pt: it lacks steps \(written by another irsolve"),
+        ("config", r"other settings than its run's: train.clip \(saved None, now 1.0\);"),
+        ("manifest", r"cannot resume .*last.pt: its folder has no manifest.json"),
+    ],
+)
+def test_a_checkpoint_of_another_version_is_refused_in_one_line(tmp_path, older, message):
+    train_base(_fno(), _pairs(), None, ONE_EPOCH, checkpoint_dir=tmp_path)
+    state = load_checkpoint(tmp_path / "last.pt")
+    if older == "payload":
+        del state["steps"]  # a part of the payload this version writes
+    if older == "config":
+        del state["config"]["train"]["clip"]  # a setting this version has
+    commit_checkpoints(tmp_path, 1, {"last": (state, {"config": state["config"]})})
+    if older == "manifest":
+        (tmp_path / MANIFEST).unlink()
+    with pytest.raises(CheckpointError, match=message) as info:
+        train_base(_fno(), _pairs(), None, ONE_EPOCH, checkpoint_dir=tmp_path, resume=True)
+    assert "\n" not in str(info.value)
+
+
 def test_overwrite_keeps_the_old_run_until_the_new_one_commits_then_replaces_it(
     tmp_path, monkeypatch
 ):

@@ -15,6 +15,7 @@ from irsolve.learned.training import (
     RefinerConfig,
     RefinerObjective,
     TrainConfig,
+    TrainingState,
     load_weights,
     make_refiner,
     residual_rms,
@@ -375,3 +376,33 @@ def test_start_mix_starts_the_unroll_between_the_base_and_the_target():
     start = h0 + t * (y - h0)
     torch.testing.assert_close(loss, (start - y).square().mean())
     assert loss < (h0 - y).square().mean()
+
+
+def test_a_training_state_survives_its_state_dict():
+    # Independent of fit: build two states by hand, step one, move it into the other.
+    def fresh(seed):
+        torch.manual_seed(seed)
+        model = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
+        return TrainingState(model, optimizer, scheduler, torch.Generator().manual_seed(seed))
+
+    source = fresh(0)
+    source.model(torch.ones(4, 3)).square().sum().backward()
+    source.optimizer.step()
+    source.scheduler.step()
+    source.shuffle.seed()
+    source.history, source.best, source.best_epoch = [{"epoch": 1.0}], 0.5, 1
+    source.skipped, source.epoch, source.steps = 2, 1, 3
+    payload = source.state_dict()
+    draw = torch.rand(1)  # the global RNG state was saved before this draw
+    target = fresh(1)
+    target.load(payload, "memory")
+    assert torch.equal(torch.rand(1), draw)
+    for a, b in zip(source.model.parameters(), target.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert target.optimizer.state_dict()["state"][0]["step"] == 1
+    assert target.scheduler.last_epoch == 1
+    assert torch.equal(target.shuffle.get_state(), source.shuffle.get_state())
+    fields = ("history", "best", "best_epoch", "skipped", "epoch", "steps")
+    assert [getattr(target, f) for f in fields] == [getattr(source, f) for f in fields]

@@ -21,7 +21,8 @@ optimised is an *objective*:
 
 The package is split by job: :mod:`~irsolve.learned.training.configs` (the
 settings), :mod:`~irsolve.learned.training.objectives` (what is optimised),
-:mod:`~irsolve.learned.training.trainer` (:func:`fit`, checkpoints and resume,
+:mod:`~irsolve.learned.training.trainer` (:func:`fit`, its :class:`TrainingState`,
+checkpoints and resume,
 :func:`train_base`, :func:`train_refiner`) and
 :mod:`~irsolve.learned.training.calibration` (the base's error size); every public
 name is importable from ``irsolve.learned.training``.
@@ -32,6 +33,7 @@ from .configs import RefinerConfig, StepWeights, TrainConfig, make_refiner
 from .objectives import BaseObjective, Objective, RefinerObjective
 from .trainer import (
     NonFiniteTrainingError,
+    TrainingState,
     TrainResult,
     fit,
     load_weights,
@@ -49,6 +51,7 @@ __all__ = [
     "StepWeights",
     "TrainConfig",
     "TrainResult",
+    "TrainingState",
     "fit",
     "load_weights",
     "make_refiner",

@@ -38,6 +38,7 @@ from irsolve.learned.training.objectives import BaseObjective, Objective, Refine
 __all__ = [
     "NonFiniteTrainingError",
     "TrainResult",
+    "TrainingState",
     "fit",
     "load_weights",
     "seed_everything",
@@ -154,6 +155,299 @@ def _validate(objective: Objective, loader: DataLoader, device: torch.device) ->
     return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
 
 
+#: What every checkpoint payload of :class:`TrainingState` holds (plus ``config``).
+_PAYLOAD = (
+    "model",
+    "optimizer",
+    "scheduler",
+    "epoch",
+    "history",
+    "best",
+    "best_epoch",
+    "skipped",
+    "steps",
+    "rng_torch",
+    "rng_cuda",
+    "rng_shuffle",
+)
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """What a run carries from one epoch to the next: the resumable part of its checkpoint.
+
+    ``model``, ``optimizer``, ``scheduler`` and ``shuffle`` (the generator of
+    the data order) are the live objects; ``epoch`` counts the epochs done,
+    ``steps`` the optimiser steps, ``skipped`` the non-finite batches,
+    ``best`` / ``best_epoch`` the lowest selection metric and its epoch.
+    :meth:`state_dict` and :meth:`load` convert it to and from a checkpoint
+    payload together with the global RNG states, so a resumed run continues
+    bit for bit as an uninterrupted one would (on CPU).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    shuffle: torch.Generator
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    best: float = math.inf
+    best_epoch: int = 0
+    skipped: int = 0
+    epoch: int = 0
+    steps: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint payload (every rank must call it: it gathers the ranks' RNG states)."""
+        rank_states = distributed.all_gather_objects(torch.get_rng_state())
+        payload = {
+            "model": model_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "skipped": self.skipped,
+            "steps": self.steps,
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_shuffle": self.shuffle.get_state(),
+        }
+        if len(rank_states) > 1:
+            payload["rng_torch_ranks"] = rank_states
+        return payload
+
+    def load(self, payload: dict[str, Any], source: str) -> None:
+        """Restore the run from a :meth:`state_dict` payload read from ``source``.
+
+        Raises
+        ------
+        CheckpointError
+            When the payload lacks a part (a checkpoint of another irsolve version).
+        """
+        missing = [key for key in _PAYLOAD if key not in payload]
+        if missing:
+            raise CheckpointError(
+                f"cannot resume {source}: it lacks {', '.join(missing)} (written by another "
+                "irsolve version); train into another folder or pass --overwrite"
+            )
+        load_model_state(self.model, payload["model"], source=source)
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["rng_torch"])
+        world, rank_states = distributed.world_size(), payload.get("rng_torch_ranks") or []
+        if world > 1 and len(rank_states) == world:
+            torch.set_rng_state(rank_states[distributed.rank()])
+        elif world > 1:
+            logger.warning(
+                "resuming on %d processes a run saved on %d: the data order and random draws "
+                "differ from an uninterrupted run's",
+                world,
+                max(len(rank_states), 1),
+            )
+        if payload["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["rng_cuda"])
+        self.shuffle.set_state(payload["rng_shuffle"])
+        self.history = list(payload["history"])
+        self.best, self.best_epoch = float(payload["best"]), int(payload["best_epoch"])
+        self.skipped, self.epoch = int(payload["skipped"]), int(payload["epoch"])
+        self.steps = int(payload["steps"])
+
+
+class _Trainer:
+    """One run of :func:`fit`: set-up, then :meth:`train` epoch by epoch.
+
+    :meth:`train_one_epoch` runs the batches (:meth:`train_one_batch` each),
+    :meth:`evaluate` the validation, :meth:`checkpoint` commits the epoch's set.
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        train_data: Dataset,
+        val_data: Dataset | None,
+        config: TrainConfig,
+        checkpoint_dir: str | Path | None,
+    ) -> None:
+        self.objective, self.config = objective, config
+        self.device = distributed.resolve_device(config.device)
+        objective.to(self.device)
+        model = objective.model
+        if config.compile:
+            model.compile()  # in place: the objective's calls and the state dict keys are unchanged
+        # Rank 0 draws what one process draws; the other ranks draw their own noise and unrolls.
+        torch.manual_seed(config.seed + distributed.rank())
+        shuffle = torch.Generator().manual_seed(config.seed)
+        self.loader = _train_loader(train_data, config, shuffle, self.device)
+        if len(self.loader) == 0:
+            raise ValueError("expected a non-empty training dataset, got 0 samples")
+        self.val_loader = None
+        if val_data is not None:
+            shard = distributed.shard(val_data)
+            self.val_loader = _loader(
+                shard, config.batch_size, False, None, config.num_workers, self.device
+            )
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs * len(self.loader), eta_min=config.lr_min
+        )
+        self.state = TrainingState(model, optimizer, scheduler, shuffle)
+        self.summary_config = {"train": dataclasses.asdict(config), **objective.config()}
+        self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.batch_loss: Callable[[Tensor, Tensor, float], tuple[Tensor, dict[str, float]]]
+        self.batch_loss = objective.loss
+        if distributed.world_size() > 1:
+            # Gradients are averaged over the ranks during backward; rank 0's weights are sent.
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.batch_loss = DistributedDataParallel(_ObjectiveLoss(objective), device_ids=ids)
+
+    def train(
+        self, resume: bool, overwrite: bool, callback: Callable[[dict[str, float]], None] | None
+    ) -> TrainResult:
+        """Resume if asked, run the remaining epochs, and return the :class:`TrainResult`."""
+        state, config = self.state, self.config
+        saved = _resume_state(self.ckpt_dir, resume, overwrite, self.summary_config, self.device)
+        if saved is not None:
+            state.load(saved, str(self.ckpt_dir / "last.pt"))
+            logger.info("resumed from %s at epoch %d", self.ckpt_dir / "last.pt", state.epoch)
+        first = state.epoch
+        while state.epoch < config.epochs:
+            tic = time.perf_counter()
+            record = self.train_one_epoch(state.epoch)
+            if self.val_loader is not None:
+                distributed.broadcast_buffers(state.model)  # rank 0's running statistics
+                record.update(self.evaluate())
+            record["seconds"] = time.perf_counter() - tic
+            improved = self._select(record)
+            # The first commit of a run that did not resume replaces whatever the folder held.
+            self.checkpoint(record, improved, fresh=saved is None and state.epoch == first + 1)
+            if callback is not None:
+                callback(record)
+        if state.best_epoch == 0:
+            raise NonFiniteTrainingError(
+                f"no epoch of {config.epochs} gave a finite "
+                f"{'validation VRMSE' if self.val_loader is not None else 'training loss'}: "
+                "check the data for NaN or infinite values and lower the learning rate "
+                f"(lr={config.lr:g})"
+            )
+        return TrainResult(
+            state.history, state.best, state.best_epoch, state.skipped, self.ckpt_dir
+        )
+
+    def train_one_epoch(self, epoch: int) -> dict[str, float]:
+        """The batches of epoch ``epoch`` (0-based); its record, without validation."""
+        state, config, loader = self.state, self.config, self.loader
+        state.model.train()
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        totals: dict[str, float] = {}
+        done = skipped = bad_data = 0
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not (config.progress and distributed.is_main()),
+        )
+        for i, (x, y) in enumerate(bar):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            parts = self.train_one_batch(x, y, epoch + i / len(loader))
+            if parts is not None:
+                done += 1
+                for key, value in parts.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                bar.set_postfix(loss=f"{totals['loss'] / done:.4g}")
+                continue
+            skipped += 1
+            bad_data += not (torch.isfinite(x).all() and torch.isfinite(y).all())
+            logger.log(
+                logging.WARNING if skipped == 1 else logging.DEBUG,  # the count at epoch end
+                "epoch %d batch %d: non-finite loss or gradient, skipped",
+                epoch + 1,
+                i,
+            )
+            if skipped > config.max_skipped * len(loader):
+                raise NonFiniteTrainingError(
+                    _nonfinite_message(
+                        epoch + 1,
+                        skipped,
+                        len(loader),
+                        bad_data,
+                        state.steps,
+                        config,
+                        self.summary_config,
+                    )  # fmt: skip
+                )
+        totals, done = _sum_over_ranks(totals, done)
+        state.skipped += skipped
+        if skipped and distributed.is_main():
+            logger.warning(
+                "epoch %d: %d of %d batches skipped (non-finite loss or gradient)",
+                epoch + 1,
+                skipped,
+                len(loader),
+            )
+        record = {"epoch": float(epoch + 1), "lr": state.optimizer.param_groups[0]["lr"]}
+        record.update({f"train_{k}": v / max(done, 1) for k, v in totals.items()})
+        record["skipped"] = float(skipped)
+        return record
+
+    def train_one_batch(self, x: Tensor, y: Tensor, progress: float) -> dict[str, float] | None:
+        """One optimiser step on ``(x, y)``: the loss and its parts, or ``None`` when the
+        loss or the gradient is not finite (the batch is skipped, nothing changes)."""
+        state = self.state
+        bf16 = self.config.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss, parts = self.batch_loss(x, y, progress)
+        state.optimizer.zero_grad(set_to_none=True)
+        # Every rank must take the same branch: a rank that skips backward would leave
+        # the others waiting in the gradient all-reduce.
+        finite = distributed.all_true(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.clip)
+            finite = bool(torch.isfinite(grad_norm))
+        if not finite:
+            state.optimizer.zero_grad(set_to_none=True)
+            return None
+        state.optimizer.step()
+        state.scheduler.step()
+        state.steps += 1
+        return {"loss": loss.item(), **parts}
+
+    def evaluate(self) -> dict[str, float]:
+        """Mean validation metrics (``val_`` keys) over every rank's share of the samples."""
+        return _validate(self.objective, self.val_loader, self.device)
+
+    def _select(self, record: dict[str, float]) -> bool:
+        """Count the epoch done and keep its record; True when it is the best so far."""
+        state = self.state
+        state.epoch += 1
+        metric = record.get("val_vrmse", record.get("train_loss", math.inf))
+        if not math.isfinite(metric):
+            logger.warning("epoch %d: non-finite selection metric %s", state.epoch, metric)
+        improved = metric < state.best
+        if improved:
+            state.best, state.best_epoch = metric, state.epoch
+        state.history.append(record)
+        if distributed.is_main():
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch")
+            logger.info("epoch %d/%d: %s", state.epoch, self.config.epochs, shown)
+        return improved
+
+    def checkpoint(self, record: dict[str, float], improved: bool, fresh: bool) -> None:
+        """Commit ``last`` (and ``best`` when ``improved``) of the epoch just done, as one set."""
+        if self.ckpt_dir is None:
+            return
+        payload = {**self.state.state_dict(), "config": self.summary_config}
+        summary = {"config": self.summary_config, "epoch": self.state.epoch, "record": record}
+        written = {"last": (payload, summary)}
+        if improved:
+            written["best"] = (payload, summary)
+        if distributed.is_main():
+            commit_checkpoints(self.ckpt_dir, self.state.epoch, written, fresh=fresh)
+        distributed.barrier()  # no rank runs ahead of a set that is not yet committed
+
+
 def fit(
     objective: Objective,
     train_data: Dataset,
@@ -223,188 +517,8 @@ def fit(
         ``overwrite`` is set, when a resumed run's settings differ from its
         checkpoint's, or when a checkpoint file is damaged or stale.
     """
-    device = distributed.resolve_device(config.device)
-    world, rank = distributed.world_size(), distributed.rank()
-    objective.to(device)
-    model = objective.model
-    if config.compile:
-        model.compile()  # in place: the objective's calls and the state dict keys are unchanged
-    # Rank 0 draws what one process draws; the other ranks draw their own noise and unrolls.
-    torch.manual_seed(config.seed + rank)
-    shuffle_rng = torch.Generator().manual_seed(config.seed)
-    loader = _train_loader(train_data, config, shuffle_rng, device)
-    val_loader = None
-    if val_data is not None:
-        val_loader = _loader(
-            distributed.shard(val_data), config.batch_size, False, None, config.num_workers, device
-        )
-    if len(loader) == 0:
-        raise ValueError("expected a non-empty training dataset, got 0 samples")
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=config.epochs * len(loader), eta_min=config.lr_min
-    )
-    summary_config = {"train": dataclasses.asdict(config), **objective.config()}
-    history: list[dict[str, float]] = []
-    best, best_epoch, skipped_total, start_epoch, steps_total = math.inf, 0, 0, 0, 0
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-
-    state = _resume_state(ckpt_dir, resume, overwrite, summary_config, device)
-    if state is not None:
-        load_model_state(model, state["model"], source=str(ckpt_dir / "last.pt"))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_torch"])
-        if world > 1:
-            rank_states = state.get("rng_torch_ranks") or []
-            if len(rank_states) == world:
-                torch.set_rng_state(rank_states[rank])
-            else:
-                logger.warning(
-                    "resuming on %d processes a run saved on %d: the data order and random "
-                    "draws differ from an uninterrupted run's",
-                    world,
-                    max(len(rank_states), 1),
-                )
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        shuffle_rng.set_state(state["rng_shuffle"])
-        history = list(state["history"])
-        best, best_epoch = float(state["best"]), int(state["best_epoch"])
-        skipped_total, start_epoch = int(state["skipped"]), int(state["epoch"])
-        steps_total = int(state.get("steps", 0))
-        logger.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
-
-    batch_loss: Callable[[Tensor, Tensor, float], tuple[Tensor, dict[str, float]]] = objective.loss
-    if world > 1:
-        # Gradients are averaged over the ranks during backward; rank 0's weights are broadcast.
-        device_ids = [device.index] if device.type == "cuda" else None
-        batch_loss = DistributedDataParallel(_ObjectiveLoss(objective), device_ids=device_ids)
-    bf16 = config.precision == "bf16"
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(epoch)
-        tic = time.perf_counter()
-        totals: dict[str, float] = {}
-        done = skipped = bad_data = 0
-        bar = tqdm(
-            loader,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not (config.progress and distributed.is_main()),
-        )
-        for i, (x, y) in enumerate(bar):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss, parts = batch_loss(x, y, epoch + i / len(loader))
-            optimizer.zero_grad(set_to_none=True)
-            # Every rank must take the same branch: a rank that skips backward would leave
-            # the others waiting in the gradient all-reduce.
-            finite = distributed.all_true(torch.isfinite(loss))
-            if finite:
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
-                finite = bool(torch.isfinite(grad_norm))
-            if not finite:
-                skipped += 1
-                bad_data += not (torch.isfinite(x).all() and torch.isfinite(y).all())
-                logger.log(
-                    logging.WARNING if skipped == 1 else logging.DEBUG,  # the count at epoch end
-                    "epoch %d batch %d: non-finite loss or gradient (loss %s), skipped",
-                    epoch + 1,
-                    i,
-                    loss.item(),
-                )
-                optimizer.zero_grad(set_to_none=True)
-                if skipped > config.max_skipped * len(loader):
-                    raise NonFiniteTrainingError(
-                        _nonfinite_message(
-                            epoch + 1,
-                            skipped,
-                            len(loader),
-                            bad_data,
-                            steps_total,
-                            config,
-                            summary_config,
-                        )
-                    )
-                continue
-            optimizer.step()
-            scheduler.step()
-            done += 1
-            steps_total += 1
-            for key, value in {"loss": loss.item(), **parts}.items():
-                totals[key] = totals.get(key, 0.0) + value
-            bar.set_postfix(loss=f"{totals['loss'] / done:.4g}")
-        totals, done = _sum_over_ranks(totals, done)
-        skipped_total += skipped
-        if skipped and distributed.is_main():
-            logger.warning(
-                "epoch %d: %d of %d batches skipped (non-finite loss or gradient)",
-                epoch + 1,
-                skipped,
-                len(loader),
-            )
-        record = {"epoch": float(epoch + 1), "lr": optimizer.param_groups[0]["lr"]}
-        record.update({f"train_{k}": v / max(done, 1) for k, v in totals.items()})
-        record["skipped"] = float(skipped)
-        if val_loader is not None:
-            distributed.broadcast_buffers(model)  # validate and save rank 0's running statistics
-            record.update(_validate(objective, val_loader, device))
-        record["seconds"] = time.perf_counter() - tic
-        metric = record.get("val_vrmse", record.get("train_loss", math.inf))
-        if not math.isfinite(metric):
-            logger.warning("epoch %d: non-finite selection metric %s", epoch + 1, metric)
-        improved = metric < best
-        if improved:
-            best, best_epoch = metric, epoch + 1
-        history.append(record)
-        if distributed.is_main():
-            logger.info(
-                "epoch %d/%d: %s",
-                epoch + 1,
-                config.epochs,
-                ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"),
-            )
-        if ckpt_dir is not None:
-            rank_states = distributed.all_gather_objects(torch.get_rng_state())
-            payload = {
-                "model": model_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "history": history,
-                "best": best,
-                "best_epoch": best_epoch,
-                "skipped": skipped_total,
-                "steps": steps_total,
-                "rng_torch": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "rng_shuffle": shuffle_rng.get_state(),
-                "config": summary_config,
-            }
-            if world > 1:
-                payload["rng_torch_ranks"] = rank_states
-            summary = {"config": summary_config, "epoch": epoch + 1, "record": record}
-            written = {"last": (payload, summary)}
-            if improved:
-                written["best"] = (payload, summary)
-            # The first commit of a run that did not resume replaces whatever the folder held.
-            fresh = state is None and epoch == start_epoch
-            if distributed.is_main():
-                commit_checkpoints(ckpt_dir, epoch + 1, written, fresh=fresh)
-            distributed.barrier()  # no rank runs ahead of a set that is not yet committed
-        if callback is not None:
-            callback(record)
-    if best_epoch == 0:
-        raise NonFiniteTrainingError(
-            f"no epoch of {config.epochs} gave a finite "
-            f"{'validation VRMSE' if val_data is not None else 'training loss'}: "
-            "check the data for NaN or infinite values and lower the learning rate "
-            f"(lr={config.lr:g})"
-        )
-    return TrainResult(history, best, best_epoch, skipped_total, ckpt_dir)
+    trainer = _Trainer(objective, train_data, val_data, config, checkpoint_dir)
+    return trainer.train(resume, overwrite, callback)
 
 
 #: Training settings a resumed run may change: where and how fast it runs, how it reports.
@@ -412,16 +526,15 @@ _RESUMABLE = ("device", "progress", "compile", "num_workers")
 
 
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
-    """Dotted keys where two nested configs differ.
+    """Dotted keys where two nested configs differ (a key only one of them has differs too).
 
-    The ``train.`` settings of :data:`_RESUMABLE` are not compared, nor settings the
-    saved config lacks (added to irsolve after the checkpoint was written).
+    The ``train.`` settings of :data:`_RESUMABLE` are not compared.
     """
     if isinstance(saved, dict) and isinstance(current, dict):
         out = []
         for key in sorted(set(saved) | set(current), key=str):
             name = f"{prefix}{key}"
-            if (prefix == "train." and key in _RESUMABLE) or key not in saved:
+            if prefix == "train." and key in _RESUMABLE:
                 continue
             out += _differences(saved.get(key), current.get(key), name + ".")
         return out
@@ -462,7 +575,10 @@ def _resume_state(
         if not last.is_file():
             logger.info("nothing to resume in %s: training from the start", ckpt_dir)
             return None
-        logger.warning("%s has no %s: resuming from %s unchecked", ckpt_dir, MANIFEST, last)
+        raise CheckpointError(
+            f"cannot resume {last}: its folder has no {MANIFEST} (written by another irsolve "
+            "version); train into another folder or pass --overwrite"
+        )
     state = load_checkpoint(last, map_location=device)
     changed = _differences(state.get("config"), summary_config)
     if changed:
