@@ -133,6 +133,27 @@ class Hierarchy:
     lu: Tensor
     pivots: Tensor
 
+    def __repr__(self) -> str:
+        """Levels, unknowns and stencil nonzeros per level (of sample 0), and the operator
+        and grid complexities ``sum_l nnz(A_l) / nnz(A_0)`` and ``sum_l n_l / n_0``, as
+        PyAMG's ``MultilevelSolver`` prints them."""
+        batch = self.levels[0].stencil.shape[0]
+        unknowns = [level.n**2 for level in self.levels]
+        nonzeros = [
+            int(torch.count_nonzero(level.stencil[0])) if batch else 0 for level in self.levels
+        ]
+        total = max(sum(nonzeros), 1)
+        lines = [
+            f"Hierarchy(batch={batch}, levels={len(self.levels)}, "
+            f"operator complexity {sum(nonzeros) / max(nonzeros[0], 1):.3f}, "
+            f"grid complexity {sum(unknowns) / unknowns[0]:.3f}, "
+            f"coarse solver: dense LU of {unknowns[-1]} unknowns)",
+            "  level  unknowns  nonzeros",
+        ]
+        for index, (n, nnz) in enumerate(zip(unknowns, nonzeros, strict=True)):
+            lines.append(f"  {index:5d}  {n:8d}  {nnz:8d} [{100 * nnz / total:5.2f}%]")
+        return "\n".join(lines)
+
 
 class Multigrid(FixedPointSolver):
     """Black-box geometric multigrid; one step is one cycle.
