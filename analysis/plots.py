@@ -60,12 +60,12 @@ def _median_band(ax: Axes, steps: np.ndarray, values: np.ndarray, label: str) ->
     ax.fill_between(steps, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
-def _mark_trained(ax: Axes, trained_steps: int | None) -> None:
-    if trained_steps is not None:
-        ax.axvline(trained_steps, color="0.4", linestyle=":", linewidth=1)
+def _mark_trained(ax: Axes, K: int | None) -> None:
+    if K is not None:
+        ax.axvline(K, color="0.4", linestyle=":", linewidth=1)
         ax.annotate(
-            f"trained K = {trained_steps}",
-            xy=(trained_steps, 1.0),
+            f"trained K = {K}",
+            xy=(K, 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(3, -12),
             textcoords="offset points",
@@ -79,7 +79,7 @@ def plot_convergence(
     path: str | Path,
     *,
     residuals: Tensor | np.ndarray | None = None,
-    trained_steps: int | None = None,
+    K: int | None = None,
     error_label: str = "relative error ||h_k - y|| / ||y||",
 ) -> list[Path]:
     """Error (and physical residual, if given) per step, median and 25-75 % over samples.
@@ -90,7 +90,7 @@ def plot_convergence(
         ``(steps + 1, B)``; row 0 is the base prediction ``h_0``.
     path
         Output path; ``.png`` and ``.pdf`` are written.
-    trained_steps
+    K
         The ``K`` the refiner was trained with, marked by a dotted line.
     """
     errors = _numpy(errors)
@@ -107,7 +107,7 @@ def plot_convergence(
         ax.set_yscale("log")
         ax.set_xlabel("refinement step k (0 = base)")
         ax.grid(True, which="both", alpha=0.3)
-        _mark_trained(ax, trained_steps)
+        _mark_trained(ax, K)
     fig.suptitle("Convergence: median and 25-75 % over samples")
     return _save(fig, path)
 
@@ -117,7 +117,7 @@ def plot_band_ratios(
     path: str | Path,
     *,
     band_names: Sequence[str] | None = None,
-    trained_steps: int | None = None,
+    K: int | None = None,
 ) -> list[Path]:
     """Error energy per band at step ``k`` over the base's, per band and step.
 
@@ -142,7 +142,7 @@ def plot_band_ratios(
     ax.set_ylabel("band error energy / base's")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(title="radial band")
-    _mark_trained(ax, trained_steps)
+    _mark_trained(ax, K)
     fig.suptitle("Spectral error ratio per band (median, 25-75 %)")
     return _save(fig, path)
 

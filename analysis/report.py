@@ -65,7 +65,7 @@ def analyze(
     out: str | Path,
     *,
     steps: int | None = None,
-    trained_steps: int = 6,
+    K: int = 6,
     bands: int | Sequence[float] = 3,
     n_probe: int = 4,
     iters: int = 20,
@@ -89,9 +89,9 @@ def analyze(
     out
         Output folder (created).
     steps
-        Steps to run (``>= 1``); default ``2 * trained_steps`` (the paper's
+        Steps to run (``>= 1``); default ``2 * K`` (the paper's
         check of stability past the trained horizon).
-    trained_steps
+    K
         The ``K`` the refiner was trained with (marked in the figures).
     bands
         Radial bands for the spectral ratios (see
@@ -110,8 +110,8 @@ def analyze(
     dict
         The content of ``report.json``.
     """
-    trained_steps = check_int("analyze", "trained_steps", trained_steps, minimum=1)
-    steps = 2 * trained_steps if steps is None else check_int("analyze", "steps", steps, minimum=1)
+    K = check_int("analyze", "K", K, minimum=1)
+    steps = 2 * K if steps is None else check_int("analyze", "steps", steps, minimum=1)
     n_probe = check_int("analyze", "n_probe", n_probe, minimum=1)
     iters = check_int("analyze", "iters", iters, minimum=1)
     if not isinstance(bands, Sequence):
@@ -152,22 +152,20 @@ def analyze(
     )
 
     _stage(stages, "figures and report")
-    shown = min(trained_steps, steps)
+    shown = min(K, steps)
     figures = {
         "convergence": plots.plot_convergence(
-            rfne_table, out / "convergence", residuals=residuals, trained_steps=trained_steps
+            rfne_table, out / "convergence", residuals=residuals, K=K
         ),
-        "band_ratios": plots.plot_band_ratios(
-            ratios, out / "band_ratios", band_names=names, trained_steps=trained_steps
-        ),
+        "band_ratios": plots.plot_band_ratios(ratios, out / "band_ratios", band_names=names, K=K),
         "spectra": plots.plot_error_spectra(
             [
                 spectra[0].spectrum,
-                spectra[min(trained_steps, steps)].spectrum,
+                spectra[min(K, steps)].spectrum,
                 spectra[-1].spectrum,
             ],
             spectra[0].radii,
-            ["base", f"step {min(trained_steps, steps)}", f"step {steps}"],
+            ["base", f"step {min(K, steps)}", f"step {steps}"],
             out / "spectra",
             edges=edges,
         ),
@@ -177,7 +175,7 @@ def analyze(
     report = {
         "samples": int(y.shape[0]),
         "steps": steps,
-        "trained_steps": trained_steps,
+        "K": K,
         "refiner": repr(refiner),
         "metrics": {
             "rfne": _quartiles(rfne_table),
@@ -197,7 +195,7 @@ def analyze(
         "figures": {name: [p.name for p in paths] for name, paths in figures.items()},
     }
     (out / "report.json").write_text(json.dumps(_finite(report), indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(report, cert, names, trained_steps))
+    (out / "report.md").write_text(_markdown(report, cert, names, K))
     stages.update()
     stages.close()
     logger.info("wrote the report to %s", out)

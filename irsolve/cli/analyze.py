@@ -91,7 +91,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         y,
         args.out,
         steps=args.steps,
-        trained_steps=trained,
+        K=trained,
         bands=args.bands,
         n_probe=args.n_probe,
         progress=sys.stderr.isatty(),

@@ -27,7 +27,7 @@ def _written(paths: list[Path]) -> None:
 
 def test_convergence_plot_with_residual_panel_writes_png_and_pdf(tmp_path: Path) -> None:
     errors = torch.rand(7, 5).double()
-    _written(plot_convergence(errors, tmp_path / "conv", residuals=errors, trained_steps=3))
+    _written(plot_convergence(errors, tmp_path / "conv", residuals=errors, K=3))
 
 
 def test_fields_plot_rejects_non_2d_fields(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ class _SmoothingStep(FixedPointSolver):
 def test_report_writes_json_markdown_and_figures_with_consistent_numbers(tmp_path: Path) -> None:
     y = torch.randn(3, 1, 12, 12)
     h0 = y + 0.3 * torch.randn_like(y)
-    report = analyze(h0, _SmoothingStep(), y, y, tmp_path, trained_steps=2, steps=3, n_probe=1)
+    report = analyze(h0, _SmoothingStep(), y, y, tmp_path, K=2, steps=3, n_probe=1)
 
     on_disk = json.loads((tmp_path / "report.json").read_text())
     assert on_disk["steps"] == 3 and on_disk["samples"] == 3
@@ -94,7 +94,7 @@ class _Push(FixedPointSolver):
 
 def test_report_explains_a_failed_certificate_and_every_figure(tmp_path: Path) -> None:
     y = torch.randn(3, 1, 8, 8)
-    report = analyze(y + 0.1, _Push(), y, y, tmp_path, trained_steps=1, steps=2, n_probe=1)
+    report = analyze(y + 0.1, _Push(), y, y, tmp_path, K=1, steps=2, n_probe=1)
     assert report["certificate"]["holds"] == 0
     text = (tmp_path / "report.md").read_text()
     assert "Why it fails for 3 of 3: for 3 the step does not contract at `y` (q >= 1)." in text

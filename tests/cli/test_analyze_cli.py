@@ -54,7 +54,7 @@ def test_analyze_command_reads_training_checkpoints_and_writes_report(tmp_path: 
     assert args.handler(args) == 0
     report = json.loads((out / "report.json").read_text())
     # Every test sample analysed, for 2 x the trained K = 2 steps.
-    assert report["samples"] == 3 and report["steps"] == 4 and report["trained_steps"] == 2
+    assert report["samples"] == 3 and report["steps"] == 4 and report["K"] == 2
     assert len(report["certificate"]["per_sample"]["q"]) == 3
     assert (out / "report.md").is_file() and (out / "certificate.pdf").is_file()
 
@@ -76,7 +76,7 @@ def test_analyze_rejects_a_base_checkpoint_given_as_refiner(tmp_path: Path) -> N
     [
         ({"n_probe": 0}, "expected n_probe to be an int >= 1, got 0"),
         ({"steps": 0}, "expected steps to be an int >= 1, got 0"),
-        ({"trained_steps": 0}, "expected trained_steps to be an int >= 1, got 0"),
+        ({"K": 0}, "expected K to be an int >= 1, got 0"),
         ({"iters": 0}, "expected iters to be an int >= 1, got 0"),
         ({"bands": 0}, "expected bands to be an int >= 1, got 0"),
     ],
