@@ -210,7 +210,7 @@ def contraction_certificate(
     n_probe: int = 8,
     k: int = 0,
     iters: int = 20,
-    tol: float = 1e-3,
+    spectral_tol: float = 1e-3,
     method: Literal["lanczos", "power"] = "lanczos",
     norm: NormName = "l2",
     generator: torch.Generator | None = None,
@@ -267,8 +267,11 @@ def contraction_certificate(
         Random points in the ball, for ``q`` and for ``c`` each.
     k
         Step index at which the map is certified.
-    iters, tol, method
-        Spectral-norm settings (:func:`~irsolve.analysis.lipschitz_estimates.spectral_norm`).
+    iters, spectral_tol, method
+        Spectral-norm settings (:func:`~irsolve.analysis.lipschitz_estimates.spectral_norm`):
+        at most ``iters`` products, stopped once every sample's estimate of ``q``
+        changes by less than ``spectral_tol`` (relative); not a tolerance of the
+        trajectory, which runs ``steps`` steps.
         Lanczos is the default here: ``q`` enters the floor through
         ``1 / (1 - q)``, so the few-percent underestimates that power
         iteration leaves on clustered spectra after 20 products matter.
@@ -292,7 +295,7 @@ def contraction_certificate(
     steps = check_int(owner, "steps", steps, minimum=0)
     n_probe = check_int(owner, "n_probe", n_probe, minimum=0)
     iters = check_int(owner, "iters", iters, minimum=1)
-    tol = check_real(owner, "tol", tol, minimum=0.0)
+    spectral_tol = check_real(owner, "spectral_tol", spectral_tol, minimum=0.0)
     check_choice(owner, "method", method, ("lanczos", "power"))
     check_choice(owner, "norm", norm, ("l2", "energy"))
     if points_per_call is not None:
@@ -331,7 +334,7 @@ def contraction_certificate(
         norm=measure.tile(n_probe),
     ).view((n_probe,) + tuple(y.shape))
     inside = observed <= delta_t
-    power = {"iters": iters, "tol": tol, "generator": generator, "method": method}
+    power = {"iters": iters, "tol": spectral_tol, "generator": generator, "method": method}
     q, lipschitz = _jacobian_norms(
         step, y, errors, inside, random_errors, power, measure, points_per_call
     )

@@ -52,7 +52,7 @@ def lipschitz(
     method: Literal["power", "lanczos", "empirical"] = "lanczos",
     norm: NormName = "l2",
     iters: int = 20,
-    tol: float = 1e-3,
+    spectral_tol: float = 1e-3,
     radius: float | Tensor | None = None,
     n_pairs: int = 16,
     generator: torch.Generator | None = None,
@@ -87,9 +87,9 @@ def lipschitz(
         ``"l2"``: the Euclidean norm over all non-batch entries; ``"energy"``:
         ``||e||_A = sqrt(e^T A e)`` of ``x``, a stencil problem with a
         symmetric positive definite operator (:class:`~irsolve.analysis.norms.EnergyNorm`).
-    iters, tol
+    iters, spectral_tol
         Power / Lanczos: at most ``iters`` JVP + VJP pairs; stops early once
-        every sample's estimate changes by less than ``tol`` (relative).
+        every sample's estimate changes by less than ``spectral_tol`` (relative).
     radius, n_pairs
         Empirical method: ball radius (default 1 % of ``||h||``, or of
         ``sqrt(numel)`` where ``h`` is zero) and number of random pairs.
@@ -113,7 +113,7 @@ def lipschitz(
     check_choice("lipschitz", "method", method, ("power", "lanczos", "empirical"))
     check_choice("lipschitz", "norm", norm, ("l2", "energy"))
     iters = check_int("lipschitz", "iters", iters, minimum=1)
-    tol = check_real("lipschitz", "tol", tol, minimum=0.0)
+    spectral_tol = check_real("lipschitz", "spectral_tol", spectral_tol, minimum=0.0)
     n_pairs = check_int("lipschitz", "n_pairs", n_pairs, minimum=1)
     if radius is not None and not isinstance(radius, Tensor):
         radius = check_real("lipschitz", "radius", radius, minimum=0.0, open_min=True)
@@ -125,7 +125,7 @@ def lipschitz(
             step, h, radius=radius, n_pairs=n_pairs, generator=generator, norm=measure
         )
     return spectral_norm(
-        step, h, iters=iters, tol=tol, generator=generator, method=method, norm=measure
+        step, h, iters=iters, tol=spectral_tol, generator=generator, method=method, norm=measure
     )
 
 

@@ -92,7 +92,7 @@ def main() -> None:
     for method in ("power", "lanczos"):
 
         def run(method: str = method) -> torch.Tensor:
-            return lipschitz(refiner, x, h0, method=method, iters=pairs, tol=0.0)
+            return lipschitz(refiner, x, h0, method=method, iters=pairs, spectral_tol=0.0)
 
         timings[method] = seconds(run, repeat)
         estimates[method] = run()
@@ -131,7 +131,7 @@ def main() -> None:
     for method in ("power", "lanczos"):
 
         def small(method: str = method) -> torch.Tensor:
-            return lipschitz(refiner, xs, hs, method=method, iters=pairs, tol=0.0)
+            return lipschitz(refiner, xs, hs, method=method, iters=pairs, spectral_tol=0.0)
 
         t = seconds(small, repeat)
         error = abs(float(small()[0]) - exact) / exact

@@ -468,10 +468,10 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         r"^lipschitz: .*iters",
     ),
     (
-        "lipschitz tol",
-        lambda: lipschitz(Jacobi(), POISSON, GRID, tol=-1.0),
+        "lipschitz spectral_tol",
+        lambda: lipschitz(Jacobi(), POISSON, GRID, spectral_tol=-1.0),
         ValueError,
-        r"^lipschitz: .*tol",
+        r"^lipschitz: .*spectral_tol",
     ),
     (
         "lipschitz n_pairs",

@@ -22,7 +22,7 @@ from irsolve.solvers import Darcy2D, GaussSeidel, darcy_coefficient, gaussian_ra
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import Poisson2D
 
-ACCURATE = {"iters": 300, "tol": 1e-12}
+ACCURATE = {"iters": 300, "spectral_tol": 1e-12}
 
 
 def _matrices(batch: int, n: int, top: float, seed: int) -> Tensor:
@@ -204,7 +204,7 @@ def test_points_per_call_chunks_give_the_same_certificate() -> None:
             n_probe=3,
             delta=1.0,
             iters=300,
-            tol=0.0,
+            spectral_tol=0.0,
             generator=torch.Generator().manual_seed(0),
             points_per_call=per_call,
         )

@@ -33,7 +33,8 @@ def _affine_batch(batch: int, n: int, seed: int) -> tuple[Tensor, Tensor]:
 def test_power_estimate_within_one_percent_of_svd_norm_in_30_pairs() -> None:
     m, g = _affine_batch(batch=5, n=40, seed=1)
     h = torch.randn(5, 1, 40, dtype=torch.float64)
-    estimate = lipschitz(AffineMap(), AffineMap.pack(m, g), h, method="power", iters=30, tol=0.0)
+    x = AffineMap.pack(m, g)
+    estimate = lipschitz(AffineMap(), x, h, method="power", iters=30, spectral_tol=0.0)
     exact = torch.linalg.matrix_norm(m, ord=2)  # LAPACK SVD
     assert torch.allclose(estimate, exact, rtol=1e-2, atol=0.0)
     # Power iteration approaches sigma_max from below.
@@ -78,7 +79,7 @@ def test_jacobi_on_poisson_estimate_equals_dense_iteration_matrix_norm(omega: fl
     iteration = np.eye(n * n) - omega * a / np.diag(a)[:, None]
     exact = np.linalg.norm(iteration, 2)  # dense SVD
     h = torch.randn(2, 1, n, n, dtype=torch.float64)
-    estimate = lipschitz(Jacobi(omega=omega), Poisson2D(f), h, iters=60, tol=0.0)
+    estimate = lipschitz(Jacobi(omega=omega), Poisson2D(f), h, iters=60, spectral_tol=0.0)
     np.testing.assert_allclose(estimate.numpy(), exact, rtol=1e-8)
 
 
@@ -103,7 +104,7 @@ def test_nonlinear_step_estimate_equals_svd_of_autograd_jacobian() -> None:
     x = torch.randn(3, 1, 5, 5, dtype=torch.float64)
     h = torch.randn(3, 1, 5, 5, dtype=torch.float64)
     # sigma_2 / sigma_1 is about 0.97 here: power iteration would need hundreds of pairs.
-    estimate = lipschitz(solver, x, h, method="lanczos", iters=25, tol=0.0)
+    estimate = lipschitz(solver, x, h, method="lanczos", iters=25, spectral_tol=0.0)
     for b in range(3):
 
         def flat_step(v: Tensor, b: int = b) -> Tensor:
@@ -174,7 +175,7 @@ def test_lanczos_reaches_round_off_on_clustered_spectrum_and_beats_power() -> No
             h,
             method=method,
             iters=30,
-            tol=0.0,
+            spectral_tol=0.0,
             generator=torch.Generator().manual_seed(0),
         )
         for method in ("lanczos", "power")
@@ -191,7 +192,7 @@ def test_lanczos_survives_breakdown_on_low_rank_jacobian() -> None:
     m = torch.stack([random_matrix(10, values, gen) for _ in range(2)])
     x = AffineMap.pack(m, torch.zeros(2, 10, dtype=torch.float64))
     h = torch.randn(2, 1, 10, dtype=torch.float64)
-    estimate = lipschitz(AffineMap(), x, h, method="lanczos", iters=8, tol=0.0)
+    estimate = lipschitz(AffineMap(), x, h, method="lanczos", iters=8, spectral_tol=0.0)
     torch.testing.assert_close(estimate, torch.full((2,), 1.3, dtype=torch.float64))
 
 
@@ -237,7 +238,7 @@ def test_energy_norm_of_jacobi_equals_dense_a_norm_of_iteration_matrix(method: s
     exact = torch.tensor(exact, dtype=torch.float64)
     h = torch.randn(2, 1, 6, 6, dtype=torch.float64)
     estimate = lipschitz(
-        Jacobi(omega=0.8), problem, h, method=method, norm="energy", iters=80, tol=0.0
+        Jacobi(omega=0.8), problem, h, method=method, norm="energy", iters=80, spectral_tol=0.0
     )
     torch.testing.assert_close(estimate, exact, rtol=1e-10 if method == "lanczos" else 1e-4, atol=0)
 
