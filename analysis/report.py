@@ -27,6 +27,7 @@ from irsolve._validate import check_int
 from irsolve.engine import solve
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import rfne, vrmse
+from irsolve.reductions import rms
 
 from . import plots
 from .certificate import Certificate, contraction_certificate, iterate
@@ -46,7 +47,7 @@ def _rms_residuals(solver: FixedPointSolver, step: StepMap, trajectory: Tensor) 
         r = solver.residual(step.ctx, h)
         if r is None:
             return None
-        rows.append(r.flatten(1).square().mean(dim=1).sqrt())
+        rows.append(rms(r))
     return torch.stack(rows)
 
 

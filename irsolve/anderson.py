@@ -11,6 +11,7 @@ from torch import Tensor
 
 from irsolve._validate import check_int, check_memory, check_real
 from irsolve.interface import FixedPointSolver
+from irsolve.reductions import broadcast
 
 __all__ = ["Anderson", "AndersonContext"]
 
@@ -154,7 +155,7 @@ class Anderson(FixedPointSolver):
         step = ((h_diff + self.beta * f_diff) @ theta).squeeze(-1)
         accelerated = (h_k + self.beta * f_k - step).reshape(h.shape)
         usable = torch.isfinite(theta).all(dim=1).squeeze(-1)
-        return torch.where(usable.reshape(-1, *([1] * (h.dim() - 1))), accelerated, image)
+        return torch.where(broadcast(usable, h), accelerated, image)
 
     def step_name(self, k: int) -> str:
         return f"Anderson({self.solver.step_name(k)})"
