@@ -23,7 +23,8 @@ Step length ``alpha`` along the learned direction, per sample:
   ``||r - alpha A d||_2``, so the residual never grows;
 - ``None``: ``alpha = 1`` (the raw learned step).
 
-Interleaved with relaxation (``Interleave(corrector, Jacobi(), pattern=(1, nu))``)
+Composed with relaxation (``Cycle(corrector, Jacobi(sweeps=nu))``, the cycle
+:meth:`irsolve.learned.corrector_training.CorrectorConfig.cycle` builds and trains)
 the two cover complementary error bands: relaxation damps the oscillatory
 error and stalls on the smooth part, which a Fourier neural operator
 represents well (Zhang et al., "Blending neural operators and relaxation
@@ -160,11 +161,12 @@ class ResidualCorrector(FixedPointSolver):
         ad = ctx.problem.apply(d)
         if self.step_length == "energy":
             num, den = dot(r, d), dot(d, ad)
-        else:
-            num, den = dot(r, ad), dot(ad, ad)
+        else:  # <A d, r> / ||A d||^2, complex for a complex A (Helmholtz)
+            num, den = dot(ad, r), dot(ad, ad)
+        den = den.real
         ok = den > 0
         safe = torch.where(ok, den, torch.ones_like(den))
-        return torch.where(ok, num / safe, torch.zeros_like(den))
+        return torch.where(ok, num / safe, torch.zeros_like(num))
 
     def step(self, ctx: CorrectorContext, h: Tensor, k: int) -> Tensor:
         """``h + alpha * d`` with ``d`` from :meth:`direction` at ``r = f - A h``."""
