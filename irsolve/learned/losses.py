@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
+from irsolve.reductions import broadcast, dot
+
 if TYPE_CHECKING:
     from irsolve.interface import Problem
     from irsolve.solvers.refiner import Refiner
@@ -178,23 +180,21 @@ def jacobian_penalty(
     def probe() -> Tensor:
         return torch.randn(h.shape, generator=generator, device=h.device, dtype=h.dtype)
 
-    def per_sample_sq(t: Tensor) -> Tensor:
-        return t.flatten(1).square().sum(dim=1)
-
     if method == "hutchinson":
         total = h.new_zeros(())
         for _ in range(n_iter):
             v = probe()
             (jt_v,) = torch.autograd.grad(out, h, v, create_graph=True, retain_graph=True)
-            total = total + (per_sample_sq(jt_v) / per_sample_sq(v)).mean()
+            total = total + (dot(jt_v, jt_v) / dot(v, v)).mean()
         return total / n_iter
     if method == "power":
         v = probe()
         for _ in range(n_iter):
-            v = v / per_sample_sq(v).sqrt().view(-1, *[1] * (v.dim() - 1))
+            v = v / broadcast(dot(v, v).sqrt(), v)
             jv = _jvp_by_double_vjp(out, h, v, create_graph=False)
             (v,) = torch.autograd.grad(out, h, jv, retain_graph=True)
             v = v.detach()
-        v = v / per_sample_sq(v).sqrt().clamp_min(1e-30).view(-1, *[1] * (v.dim() - 1))
-        return per_sample_sq(_jvp_by_double_vjp(out, h, v, create_graph=True)).mean()
+        v = v / broadcast(dot(v, v).sqrt().clamp_min(1e-30), v)
+        jv = _jvp_by_double_vjp(out, h, v, create_graph=True)
+        return dot(jv, jv).mean()
     raise ValueError(f"expected method 'hutchinson' or 'power', got {method!r}")
