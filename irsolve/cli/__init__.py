@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from typing import NoReturn
 
@@ -56,6 +57,17 @@ COMMAND_HELP: dict[str, str] = {
     "solve": "solve generated or file Darcy/Poisson problems with a classical or hybrid solver",
     "demo": "NS refiner, Darcy hybrid and multigrid-vs-PyAMG on self-made data, one report",
 }
+
+
+def plain_text(doc: str) -> str:
+    """``doc`` (reStructuredText of a docstring) as plain text for ``--help``.
+
+    Sphinx roles lose their markup (``:func:`~irsolve.data.load_dataset``` becomes
+    ``load_dataset``, without ``~`` the full dotted name) and double backquotes go.
+    """
+    doc = re.sub(r":[a-z]+:`~[\w.]*?(\w+)`", r"\1", doc)
+    doc = re.sub(r":[a-z]+:`([^`]+)`", r"\1", doc)
+    return doc.replace("``", "")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -23,6 +23,7 @@ import logging
 import numpy as np
 from torch.utils.data import TensorDataset
 
+from irsolve.cli import plain_text
 from irsolve.cli.data_flags import add_data_arguments, check_one_validation_source
 from irsolve.cli.flags import (
     add_flags,
@@ -111,7 +112,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train-corrector",
         help="train the closed-loop learned corrector on Darcy (FNO coefficients)",
-        description=__doc__,
+        description=plain_text(__doc__),
     )
     add_run_flags(p)
     add_flags(p, "--data", data={"help": "a Darcy data file: train on its coefficient fields"})

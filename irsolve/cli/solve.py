@@ -29,6 +29,7 @@ import torch
 
 from irsolve import FixedPointSolver, Solution, solve
 from irsolve.analysis.reference import reference_solve
+from irsolve.cli import plain_text
 from irsolve.cli.data_flags import add_format_argument
 from irsolve.cli.flags import add_flags, add_settings_arguments
 from irsolve.cli.types import integer, real
@@ -193,7 +194,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "solve",
         help="solve generated or file Darcy/Poisson problems with a classical or hybrid solver",
-        description=__doc__.split("\n\n")[1],
+        description=plain_text(__doc__.split("\n\n")[1]),
     )
     p.add_argument(
         "--problem", choices=("darcy", "poisson"), default="darcy", help="(default: darcy)"
@@ -214,7 +215,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--solver",
         choices=tuple(SOLVERS),
         default="multigrid",
-        help="see irsolve.cli.solve.build_solver (default: multigrid)",
+        help="jacobi: weighted Jacobi sweeps (omega 0.8); gauss-seidel: red-black "
+        "Gauss-Seidel sweeps; multigrid: geometric multigrid V(2,2) cycles; fcg-jacobi: "
+        "conjugate gradients preconditioned by the diagonal (Jacobi-PCG); fcg-multigrid: "
+        "flexible CG preconditioned by one V-cycle; corrector+jacobi: the learned "
+        "corrector's cycle, one learned step then its trained smoothing sweeps (needs "
+        "--corrector); fcg-corrector: flexible CG preconditioned by that cycle (needs "
+        "--corrector). One iteration is one sweep, V-cycle, cycle or CG step "
+        "(default: multigrid)",
     )
     add_flags(p, "--corrector")
     p.add_argument(

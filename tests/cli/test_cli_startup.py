@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 
 import pytest
 
-from irsolve.cli import COMMAND_HELP, build_parser, listing_parser
+from irsolve.cli import COMMAND_HELP, build_parser, command_names, listing_parser, plain_text
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -39,3 +40,19 @@ def test_version_and_help_import_no_torch_and_no_command_module(argv):
     assert "LOADED []" in out
     if argv != ["--version"]:
         assert all(name in out for name in COMMAND_HELP)
+
+
+def test_plain_text_drops_sphinx_roles_and_double_backquotes():
+    doc = "see :func:`~irsolve.data.load_dataset`, :data:`SOLVERS` and ``--rtol``"
+    assert plain_text(doc) == "see load_dataset, SOLVERS and --rtol"
+
+
+def test_every_help_text_is_plain():
+    parser = build_parser()
+    for name in command_names(parser):
+        sub = parser
+        for word in name.split():
+            (group,) = (a for a in sub._actions if isinstance(a, argparse._SubParsersAction))
+            sub = group.choices[word]
+        text = sub.format_help()
+        assert not re.search(r":[a-z]+:`|``", text), name
