@@ -269,14 +269,8 @@ def plot_certificate(cert: Certificate, path: str | Path) -> list[Path]:
         fontsize=9,
     )
     if not has_floor[:drawn].any():
-        left.text(
-            0.5,
-            0.04,
-            "no floor: q = ||J_G(y)|| >= 1, the step does not contract at y",
-            transform=left.transAxes,
-            ha="center",
-            fontsize=8,
-            color="tab:red",
+        left.set_xlabel(
+            "step k\n(no floor drawn: q = ||J_G(y)|| >= 1, the step does not contract at y)"
         )
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=7, ncol=2)

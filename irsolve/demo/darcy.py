@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import spsolve
 from tqdm.auto import tqdm
 
 from irsolve import FixedPointSolver, solve
+from irsolve.analysis.reference import reference_solve
 from irsolve.learned.corrector_training import (
     CorrectorConfig,
     CorrectorObjective,
@@ -55,13 +55,10 @@ TOL = 1e-8
 
 
 def darcy_problems(count: int, n: int, seed: int) -> tuple[Darcy2D, list[np.ndarray]]:
-    """``count`` FNO Darcy problems on ``n^2`` and their ``spsolve`` solutions."""
+    """``count`` FNO Darcy problems on ``n^2`` and their ``spsolve`` solutions (flattened)."""
     generator = torch.Generator().manual_seed(seed)
     problem = Darcy2D(darcy_coefficient(gaussian_random_field(count, n, generator=generator)))
-    exact = [
-        spsolve(m.tocsc(), problem.f[b].flatten().numpy()) for b, m in enumerate(problem.to_scipy())
-    ]
-    return problem, exact
+    return problem, list(reference_solve(problem).flatten(1).numpy())
 
 
 def solve_row(

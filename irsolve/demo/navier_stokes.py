@@ -47,7 +47,7 @@ VISCOSITY = 1e-4
 def irno_config(K: int) -> RefinerConfig:
     """IRNO with the stability levers (``bench_irno.py``'s ``IRNO+levers``)."""
     return RefinerConfig(
-        K=K, alpha=0.2, beta_fp=0.05, unroll_max=2 * K, step_weights="linear", alpha_decay=0.25
+        K=K, alpha=0.2, beta_fp=0.2, unroll_max=2 * K, step_weights="linear", alpha_decay=0.25
     )
 
 
@@ -207,27 +207,29 @@ def run_navier_stokes(
     label = f"NS {s.ns_resolution}^2, {len(models.test)} test"
     train_s = models.train_s
     rows = [
-        row(label, "FNO base (one shot)", "", train_s["base"], f"VRMSE {vrmse[0]:.4f}"),
+        row(label, "FNO base (one shot)", "", None, f"VRMSE {vrmse[0]:.4f}", train_s["base"]),
         row(
             label,
             f"IRNO, K = {K} steps",
             f"{K} learned",
-            train_s["irno"],
+            None,
             f"VRMSE {vrmse[K]:.4f} ({-100 * result['cut_K']:+.0f} %)",
+            train_s["irno"],
         ),
         row(
             label,
             f"IRNO, 2K = {2 * K} steps",
             f"{2 * K} learned",
-            None,
+            result["wall_s"],
             f"VRMSE {vrmse[2 * K]:.4f} ({-100 * result['cut_2K']:+.0f} %)",
         ),
         row(
             label,
             "FNO + U-Net, one shot (same U-Net)",
             "1 learned",
-            train_s["one_shot"],
+            None,
             f"VRMSE {one_shot:.4f} ({-100 * result['cut_one_shot']:+.0f} %)",
+            train_s["one_shot"],
         ),
         row(
             label,

@@ -58,20 +58,20 @@ class DemoSettings:
         Seed of every simulation and initialisation.
     """
 
-    ns_resolution: int = 32
-    ns_train: int = 512
+    ns_resolution: int = 16
+    ns_train: int = 640
     ns_test: int = 64
     ns_dt: float = 1.0
     base_epochs: int = 10
-    base_modes: int = 4
+    base_modes: int = 2
     base_hidden: int = 32
-    irno_epochs: int = 8
+    irno_epochs: int = 6
     irno_width: int = 8
     irno_lr: float = 2e-3
     K: int = 4
-    batch_size: int = 16
+    batch_size: int = 8
     analyze_samples: int = 8
-    darcy_n: int = 64
+    darcy_n: int = 32
     corrector_problems: int = 256
     corrector_epochs: int = 20
     corrector_modes: int = 16
@@ -89,15 +89,12 @@ class DemoSettings:
         if not quick:
             return cls()
         return cls(
-            ns_train=256,
-            ns_test=32,
-            base_epochs=8,
-            irno_epochs=6,
+            irno_epochs=4,
             analyze_samples=4,
-            darcy_n=32,
             corrector_problems=128,
-            corrector_modes=8,
-            corrector_width=16,
+            corrector_epochs=16,
+            corrector_modes=12,
+            corrector_width=24,
             test_n=32,
             max_sweeps=4000,
             max_cycles=400,

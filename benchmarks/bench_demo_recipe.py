@@ -1,0 +1,108 @@
+"""The search behind the demo's Navier–Stokes recipe: IRNO's cut at demo size, per candidate.
+
+Each candidate is a :class:`irsolve.demo.DemoSettings` (the ``quick`` and
+``full`` presets, or one of them with a few settings changed); for each the
+benchmark runs the demo's own Navier–Stokes part
+(:func:`irsolve.demo.navier_stokes.train_models` and ``evaluate_models``:
+simulated data, the FNO base, IRNO with the stability levers and the
+one-shot FNO + U-Net of the same size) and prints one row: the base's test
+VRMSE, IRNO's cut at ``K`` and at ``2K``, the one-shot net's cut, the
+training times and the load average while it ran. The demo's goals are a
+cut of at least 30 % at ``K`` in ``--quick`` and 45 % in the full demo, with
+``2K`` no worse than ``K``, within the demo's time budget (the quick demo in
+2 minutes on two idle cores, the full one in 10 minutes at load 5).
+
+Trained nets are cached per candidate (``--cache``), so a rerun only
+prints. Measured (one thread of a 2-core CPU shared with other jobs, load
+average 4-6) — see the README's demo paragraph for the table.
+
+Run: ``python benchmarks/bench_demo_recipe.py [--candidates quick full ...] [--cache DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from irsolve.demo import DemoCache, DemoSettings
+from irsolve.demo.navier_stokes import evaluate_models, train_models
+
+QUICK, FULL = DemoSettings.preset(quick=True), DemoSettings.preset(quick=False)
+
+#: Candidate name -> settings. The presets, and the variants the presets were chosen
+#: against (each changes one or two settings of a preset).
+CANDIDATES: dict[str, DemoSettings] = {
+    "quick": QUICK,
+    "full": FULL,
+    "quick, 1 IRNO epoch": dataclasses.replace(QUICK, irno_epochs=1),
+    "quick, 32^2 (4 modes)": dataclasses.replace(QUICK, ns_resolution=32, base_modes=4),
+    "full, 32^2 (4 modes)": dataclasses.replace(FULL, ns_resolution=32, base_modes=4),
+    "full, batch 16": dataclasses.replace(FULL, batch_size=16),
+}
+
+
+def measure(name: str, settings: DemoSettings, cache_root: Path) -> dict[str, float | str]:
+    """Train (or read from the cache) and evaluate one candidate; its row of the table."""
+    cache = DemoCache(cache_root, settings)
+    tic = time.perf_counter()
+    models = train_models(settings, cache, progress=False)
+    result = evaluate_models(models)
+    return {
+        "candidate": name,
+        "base_vrmse": result["base"],
+        "cut_K": result["cut_K"],
+        "cut_2K": result["cut_2K"],
+        "cut_one_shot": result["cut_one_shot"],
+        **{f"train_s_{k}": v for k, v in models.train_s.items()},
+        "wall_s": time.perf_counter() - tic,
+        "load_average": os.getloadavg()[0],
+        "built": ", ".join(cache.built) or "cached",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--candidates", nargs="+", choices=tuple(CANDIDATES), default=["quick", "full"]
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="cache root (default: a temp dir)")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_root = args.cache or Path(tmp)
+        rows = []
+        for name in args.candidates:
+            rows.append(measure(name, CANDIDATES[name], cache_root))
+            r = rows[-1]
+            print(
+                f"{name}: base {r['base_vrmse']:.4f}, IRNO {100 * r['cut_K']:.0f} % at K, "
+                f"{100 * r['cut_2K']:.0f} % at 2K, one-shot {100 * r['cut_one_shot']:.0f} %",
+                flush=True,
+            )
+    header = (
+        f"{'candidate':<30}{'base':>8}{'IRNO@K':>8}{'@2K':>6}{'1-shot':>8}"
+        f"{'base s':>8}{'IRNO s':>8}{'1-sh s':>8}{'load':>6}"
+    )
+    print("\nVRMSE cuts from the base's test VRMSE; training seconds; load average (1 min)")
+    print(header)
+    for r in rows:
+        print(
+            f"{r['candidate']:<30}{r['base_vrmse']:8.4f}{100 * r['cut_K']:7.0f}%"
+            f"{100 * r['cut_2K']:5.0f}%{100 * r['cut_one_shot']:7.0f}%"
+            f"{r['train_s_base']:8.0f}{r['train_s_irno']:8.0f}{r['train_s_one_shot']:8.0f}"
+            f"{r['load_average']:6.1f}"
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
