@@ -42,9 +42,8 @@ CANDIDATES: dict[str, DemoSettings] = {
     "quick": QUICK,
     "full": FULL,
     "quick, 1 IRNO epoch": dataclasses.replace(QUICK, irno_epochs=1),
+    "quick, beta_fp 0.05": dataclasses.replace(QUICK, irno_beta_fp=0.05),
     "quick, 32^2 (4 modes)": dataclasses.replace(QUICK, ns_resolution=32, base_modes=4),
-    "full, 32^2 (4 modes)": dataclasses.replace(FULL, ns_resolution=32, base_modes=4),
-    "full, batch 16": dataclasses.replace(FULL, batch_size=16),
 }
 
 

@@ -7,7 +7,7 @@ trajectory), an FNO base keeping few Fourier modes, then on the frozen base
 * **IRNO**: ``h_{k+1} = h_k + alpha_k Phi([x; h_k])``, ``alpha = 0.2`` for
   ``k < K`` and decaying by ``0.25`` per step after it, trained on unrolls of
   ``K`` to ``2K`` steps with the later steps weighted more and a fixed-point
-  weight ``beta_fp = 0.05`` (the stability levers of
+  weight ``beta_fp`` (``DemoSettings.irno_beta_fp``; the stability levers of
   :class:`~irsolve.learned.training.RefinerConfig`);
 * **one-shot FNO + U-Net**: the same U-Net applied once (``K = 1``,
   ``alpha = 1``), trained as long: the peer that tells whether iterating helps.
@@ -44,10 +44,10 @@ __all__ = ["NSModels", "irno_config", "one_shot_config", "run_navier_stokes", "t
 VISCOSITY = 1e-4
 
 
-def irno_config(K: int) -> RefinerConfig:
+def irno_config(K: int, beta_fp: float) -> RefinerConfig:
     """IRNO with the stability levers (``bench_irno.py``'s ``IRNO+levers``)."""
     return RefinerConfig(
-        K=K, alpha=0.2, beta_fp=0.2, unroll_max=2 * K, step_weights="linear", alpha_decay=0.25
+        K=K, alpha=0.2, beta_fp=beta_fp, unroll_max=2 * K, step_weights="linear", alpha_decay=0.25
     )
 
 
@@ -150,7 +150,8 @@ def train_models(settings: DemoSettings, cache: DemoCache, *, progress: bool = T
 
         return make
 
-    irno, levers = load_refiner(cache.get("irno", "best.pt", make_refiner(irno_config(s.K))))
+    levers = irno_config(s.K, s.irno_beta_fp)
+    irno, levers = load_refiner(cache.get("irno", "best.pt", make_refiner(levers)))
     one_shot, _ = load_refiner(cache.get("one_shot", "best.pt", make_refiner(one_shot_config())))
     train_s = {name: cache.wall_s(name) for name in ("base", "irno", "one_shot")}
     return NSModels(base, irno, one_shot, levers.K, train, test, train_s)
