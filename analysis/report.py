@@ -288,10 +288,11 @@ def _certificate_section(report: dict[str, Any], cert: Certificate) -> list[str]
             "grow past the floor."
         )
     if within == samples:
-        lines.append(
+        lines += [
+            "",
             "The observed errors stayed under the predicted bound at every step, so the "
-            "measured constants describe what the iteration did."
-        )
+            "measured constants describe what the iteration did.",
+        ]
     return lines
 
 
