@@ -13,6 +13,8 @@ Rows, all measured in this run:
 - ``FGMRES(SL MG)``: our :class:`~irsolve.solvers.FlexibleGMRES` with the
   shifted Laplacian ``β = 1 - 0.5 i`` approximated by one V(1,1) cycle of our
   :class:`~irsolve.solvers.Multigrid` (damped Jacobi 0.8), batched over the 8;
+- ``FGMRES(SL MG x3)``: the same with three V(1,1) cycles on ``M e = r`` per
+  iteration (the SL work of the learned row below, without its net);
 - ``GMRES(SL exact)``: SciPy GMRES with the SL inverted by a sparse LU
   (``splu``): the best any SL cycle can do;
 - ``GMRES(PyAMG SA on SL)``: SciPy GMRES preconditioned by one V-cycle of
@@ -20,7 +22,8 @@ Rows, all measured in this run:
 - ``MG alone``: our multigrid (V(1,1), Jacobi 0.8) on the Helmholtz operator
   itself (expected to fail: DIVERGED);
 - ``FGMRES(learned)``: the learned step alone as preconditioner, and
-  ``FGMRES(SL MG + learned)``: the SL cycle then the learned step
+  ``FGMRES(SL MG + learned)``: the SL cycle then the learned step, three
+  times per iteration
   (:func:`irsolve.solvers.helmholtz_corrector.learned_preconditioner`), with
   the net of ``--net`` (a checkpoint of ``irsolve train-corrector --problem
   helmholtz``), trained at one size and applied at every size.
@@ -159,6 +162,9 @@ def run_size(n: int, args: argparse.Namespace, net) -> list[Row]:
         ("GMRES", lambda: _scipy("GMRES", problem, None, exact, args.cap, args.restart)),
         ("FGMRES(SL MG)", lambda: _ours("FGMRES(SL MG)", problem,
                                         FlexibleGMRES(ShiftedLaplacian(), **fg), exact, args.cap)),
+        ("FGMRES(SL MG x3)", lambda: _ours("FGMRES(SL MG x3)", problem,
+                                           FlexibleGMRES(ShiftedLaplacian(steps=3), **fg), exact,
+                                           args.cap)),
         ("GMRES(SL exact)", lambda: _scipy("GMRES(SL exact)", problem, _splu, exact, args.cap,
                                            args.restart)),
         ("GMRES(PyAMG SA on SL)", lambda: _scipy("GMRES(PyAMG SA on SL)", problem, _pyamg, exact,
@@ -179,7 +185,7 @@ def run_size(n: int, args: argparse.Namespace, net) -> list[Row]:
         ]  # fmt: skip
     done = []
     for name, run in rows:
-        if args.rows and not any(key in name for key in args.rows):
+        if args.rows and not any(key in name for key in args.rows) or name in args.skip:
             continue
         with torch.no_grad():
             row = run()
@@ -204,6 +210,7 @@ def main() -> None:
     parser.add_argument("--restart", type=int, default=100)
     parser.add_argument("--cap", type=int, default=1000, help="iteration cap of every row")
     parser.add_argument("--rows", nargs="*", help="run only rows whose names contain these")
+    parser.add_argument("--skip", nargs="*", default=[], help="rows (exact names) to leave out")
     parser.add_argument("--quick", action="store_true", help="32^2 and 48^2, cap 300")
     args = parser.parse_args()
     if args.quick:

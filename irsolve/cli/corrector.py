@@ -32,6 +32,7 @@ from irsolve.cli.flags import (
     run_options,
     settings_from_args,
 )
+from irsolve.cli.helmholtz_corrector import add_helmholtz_arguments, run_helmholtz
 from irsolve.cli.types import existing_path, integer
 from irsolve.data.darcy_files import darcy_coefficients
 from irsolve.data.formats import split_indices
@@ -77,6 +78,8 @@ def _file_pairs(args: argparse.Namespace) -> tuple[TensorDataset, TensorDataset 
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.problem == "helmholtz":
+        return run_helmholtz(args)
     options = run_options(args)
     train_config = settings_from_args(TrainConfig, args)
     config = settings_from_args(CorrectorConfig, args)
@@ -133,4 +136,5 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     )
     add_flags(p, "--modes", "--hidden", "--layers")
     add_settings_arguments(p.add_argument_group("corrector"), CorrectorConfig)
+    add_helmholtz_arguments(p)
     p.set_defaults(handler=_run)

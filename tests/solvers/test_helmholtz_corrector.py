@@ -78,9 +78,32 @@ def test_tiny_trained_preconditioner_beats_sl_multigrid_on_held_out_media():
     problem = _problem(48, 4, seed=7)
     options = {"tol": 0.0, "rtol": 1e-7, "maxiter": 400}
     classical = solve(None, FlexibleGMRES(ShiftedLaplacian(), restart=200), problem, **options)
-    preconditioner, steps = learned_preconditioner(net)
+    preconditioner, steps = learned_preconditioner(net, repeats=1)
     learned = solve(None, FlexibleGMRES(preconditioner, restart=200, preconditioner_steps=steps),
                     problem, **options)  # fmt: skip
     assert classical.success and learned.success
     assert int(learned.iterations.max()) < int(classical.iterations.max())
     assert int(learned.iterations.sum()) < int(classical.iterations.sum())
+
+
+def test_train_corrector_cli_trains_the_helmholtz_preconditioner(tmp_path, capsys):
+    from irsolve.cli import main
+    from irsolve.learned.helmholtz_training import load_helmholtz_net
+
+    out = tmp_path / "run"
+    argv = ["train-corrector", "--problem", "helmholtz", "--out", str(out), "--resolution", "16",
+            "--train-samples", "2", "--val-samples", "1", "--epochs", "1", "--batch-size", "8",
+            "--no-progress", "--unet-base", "4", "--unet-depth", "2",
+            "--attenuation", "0.01"]  # fmt: skip
+    assert main(argv) == 0
+    assert "best checkpoint" in capsys.readouterr().out
+    net, settings = load_helmholtz_net(out / "best.pt")
+    assert settings.attenuation == 0.01 and net.base_channels == 4
+
+
+def test_helmholtz_cli_refuses_data_files(tmp_path):
+    from irsolve.cli import main
+
+    with pytest.raises((ValueError, SystemExit)):
+        main(["train-corrector", "--problem", "helmholtz", "--out", str(tmp_path / "r"),
+              "--data", str(tmp_path / "x.pt")])  # fmt: skip
