@@ -202,7 +202,9 @@ def run_navier_stokes(
     result = evaluate_models(models)
     K = models.K
     x, y = (t[: s.analyze_samples] for t in models.test.tensors)
-    analysis = analyze(models.base, models.irno, x, y, out / "ns_analysis", K=K, steps=2 * K)
+    analysis = analyze(
+        models.base, models.irno, x, y, out / "ns_analysis", K=K, steps=2 * K, progress=progress
+    )
     vrmse = result["irno"]["metrics"]["vrmse"]
     one_shot = result["one_shot"]["metrics"]["vrmse"][1]
     label = f"NS {s.ns_resolution}^2, {len(models.test)} test"
