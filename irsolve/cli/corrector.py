@@ -12,7 +12,7 @@ with a learning rate of 1e-3), the corrector's the fields of
 continues an interrupted run from ``OUT/last.pt`` (not with ``--chains``: the
 chain pool is not checkpointed); ``--init CHECKPOINT``
 starts a new run from trained weights (the net's flags must match that
-checkpoint's architecture). ``--n`` is a deprecated spelling of ``--resolution``.
+checkpoint's architecture).
 """
 
 from __future__ import annotations

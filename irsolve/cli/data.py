@@ -2,8 +2,7 @@
 
 ``irsolve data generate {navier_stokes,darcy,poisson} --samples N --resolution R
 --seed S --out DIR`` writes ``DIR/<name>/`` (``--fractions`` 0.8 0.1 0.1 by
-default; ``--n``, ``--split`` and ``--steps`` are deprecated spellings of
-``--samples``, ``--fractions`` and ``--frames``);
+default);
 ``irsolve data info PATH`` prints the layout, fields, shapes and splits of a
 single file (any layout of :mod:`irsolve.data.formats`), a dataset folder, or
 every complete dataset in a folder; ``--verify`` also checks a dataset's

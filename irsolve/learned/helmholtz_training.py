@@ -95,15 +95,15 @@ class HelmholtzTrainingConfig:
     ppw, attenuation
         Points per wavelength and uniform attenuation of :class:`Helmholtz2D`
         (sponge: its defaults).
-    restart, maxiter
+    data_restart, data_maxiter
         FGMRES(SL multigrid) settings of the solves whose Arnoldi vectors are
         the training inputs (:func:`krylov_vectors`).
     """
 
     ppw: float = setting(10.0, "points per wavelength", minimum=4.0)
     attenuation: float = setting(0.0, "uniform attenuation", minimum=0.0)
-    restart: int = setting(100, "FGMRES restart of the data solves", minimum=1)
-    maxiter: int = setting(300, "FGMRES iterations of the data solves", minimum=1)
+    data_restart: int = setting(100, "FGMRES restart of the data solves", minimum=1)
+    data_maxiter: int = setting(300, "FGMRES iterations of the data solves", minimum=1)
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -132,7 +132,7 @@ def krylov_vectors(
     """``(speed, vector)`` pairs: the vectors FGMRES(SL multigrid) preconditions.
 
     Each medium gets a point source (at a seeded random position), and
-    FGMRES(``restart``) with the :class:`~irsolve.solvers.ShiftedLaplacian`
+    FGMRES(``data_restart``) with the :class:`~irsolve.solvers.ShiftedLaplacian`
     preconditioner runs to a relative residual of 1e-7; every vector ``v_j``
     the preconditioner is applied to is kept (unit norm, complex), stored as
     ``(Re, Im)`` channels, float32.
@@ -143,11 +143,11 @@ def krylov_vectors(
     recorder = _Recording()
     sol = solve(
         None,
-        FlexibleGMRES(recorder, restart=config.restart),
+        FlexibleGMRES(recorder, restart=config.data_restart),
         config.problem(speed, f),
         tol=0.0,
         rtol=1e-7,
-        maxiter=config.maxiter,
+        maxiter=config.data_maxiter,
     )
     logger.info("krylov_vectors: FGMRES(SL) iterations %s", sol.iterations.tolist())
     speeds = torch.cat([s for s, _ in recorder.seen])
