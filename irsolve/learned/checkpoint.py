@@ -192,15 +192,24 @@ def _check_listed_name(manifest: Path, filename: str) -> None:
     A checkpoint folder may come from anyone (a shared drive, a download), and
     the names it lists are later read, renamed and deleted. Only the plain
     names :func:`commit_checkpoints` writes (``NAME.pt``, ``NAME.json``, no
-    folder part, no leading dot) that are not symbolic links are accepted.
+    folder part, no leading dot) are accepted, and neither the file nor its
+    staged copy (``NAME.pt.next``, which :func:`recover_checkpoints` hashes
+    and renames into place) may be a symbolic link.
     """
     plain = (
         isinstance(filename, str)
         and _CHECKPOINT_NAME.fullmatch(filename) is not None
         and filename != MANIFEST
     )
-    if not plain or (manifest.parent / filename).is_symlink():
-        what = "a symbolic link" if plain else "not a plain checkpoint file name"
+    link = plain and (manifest.parent / filename).is_symlink()
+    staged_link = plain and (manifest.parent / (filename + _STAGED)).is_symlink()
+    if not plain or link or staged_link:
+        if not plain:
+            what = "not a plain checkpoint file name"
+        elif link:
+            what = "a symbolic link"
+        else:
+            what = f"whose staged copy {filename + _STAGED} is a symbolic link"
         raise CheckpointError(
             f"checkpoint manifest {manifest} lists {filename!r}, {what} (expected names "
             f"such as 'last.pt' inside {manifest.parent}); refusing to read, replace or "

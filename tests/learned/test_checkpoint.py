@@ -1,5 +1,6 @@
 """Checkpoint sets: a kill at any write leaves one consistent set; damage is one clear error."""
 
+import hashlib
 import json
 import os
 import random
@@ -268,16 +269,23 @@ def test_a_sigkilled_cli_run_resumes_to_the_uninterrupted_one(tmp_path):
 
 
 def _crafted_folders(tmp_path):
-    """A committed run whose manifest names files outside it: relative, absolute, symlinked."""
+    """A committed run whose manifest names files outside it: relative, absolute, symlinked.
+
+    ``staged``: the staged copy ``last.pt.next`` is a link to the outside file and the
+    manifest lists that file's true hash, so recovering the set would hash it and
+    rename the link into place.
+    """
     outside = tmp_path / "precious.txt"
     outside.write_text("a user's file")
     digest = {"sha256": "0" * 64, "bytes": outside.stat().st_size, "epoch": 1}
+    true_digest = {**digest, "sha256": hashlib.sha256(outside.read_bytes()).hexdigest()}
     for kind, name in (
         ("relative", "../precious.txt"),
         ("absolute", str(outside)),
         ("nested", "sub/last.pt"),
         ("dot", ".hidden.pt"),
         ("symlink", "best.pt"),
+        ("staged", "last.pt"),
     ):
         folder = tmp_path / kind
         _train(folder)
@@ -285,7 +293,9 @@ def _crafted_folders(tmp_path):
         if kind == "symlink":
             (folder / "best.pt").unlink()
             (folder / "best.pt").symlink_to(outside)
-        manifest["files"][name] = digest
+        if kind == "staged":
+            (folder / "last.pt.next").symlink_to(outside)
+        manifest["files"][name] = true_digest if kind == "staged" else digest
         (folder / MANIFEST).write_text(json.dumps(manifest))
         yield kind, folder, outside
 
@@ -310,7 +320,7 @@ def test_a_manifest_naming_files_outside_its_folder_is_refused_before_any_io(tmp
         with pytest.raises(CheckpointError, match="refusing to read, replace or delete"):
             _MANIFEST_READERS[reader](folder)
         assert outside.read_text() == "a user's file", kind
-        assert (folder / "last.pt").is_file(), kind
+        assert (folder / "last.pt").is_file() and not (folder / "last.pt").is_symlink(), kind
 
 
 def test_the_cli_overwrite_and_resume_refuse_a_crafted_manifest_in_one_line(tmp_path, capsys):
@@ -323,7 +333,7 @@ def test_the_cli_overwrite_and_resume_refuse_a_crafted_manifest_in_one_line(tmp_
     corrector += ["--val-samples", "2", "--batch-size", "4", "--epochs", "1"]
     corrector += ["--modes", "2", "--hidden", "4", "--layers", "1", "--no-progress"]
     for kind, folder, outside in _crafted_folders(tmp_path):
-        if kind not in ("relative", "absolute"):
+        if kind not in ("relative", "absolute", "symlink", "staged"):
             continue
         for command in (base, corrector):
             for mode in ("--overwrite", "--resume"):
