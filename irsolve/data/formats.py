@@ -381,10 +381,12 @@ def _open_hdf5(path: Path) -> h5py.File:
 def _beta_from_name(path: Path) -> float | None:
     """PDEBench's forcing ``beta`` from a name such as ``2D_DarcyFlow_beta0.1_Train.hdf5``.
 
-    ``None`` when the name carries no ``beta``; a ``beta`` that is not a
-    finite number (``beta1.0.0``) is an error naming the file.
+    ``None`` when no part of the name (between ``_``) starts with ``beta``;
+    a ``beta`` part that is not a finite number (``beta1.0.0``, ``betanan``,
+    ``betaX``, a bare ``beta``) is an error naming the file, not the default
+    forcing 1.
     """
-    found = re.search(r"beta([0-9.eE+-]+?)(?:_|\.hdf5$|\.h5$)", path.name)
+    found = re.search(r"(?:^|_)beta(.*?)(?:_|\.hdf5$|\.h5$)", path.name)
     if found is None:
         return None
     try:

@@ -75,12 +75,29 @@ def test_darcy_problems_refuse_indices_that_are_not_sample_numbers(
     assert str(path) in str(info.value)
 
 
-def test_a_pdebench_name_whose_beta_does_not_parse_is_named(tmp_path):
+@pytest.mark.parametrize(
+    ("beta", "got"),
+    [
+        ("beta1.0.0", "'1.0.0'"),
+        ("betanan", "'nan'"),  # was: the default forcing 1, silently
+        ("betainf", "'inf'"),
+        ("betaX", "'X'"),
+        ("beta", "''"),
+    ],
+)
+def test_a_pdebench_name_whose_beta_does_not_parse_is_named(tmp_path, beta, got):
     nu = np.ones((1, H, H))
-    path = write_pdebench(tmp_path / "2D_DarcyFlow_beta1.0.0_Train.hdf5", nu, nu)
+    path = write_pdebench(tmp_path / f"2D_DarcyFlow_{beta}_Train.hdf5", nu, nu)
     message = one_line_error(lambda: darcy_problems(path))
     assert message.startswith(f"{path}: expected PDEBench's forcing as a finite number")
-    assert "got '1.0.0'" in message
+    assert f"got {got};" in message
+
+
+def test_a_pdebench_name_without_beta_has_the_default_forcing(tmp_path):
+    nu = np.ones((1, H, H))
+    for name in ("2D_DarcyFlow_Train.hdf5", "alphabeta_run.hdf5"):
+        path = write_pdebench(tmp_path / name, nu, nu)
+        assert float(darcy_problems(path).f.unique()) == 1.0
 
 
 def test_darcy_count_is_the_number_of_fields_and_refuses_an_empty_file(tmp_path):
