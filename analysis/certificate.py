@@ -50,7 +50,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_choice, check_int, check_real
+from irsolve._validate import check_choice, check_int, check_memory, check_real
 from irsolve.engine import solve
 from irsolve.interface import FixedPointSolver, Problem
 
@@ -304,6 +304,7 @@ def contraction_certificate(
         delta = check_real(owner, "delta", delta, minimum=0.0, open_min=True)
     measure = make_norm(owner, norm, x)
     step = StepMap(solver, x, k=k)
+    check_points_memory(owner, steps, n_probe, y, step.dtype)
     y = y.to(step.dtype)
     if h0 is None:
         h0 = x.zeros() if isinstance(x, Problem) else torch.zeros_like(y)
@@ -364,6 +365,27 @@ def contraction_certificate(
         bound=bound,
         within=within,
         norm=norm,
+    )
+
+
+def points_bytes(steps: int, n_probe: int, y: Tensor, dtype: torch.dtype) -> int:
+    """Bytes the certificate's points take at least: the trajectory, its errors, the random
+    probes and the evaluation's offsets and probes, ``steps + n_probe + 2`` copies of ``y`` each
+    (working copies of one evaluation come on top)."""
+    return 4 * (steps + n_probe + 2) * y.numel() * (torch.finfo(dtype).bits // 8)
+
+
+def check_points_memory(
+    owner: str, steps: int, n_probe: int, y: Tensor, dtype: torch.dtype, iterates: int = 0
+) -> None:
+    """Refuse, before the trajectory is run, ``steps`` and ``n_probe`` whose points (and
+    ``iterates`` more copies of ``y``) exceed the machine's memory, naming both counts."""
+    check_memory(
+        owner,
+        f"steps={steps} and n_probe={n_probe} (the trajectory and probe points of "
+        f"{y.shape[0]} sample(s) of {y[0].numel()} values, {dtype})",
+        points_bytes(steps, n_probe, y, dtype)
+        + iterates * y.numel() * (torch.finfo(dtype).bits // 8),
     )
 
 

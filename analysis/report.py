@@ -30,7 +30,7 @@ from irsolve.metrics import rfne, vrmse
 from irsolve.reductions import rms
 
 from . import plots
-from .certificate import Certificate, contraction_certificate, iterate
+from .certificate import Certificate, check_points_memory, contraction_certificate, iterate
 from .spectral import BAND_NAMES, spectral_error, summarize_ratios
 from .stepmap import StepMap
 
@@ -117,11 +117,13 @@ def analyze(
     iters = check_int("analyze", "iters", iters, minimum=1)
     if not isinstance(bands, Sequence):
         bands = check_int("analyze", "bands", bands, minimum=1)
+    step = StepMap(refiner, x)
+    # the trajectory kept here, then the certificate's own points (it runs the steps again)
+    check_points_memory("analyze", steps, n_probe, y, step.dtype, iterates=steps + 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stages = tqdm(total=4, desc="analyze", unit="stage", disable=not progress)
     _stage(stages, f"running {steps} refinement steps", first=True)
-    step = StepMap(refiner, x)
     # h0 by the engine's rules for base (None: zeros for a Problem only), then the steps.
     h0 = solve(base, refiner, x, tol=None, maxiter=0).u.to(step.dtype)
     y = y.to(step.dtype)

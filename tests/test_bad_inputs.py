@@ -588,6 +588,18 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         r"^contraction_certificate: .*h0",
     ),
     (
+        "certificate n_probe=1e12",
+        lambda: contraction_certificate(Jacobi(), POISSON, GRID, n_probe=10**12),
+        ValueError,
+        r"^contraction_certificate: steps=12 and n_probe=1000000000000 .*would need about",
+    ),
+    (
+        "certificate steps=1e12",
+        lambda: contraction_certificate(Jacobi(), POISSON, GRID, steps=10**12),
+        ValueError,
+        r"^contraction_certificate: steps=1000000000000 and n_probe=8 .*would need about",
+    ),
+    (
         "spectral_error bands",
         lambda: spectral_error(GRID, GRID, bands=0),
         ValueError,

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 #: The files of a report that ``--overwrite`` must allow replacing.
 REPORT_FILES = ("report.json", "report.md")
 
+#: ``--samples`` when not given: at most this many (a smaller split is analysed whole).
+DEFAULT_SAMPLES = 16
+
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``analyze`` to the ``irsolve`` command line."""
@@ -54,7 +57,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         base={"help": "base operator checkpoint the refiner was trained on (required)"},
         refiner={"help": "refiner checkpoint (irsolve train; required)"},
         out={"help": "report folder (required)"},
-        samples={"default": 16, "help": "samples analysed"},
+        samples={"default": DEFAULT_SAMPLES, "help": "samples analysed (at most)"},
     )
     add_data_arguments(parser, evaluation=True)
     parser.add_argument(
@@ -79,6 +82,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     count = min(args.samples, len(data))
     if count < 1:
         raise ValueError(f"expected a non-empty --split {args.split} of {args.data}, got none")
+    if count < args.samples != DEFAULT_SAMPLES:  # asked for more than the split holds
+        logger.warning(
+            "--samples %d is more than the %d sample(s) of --split %s of %s: analysing %d",
+            args.samples,
+            count,
+            args.split,
+            args.data,
+            count,
+        )
     items = [data[i] for i in range(count)]
     dtype = next(refiner.net.parameters()).dtype
     x = torch.stack([item[0] for item in items]).to(args.device, dtype)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from irsolve import distributed
-from irsolve._validate import check_int, check_real
+from irsolve._validate import check_int, check_memory, check_real
 from irsolve.engine import init
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import mse_per_sample, rfne, vrmse
@@ -143,6 +143,13 @@ def evaluate(
         divergence = check_real("evaluate", "divergence", divergence, minimum=1.0, open_min=True)
     if patience is not None:
         patience = check_int("evaluate", "patience", patience, minimum=1)
+    # Per step: the sum and the mean of each metric, the count, the step and the non-finite
+    # count, each a Python list entry of about 32 bytes (a pointer and a float or int).
+    check_memory(
+        "evaluate",
+        f"the per-step tables of steps={n_steps} ({len(METRICS)} metrics)",
+        32 * (2 * len(METRICS) + 3) * (n_steps + 1),
+    )
     device = distributed.resolve_device(device)
     for module in (base, getattr(refiner, "net", None)):
         if isinstance(module, nn.Module):

@@ -164,6 +164,9 @@ CASES = [
     (SOLVE, ["--resolution", "1000000"], "gaussian_random_field: 1 field(s) of 1000000 x"),
     (SOLVE, ["--data", "{root}/empty.pt"], "empty.pt: expected at least one coefficient field"),
     (TRAIN_BASE, ["--data", "{root}/empty.pt"], "empty.pt: expected at least one sample"),
+    (ANALYZE, ["--n-probe", "1000000000"], "analyze: steps=2 and n_probe=1000000000 (the tra"),
+    (ANALYZE, ["--steps", "1000000000"], "analyze: steps=1000000000 and n_probe=4 (the traje"),
+    (EVALUATE, ["--steps", "1000000000"], "evaluate: the per-step tables of steps=1000000000"),
     # issue 23: no traceback from inside a library, nothing replaced unasked
     (TRAIN_BASE, ["--device", "meta"], "argument --device: expected a device this machine has"),
     (SOLVE, ["--device", "mps"], "argument --device: expected a device this machine has"),
@@ -214,6 +217,15 @@ def test_analyze_overwrite_is_accepted_where_a_report_exists(files, capsys):
     argv[argv.index("--refiner") + 1] = files["base"]
     assert main(argv) == 2
     assert "expected --refiner to be a refiner checkpoint" in capsys.readouterr().err
+
+
+def test_analyze_names_samples_beyond_what_the_split_holds(files, capsys, caplog):
+    """--samples larger than the split is analysed on what it holds, and said so (then the
+    probe count, far beyond the memory, stops the run before any work)."""
+    argv = [a.format(**files) for a in [*ANALYZE, "--samples", "50", "--n-probe", "10000000000"]]
+    assert main(argv) == 2
+    assert "--samples 50 is more than the 1 sample(s) of --split test of" in caplog.text
+    assert "would need about" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("contrast", "warned"), [(1e3, True), (4.0, False)])
