@@ -46,7 +46,9 @@ def _check_field(
     """Raise unless ``value`` is a finite real tensor of shape ``(B, 1, n, n)`` (or ``shape``).
 
     With ``arrays > 0``, also refuse (before the finiteness check reads it) a
-    grid on which ``arrays`` fields of ``dtype`` exceed the machine's memory.
+    grid on which ``arrays`` fields of ``dtype`` exceed the machine's memory:
+    the measured peak of building the problem (the stencil, the fields and
+    their temporaries; Poisson2D 12, Darcy2D 18 at 3000^2).
     """
     if not isinstance(value, Tensor):
         raise TypeError(
@@ -62,7 +64,8 @@ def _check_field(
         batch, n = value.shape[0], value.shape[-1]
         check_memory(
             owner,
-            f"the stencil and fields of a batch of {batch} on a {n} x {n} grid ({dtype})",
+            f"building the stencil and fields of a batch of {batch} on a {n} x {n} grid ({dtype}, "
+            f"a measured peak of {arrays} fields)",
             arrays * batch * n * n * (torch.finfo(dtype).bits // 8),
         )
     if not torch.isfinite(value).all():
@@ -224,7 +227,7 @@ class Poisson2D(StencilProblem):
     ) -> None:
         check_choice("Poisson2D", "bc", bc, ("dirichlet", "periodic"))
         check_float_dtype("Poisson2D", "dtype", dtype)
-        _check_field("Poisson2D", "f", f, dtype=dtype, arrays=6)
+        _check_field("Poisson2D", "f", f, dtype=dtype, arrays=12)
         f = f.to(dtype)
         n = f.shape[-1]
         periodic = bc == "periodic"
@@ -274,7 +277,7 @@ class Darcy2D(StencilProblem):
         self, a: Tensor, f: float | Tensor = 1.0, dtype: torch.dtype = torch.float64
     ) -> None:
         check_float_dtype("Darcy2D", "dtype", dtype)
-        _check_field("Darcy2D", "a", a, dtype=dtype, arrays=9)
+        _check_field("Darcy2D", "a", a, dtype=dtype, arrays=18)
         if not bool((a > 0).all()):
             raise ValueError(
                 f"Darcy2D: expected a strictly positive coefficient a, got min {float(a.min()):.3g}"
