@@ -153,6 +153,7 @@ CASES = [
     (SOLVE, ["--solver", "sor"], "argument --solver: invalid choice: 'sor'"),
     (SOLVE, ["--solver", "corrector+jacobi"], "expected --corrector PATH with --solver"),
     (SOLVE, ["--corrector", "{base}", "--solver", "fcg-corrector"], "expected --corrector to be"),
+    (SOLVE, ["--corrector", "{base}", "--solver", "multigrid"], "--solver multigrid, which would"),
     (SOLVE, ["--resolution", "1"], "argument --resolution: expected an int >= 2, got '1'"),
     (SOLVE, ["--rtol", "0"], "argument --rtol: expected a finite real > 0, got '0'"),
     (SOLVE, ["--maxiter", "0"], "argument --maxiter: expected an int >= 1, got '0'"),
@@ -161,7 +162,9 @@ CASES = [
     (SOLVE, ["--data", "{root}/text.pt"], "text.pt"),
     # issue 23: resources checked against the data and the memory before allocating
     (SOLVE, ["--data", "{pt}", "--samples", "1e9"], "expected --samples <= 4, the samples"),
-    (SOLVE, ["--resolution", "1000000"], "gaussian_random_field: 1 field(s) of 1000000 x"),
+    (SOLVE, ["--resolution", "1000000"], "arguments --samples and --resolution: 1 darcy pro"),
+    (SOLVE, ["--samples", "10000000000", "--problem", "poisson"], "would need about 143 TiB"),
+    (SOLVE, ["--resolution", "300000", "--solver", "jacobi"], "--solver jacobi (about 22 float6"),
     (SOLVE, ["--data", "{root}/empty.pt"], "empty.pt: expected at least one coefficient field"),
     (TRAIN_BASE, ["--data", "{root}/empty.pt"], "empty.pt: expected at least one sample"),
     (ANALYZE, ["--n-probe", "1000000000"], "analyze: steps=2 and n_probe=1000000000 (the tra"),

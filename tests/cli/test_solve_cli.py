@@ -12,7 +12,7 @@ from scipy.sparse.linalg import spsolve
 
 from irsolve import Cycle
 from irsolve.cli import build_parser, main
-from irsolve.cli.solve import SOLVERS, make_problem, relative_errors
+from irsolve.cli.solve import SOLVE_ARRAYS, SOLVERS, make_problem, relative_errors
 from irsolve.data.generate import make_darcy_dataset
 from irsolve.learned.checkpoint import model_state, save_checkpoint
 from irsolve.learned.corrector_training import CorrectorConfig, corrector_net
@@ -125,3 +125,9 @@ def test_the_corrector_solvers_run_the_trained_cycle(corrector):
     preconditioner = SOLVERS["fcg-corrector"](args).preconditioner
     assert isinstance(preconditioner, Cycle)
     assert preconditioner.solvers[1].sweeps == 2  # the checkpoint's nu, not a default
+
+
+def test_every_solver_has_a_measured_memory_peak():
+    """irsolve solve refuses a grid beyond the memory by each solver's measured peak."""
+    assert SOLVE_ARRAYS.keys() == SOLVERS.keys()
+    assert all(isinstance(v, int) and v >= 20 for v in SOLVE_ARRAYS.values())
