@@ -397,6 +397,12 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         r"^Anderson: a history of m=1000000000000000 .*would need about",
     ),
     (
+        "Anderson m=1e7 on a 128 x 128 grid",
+        lambda: solve(None, Anderson(Jacobi(), m=10**7), Poisson2D(torch.ones(1, 1, 128, 128))),
+        ValueError,
+        r"^Anderson: a history of m=10000000 iterates and images of 1 x 16384 .*would need about",
+    ),
+    (
         "gaussian_random_field n=1e6",
         lambda: gaussian_random_field(1, 10**6),
         ValueError,

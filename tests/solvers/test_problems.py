@@ -197,9 +197,10 @@ def test_darcy_refuses_coefficients_whose_stencil_would_overflow_naming_the_rang
 
 
 @pytest.mark.parametrize(
-    ("scale", "dtype", "rtol"), [(1e-200, DT, 1e-10), (1e-23, torch.float32, 1e-5)]
+    ("scale", "dtype", "rtol"),
+    [(1e-200, DT, 1e-10), (1e-23, torch.float32, 1e-5), (1e300, DT, 1e-10)],
 )
-def test_multigrid_solves_darcy_with_tiny_coefficients_like_the_unscaled_problem(
+def test_multigrid_solves_darcy_with_tiny_or_huge_coefficients_like_the_unscaled_problem(
     scale, dtype, rtol
 ):
     from irsolve import solve
