@@ -7,7 +7,8 @@ One step of :class:`Multigrid` is one V-, W-, F- or K-cycle for ``A u = f``:
 3. solve ``A_c e_c = r_c`` approximately by the same cycle on the coarse grid
    (once for V, twice for W, an F-cycle followed by a V-cycle for F, two
    flexible-CG iterations preconditioned by a K-cycle for K), exactly
-   (batched dense LU) on the coarsest grid;
+   (batched dense LU) on the coarsest grid, or by a learned corrector there
+   (see below);
 4. correct ``u <- u + P e_c`` and apply ``post`` smoothing sweeps (colours in
    the same order as before: red-black after the correction reduces the Poisson
    V(2,2) factor to 0.02, against 0.09 for the reversed order; ``symmetric=True``
@@ -62,6 +63,23 @@ on larger grids, where more clusters exceed the 32 nodes relaxed as a block:
 29 and 74 cycles at 255^2 (22 and 58 with ``cluster_size=128``; PyAMG RS did
 not reach 1e-8 in 1000 cycles on either), 58 on one sample at 511^2.
 
+Learned coarse solve. ``Multigrid(coarse=corrector)`` with a
+:class:`~irsolve.solvers.ResidualCorrector` replaces the LU solve of
+``A_c e = r_c`` on the coarsest grid by ``coarse_steps`` learned steps
+``e <- e + alpha d``, ``d = s Phi(x_c, (r_c - A_c e) / s) / a_g``, each
+followed by ``coarse_sweeps`` smoothing sweeps on ``A_c``. The step length
+``alpha = <r, d> / <d, A_c d>`` uses the Galerkin stencil ``A_c``, so a step
+never increases the ``A_c``-energy error of the coarse correction, whatever the
+net returns. The feature ``x_c`` is the fine feature ``log(a / a_g)``
+(:func:`~irsolve.solvers.corrector.corrector_features`) averaged down the
+hierarchy with the restriction, ``x_{l+1} = R x_l / R 1``, then centred (its
+mean moves into ``a_g``). With ``coarsest=32`` the coarse grid is 32^2 (31^2
+for ``2^k - 1`` grids) whatever the fine grid, so a corrector trained at 32^2
+costs the same per cycle at every size. Its peer is the exact LU solve it
+replaces, which is cheap at 32^2 (1024 unknowns): the learned coarse solve
+only pays where the coarse problem is too big for a dense factorisation or has
+no direct solver. Measured in ``benchmarks/bench_coarse_corrector.py``.
+
 References
 ----------
 J. E. Dendy, "Black box multigrid", J. Comput. Phys. 48 (1982) 366–386.
@@ -82,10 +100,12 @@ from torch import Tensor
 
 from irsolve._validate import check_bool, check_choice, check_float_dtype, check_int
 from irsolve.interface import FixedPointSolver
+from irsolve.reductions import broadcast
 from irsolve.solvers._interpolation import Transfer, can_coarsen, galerkin, interpolation
 from irsolve.solvers._interpolation import prolong as _prolong
 from irsolve.solvers._interpolation import restrict as _restrict
 from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_dense
+from irsolve.solvers.corrector import CorrectorContext, ResidualCorrector, corrector_features
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.helmholtz import ComplexStencilProblem
 from irsolve.solvers.jacobi import Jacobi
@@ -105,7 +125,8 @@ class Level:
     """One grid of the hierarchy.
 
     ``stencil`` is its operator, ``smoother`` the smoother's data for it (from
-    ``smoother.setup``; ``None`` on the coarsest grid) and ``transfer`` the
+    ``smoother.setup``; ``None`` on the coarsest grid unless a learned coarse
+    solve smooths there) and ``transfer`` the
     interpolation to the next coarser grid (``None`` on the coarsest).
     """
 
@@ -122,16 +143,21 @@ class Level:
 
 @dataclass
 class Hierarchy:
-    """Multigrid context: the problem, its levels (finest first) and the coarsest LU factor.
+    """Multigrid context: the problem, its levels (finest first) and the coarse solver's data.
 
-    Every tensor is batched along dim 0, so :func:`irsolve.interface.restrict`
-    restricts it to a subset of samples.
+    ``lu`` and ``pivots`` are the coarsest LU factor (``None`` with a learned
+    coarse solve); ``coarse_features`` ``(B, 1, m, m)`` (in the net's dtype)
+    and ``coarse_scale`` ``(B,)`` are the learned coarse solve's ``x_c`` and
+    ``a_g`` (``None`` with LU). Every tensor is batched along dim 0, so
+    :func:`irsolve.interface.restrict` restricts it to a subset of samples.
     """
 
     problem: StencilProblem
     levels: list[Level]
-    lu: Tensor
-    pivots: Tensor
+    lu: Tensor | None
+    pivots: Tensor | None
+    coarse_features: Tensor | None = None
+    coarse_scale: Tensor | None = None
 
     def __repr__(self) -> str:
         """Levels, unknowns and stencil nonzeros per level (of sample 0), and the operator
@@ -143,11 +169,12 @@ class Hierarchy:
             int(torch.count_nonzero(level.stencil[0])) if batch else 0 for level in self.levels
         ]
         total = max(sum(nonzeros), 1)
+        solver = "dense LU" if self.lu is not None else "learned corrector"
         lines = [
             f"Hierarchy(batch={batch}, levels={len(self.levels)}, "
             f"operator complexity {sum(nonzeros) / max(nonzeros[0], 1):.3f}, "
             f"grid complexity {sum(unknowns) / unknowns[0]:.3f}, "
-            f"coarse solver: dense LU of {unknowns[-1]} unknowns)",
+            f"coarse solver: {solver} of {unknowns[-1]} unknowns)",
             "  level  unknowns  nonzeros",
         ]
         for index, (n, nnz) in enumerate(zip(unknowns, nonzeros, strict=True)):
@@ -172,7 +199,12 @@ class Multigrid(FixedPointSolver):
         A :class:`~irsolve.solvers.GaussSeidel` (default, ``omega = 1``) or
         :class:`~irsolve.solvers.Jacobi` instance.
     coarse
-        Coarsest-grid solver; ``"direct"`` (batched dense LU) is the one offered.
+        Coarsest-grid solver: ``"direct"`` (batched dense LU, at most
+        ``MAX_DIRECT`` unknowns) or a :class:`~irsolve.solvers.ResidualCorrector`
+        (learned coarse solve, see the module docstring; any coarse size).
+    coarse_steps, coarse_sweeps
+        Learned coarse solve only: learned steps (>= 1), and smoothing sweeps
+        on ``A_c`` after each (>= 0).
     coarsest
         Coarsening stops at a grid of at most this many nodes per side (or one
         that cannot be halved: a periodic grid of odd size).
@@ -203,10 +235,12 @@ class Multigrid(FixedPointSolver):
         pre: int = 2,
         post: int = 2,
         smoother: GaussSeidel | Jacobi | None = None,
-        coarse: str = "direct",
+        coarse: str | ResidualCorrector = "direct",
         coarsest: int = 8,
         cycle_dtype: torch.dtype | None = None,
         symmetric: bool = False,
+        coarse_steps: int = 1,
+        coarse_sweeps: int = 0,
     ) -> None:
         owner = "Multigrid"
         self.cycle = check_choice(owner, "cycle", cycle, CYCLES)
@@ -214,7 +248,16 @@ class Multigrid(FixedPointSolver):
         self.post = check_int(owner, "post", post, minimum=0)
         if self.pre + self.post == 0:
             raise ValueError(f"{owner}: expected pre + post >= 1, got pre={pre}, post={post}")
-        self.coarse = check_choice(owner, "coarse", coarse, ("direct",))
+        if isinstance(coarse, str):
+            coarse = check_choice(owner, "coarse", coarse, ("direct",))
+        elif not isinstance(coarse, ResidualCorrector):
+            raise TypeError(
+                f"{owner}: expected coarse to be 'direct' or a ResidualCorrector, "
+                f"got {type(coarse).__name__}"
+            )
+        self.coarse = coarse
+        self.coarse_steps = check_int(owner, "coarse_steps", coarse_steps, minimum=1)
+        self.coarse_sweeps = check_int(owner, "coarse_sweeps", coarse_sweeps, minimum=0)
         self.coarsest = check_int(owner, "coarsest", coarsest, minimum=1)
         smoother = GaussSeidel() if smoother is None else smoother
         if not isinstance(smoother, (GaussSeidel, Jacobi)):
@@ -264,16 +307,23 @@ class Multigrid(FixedPointSolver):
         stencil = problem.stencil.to(self.cycle_dtype or problem.stencil.dtype)
         # Complex operators: the weights follow the problem's real diffusion stencil (-Δ).
         follow = self._interpolation_stencil(problem)
+        learned = isinstance(self.coarse, ResidualCorrector)
         while True:
             n = stencil.shape[-1]
             if n <= self.coarsest or not can_coarsen(n, periodic):
-                levels.append(Level(stencil, None, None, periodic))
+                smooths = learned and self.coarse_sweeps > 0
+                smoother = self.smoother.setup(stencil, periodic) if smooths else None
+                levels.append(Level(stencil, smoother, None, periodic))
                 break
             transfer = interpolation(stencil if follow is None else follow, periodic)
             smoother = self.smoother.setup(stencil, periodic)
             levels.append(Level(stencil, smoother, transfer, periodic))
             stencil = galerkin(stencil, transfer)
             follow = None if follow is None else galerkin(follow, transfer)
+        logger.debug("multigrid hierarchy: sizes %s", [lev.n for lev in levels])
+        if learned:
+            features, scale = self._coarse_features(problem, levels)
+            return Hierarchy(problem, levels, None, None, features, scale)
         size = stencil.shape[-1]
         if size * size > MAX_DIRECT:
             raise ValueError(
@@ -297,8 +347,27 @@ class Multigrid(FixedPointSolver):
         factors = [torch.linalg.lu_factor(matrix) for matrix in dense]
         lu = torch.stack([factor[0] for factor in factors])
         pivots = torch.stack([factor[1] for factor in factors])
-        logger.debug("multigrid hierarchy: sizes %s", [lev.n for lev in levels])
         return Hierarchy(problem, levels, lu, pivots)
+
+    def _coarse_features(
+        self, problem: StencilProblem, levels: list[Level]
+    ) -> tuple[Tensor, Tensor]:
+        """The learned coarse solve's feature ``x_c`` and scale ``a_g`` (see the module docstring).
+
+        ``x_{l+1} = R x_l / R 1`` from the fine ``log(a / a_g)``; then ``x_c`` is centred,
+        ``a_g <- a_g exp(mean x_c)``, and cast to the net's dtype and device.
+        """
+        features, scale = corrector_features(problem)
+        features = features.to(levels[0].stencil.dtype)
+        for level in levels[:-1]:
+            weights = _restrict(level.transfer, torch.ones_like(features))
+            features = _restrict(level.transfer, features) / weights
+        mean = features.mean(dim=(-3, -2, -1))
+        # prepare() on the coarse operator gives the net's dtype and device.
+        zeros = torch.zeros_like(features)
+        template = self.coarse.prepare(StencilProblem(levels[-1].stencil, zeros, problem.periodic))
+        centred = (features - broadcast(mean, features)).to(template.features)
+        return centred, scale.to(mean) * mean.exp()
 
     def _interpolation_stencil(self, problem: StencilProblem) -> Tensor | None:
         """The real stencil the interpolation follows for a complex problem, else ``None``."""
@@ -339,8 +408,20 @@ class Multigrid(FixedPointSolver):
         return self._cycle(ctx, 0, None, r, self.cycle)
 
     def _coarse_solve(self, ctx: Hierarchy, f: Tensor) -> Tensor:
-        b = f.reshape(f.shape[0], -1, 1)
-        return torch.linalg.lu_solve(ctx.lu, ctx.pivots, b).reshape(f.shape)
+        """``A_c e = f`` on the coarsest grid: by the LU factor, or by the learned steps
+        ``e <- e + alpha d`` (each followed by ``coarse_sweeps`` smoothing sweeps) from zero."""
+        if ctx.lu is not None:
+            b = f.reshape(f.shape[0], -1, 1)
+            return torch.linalg.lu_solve(ctx.lu, ctx.pivots, b).reshape(f.shape)
+        level = ctx.levels[-1]
+        problem = StencilProblem(level.stencil, f, level.periodic)
+        coarse = CorrectorContext(problem, ctx.coarse_features, ctx.coarse_scale)
+        e = torch.zeros_like(f)
+        for k in range(self.coarse_steps):
+            e = self.coarse.step(coarse, e, k)
+            if self.coarse_sweeps:
+                e = self.smoother.smooth(level.smoother, e, f, self.coarse_sweeps)
+        return e
 
     def _cycle(self, ctx: Hierarchy, depth: int, u: Tensor | None, f: Tensor, kind: str) -> Tensor:
         """One ``kind`` cycle on level ``depth`` from ``u`` (``None``: zero initial guess)."""
@@ -408,5 +489,6 @@ class Multigrid(FixedPointSolver):
         return (
             f"Multigrid(cycle={self.cycle!r}, pre={self.pre}, post={self.post}, "
             f"smoother={self.smoother!r}, coarse={self.coarse!r}, coarsest={self.coarsest}, "
-            f"cycle_dtype={self.cycle_dtype}, symmetric={self.symmetric})"
+            f"cycle_dtype={self.cycle_dtype}, symmetric={self.symmetric}, "
+            f"coarse_steps={self.coarse_steps}, coarse_sweeps={self.coarse_sweeps})"
         )
