@@ -70,7 +70,9 @@ Learned coarse solve. ``Multigrid(coarse=corrector)`` with a
 followed by ``coarse_sweeps`` smoothing sweeps on ``A_c``. The step length
 ``alpha = <r, d> / <d, A_c d>`` uses the Galerkin stencil ``A_c``, so a step
 never increases the ``A_c``-energy error of the coarse correction, whatever the
-net returns. The feature ``x_c`` is the fine feature ``log(a / a_g)``
+net returns; ``alpha`` depends on ``r_c``, so the cycle is not a linear map of
+the residual and suits flexible Krylov methods (:class:`~irsolve.solvers.FlexibleCG`)
+only. The feature ``x_c`` is the fine feature ``log(a / a_g)``
 (:func:`~irsolve.solvers.corrector.corrector_features`) averaged down the
 hierarchy with the restriction, ``x_{l+1} = R x_l / R 1``, then centred (its
 mean moves into ``a_g``). With ``coarsest=32`` the coarse grid is 32^2 (31^2
@@ -300,7 +302,8 @@ class Multigrid(FixedPointSolver):
         return cls(cycle="K", smoother=smoother, coarsest=16)
 
     def prepare(self, x: StencilProblem) -> Hierarchy:
-        """Build the hierarchy: interpolation weights and Galerkin operators, then the LU factor."""
+        """Build the hierarchy: interpolation weights and Galerkin operators, then the LU factor
+        (or, with a learned coarse solve, its coarse feature and scale)."""
         problem = require_stencil_problem(x, "Multigrid")
         periodic = problem.periodic
         levels = []
