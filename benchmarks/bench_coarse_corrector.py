@@ -35,7 +35,7 @@ Run (from the repository root; training the 32^2 corrector took 67 s, the
 
 Measured with that command (Intel Xeon x86-64, torch 2.13 CPU, one thread of a
 shared 2-core machine; ``uptime`` load average 1.78 at the start, 1.00 at the
-end; a short count-only experiment of mine ran beside it for ~20 s during the
+end; a short count-only job ran beside it for ~20 s during the
 256^2 rows). Wall times of the batch of 8, min of 3 runs, are good to ~20 %;
 every row reached 1e-8 on 8 of 8 problems (SUCCESS 8) and agrees with
 spsolve to 3.7e-9 or better. Ratio columns: wall time over the LU-32^2 peer

@@ -12,7 +12,9 @@ with a learning rate of 1e-3), the corrector's the fields of
 continues an interrupted run from ``OUT/last.pt`` (not with ``--chains``: the
 chain pool is not checkpointed); ``--init CHECKPOINT``
 starts a new run from trained weights (the net's flags must match that
-checkpoint's architecture).
+checkpoint's architecture). ``--problem helmholtz`` trains the learned
+Helmholtz preconditioner instead (generated media, the flags of the helmholtz
+group; see :mod:`irsolve.cli.helmholtz_corrector`).
 """
 
 from __future__ import annotations
