@@ -91,6 +91,7 @@ class DemoSettings:
         if not quick:
             return cls()
         return cls(
+            ns_train=512,
             irno_epochs=4,
             analyze_samples=4,
             corrector_problems=128,
