@@ -120,9 +120,10 @@ def learned_preconditioner(
     pass both to :class:`~irsolve.solvers.FlexibleGMRES`, e.g.
     ``FlexibleGMRES(p, restart=100, preconditioner_steps=steps)``. From
     ``z = 0`` each repeat is ``z <- z + B_M (r - A z)``, then
-    ``z <- z + α d(r - A z)``. Measured at 64^2 (8 held-out media, the
-    README's net): worst FGMRES iterations 48 with one repeat, 31 with two,
-    23 with three, against 82 for the SL cycle alone.
+    ``z <- z + α d(r - A z)``. Measured at 64^2 (8 held-out media of
+    ``benchmarks/bench_helmholtz.py``, the net of the README's Helmholtz
+    section): worst FGMRES iterations 44 with one repeat, 28 with two, 22
+    with three, against 82 for the SL cycle alone.
     """
     repeats = check_int("learned_preconditioner", "repeats", repeats, minimum=1)
     return Interleave(shifted or ShiftedLaplacian(), HelmholtzCorrector(net)), 2 * repeats
