@@ -282,6 +282,9 @@ class CorrectorObjective:
     ``"vrmse"`` too, because ``fit`` selects the best checkpoint by that key.
     """
 
+    #: The validation key the best checkpoint is selected by (lower is better).
+    selection_metric = "cycle_factor"
+
     def __init__(self, net: nn.Module, config: CorrectorConfig | None = None) -> None:
         self.model = net
         self.settings = config or CorrectorConfig()

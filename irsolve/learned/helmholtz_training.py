@@ -164,6 +164,9 @@ class HelmholtzObjective:
     ``"factor"``.
     """
 
+    #: The validation key the best checkpoint is selected by (lower is better).
+    selection_metric = "factor"
+
     def __init__(self, net: nn.Module, config: HelmholtzTrainingConfig | None = None) -> None:
         self.model = net
         self.settings = config or HelmholtzTrainingConfig()
