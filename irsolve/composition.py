@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from irsolve._validate import check_int
-from irsolve.interface import FixedPointSolver
+from irsolve.interface import FixedPointSolver, require_solver
 
 __all__ = ["Cycle", "Interleave"]
 
@@ -31,12 +31,7 @@ class _Composite(FixedPointSolver):
             raise ValueError(
                 f"{owner}: expected at least {at_least} child solver(s), got {len(solvers)}"
             )
-        for solver in solvers:
-            if not isinstance(solver, FixedPointSolver):
-                raise TypeError(
-                    f"{owner}: expected FixedPointSolver children, got {type(solver).__name__}"
-                )
-        self.solvers = solvers
+        self.solvers = tuple(require_solver(owner, "each child", solver) for solver in solvers)
         self.default_dtype = solvers[0].default_dtype
 
     def prepare(self, x: Any) -> tuple[Any, ...]:
@@ -63,30 +58,41 @@ class _Composite(FixedPointSolver):
 
 
 class Cycle(_Composite):
-    """One step applies each child once, in order: ``h <- G_n(... G_2(G_1(h)))``.
+    """One step applies each child once, in order, ``repeats`` times:
+    ``h <- (G_n o ... o G_1)^repeats (h)``.
 
     ``Cycle(ResidualCorrector(net), Jacobi(0.8, sweeps=5))`` is the hybrid
-    cycle of a learned correction and five Jacobi sweeps; as a Krylov
-    preconditioner each application runs the whole cycle. Every child sees
-    the cycle's index as ``k``. The engine sees (and judges) only the
-    composed step; :meth:`step_name` reports ``"Cycle"``.
+    cycle of a learned correction and five Jacobi sweeps;
+    ``Cycle(ShiftedLaplacian(), ResidualCorrector(net, "residual"), repeats=3)``
+    is the learned Helmholtz preconditioner. As a Krylov preconditioner or a
+    multigrid coarse solve each application runs the whole cycle
+    (:func:`irsolve.interface.apply_from_zero`): ``repeats`` is the one count
+    of inner steps. In step ``k`` every child sees ``k * repeats + i`` as its
+    index in repeat ``i`` (the cycle's index when ``repeats = 1``), so a
+    child's schedule or history counts its applications. The engine sees
+    (and judges) only the composed step; :meth:`step_name` reports ``"Cycle"``.
 
     Parameters
     ----------
     *solvers : FixedPointSolver
         One or more children, applied first to last.
+    repeats : int
+        How often one step runs the children (>= 1).
     """
 
-    def __init__(self, *solvers: FixedPointSolver) -> None:
+    def __init__(self, *solvers: FixedPointSolver, repeats: int = 1) -> None:
         super().__init__("Cycle", solvers, at_least=1)
+        self.repeats = check_int("Cycle", "repeats", repeats, minimum=1)
 
     def step(self, ctx: tuple[Any, ...], h: Tensor, k: int) -> Tensor:
-        for solver, child_ctx in zip(self.solvers, ctx, strict=True):
-            h = solver.step(child_ctx, h, k)
+        for i in range(self.repeats):
+            for solver, child_ctx in zip(self.solvers, ctx, strict=True):
+                h = solver.step(child_ctx, h, k * self.repeats + i)
         return h
 
     def __repr__(self) -> str:
-        return f"Cycle({', '.join(repr(s) for s in self.solvers)})"
+        repeats = f", repeats={self.repeats}" if self.repeats > 1 else ""
+        return f"Cycle({', '.join(repr(s) for s in self.solvers)}{repeats})"
 
 
 class Interleave(_Composite):

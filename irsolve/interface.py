@@ -15,7 +15,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["FixedPointSolver", "Problem", "restrict", "with_rhs"]
+__all__ = [
+    "FixedPointSolver",
+    "Problem",
+    "apply_from_zero",
+    "require_solver",
+    "restrict",
+    "with_rhs",
+]
 
 
 class Problem(ABC):
@@ -125,6 +132,36 @@ def with_rhs(obj: Any, f: Tensor) -> Any:
         values = {key: with_rhs(value, f) for key, value in obj.items()}
         return obj if all(values[key] is obj[key] for key in obj) else values
     return obj
+
+
+def require_solver(owner: str, name: str, value: Any) -> FixedPointSolver:
+    """``value`` if it is a :class:`FixedPointSolver` instance, else a one-line ``TypeError``.
+
+    A solver class passed where an instance belongs (``FlexibleGMRES(ShiftedLaplacian)``)
+    is named with the call that fixes it (``ShiftedLaplacian()``).
+    """
+    if isinstance(value, type) and issubclass(value, FixedPointSolver):
+        raise TypeError(
+            f"{owner}: expected {name} to be a solver instance, got the class "
+            f"{value.__name__}: pass an instance, {value.__name__}()"
+        )
+    if not isinstance(value, FixedPointSolver):
+        raise TypeError(
+            f"{owner}: expected {name} to be a FixedPointSolver, got {type(value).__name__}"
+        )
+    return value
+
+
+def apply_from_zero(solver: FixedPointSolver, ctx: Any, f: Tensor) -> Tensor:
+    """``z = G(0)`` on ``A z = f``: one step of ``solver`` from zero with right-hand side ``f``.
+
+    ``ctx`` is ``solver``'s context, prepared once on the operator; only its
+    right-hand side is swapped (:meth:`FixedPointSolver.with_rhs`). This is how
+    a solver serves as an approximate inverse ``z = B f``: the preconditioner
+    of a Krylov method, the inner solve of the shifted Laplacian, a multigrid
+    coarse solve. Several steps are one step of a ``Cycle(..., repeats=m)``.
+    """
+    return solver.step(solver.with_rhs(ctx, f), torch.zeros_like(f), 0)
 
 
 class FixedPointSolver(ABC):

@@ -5,13 +5,16 @@ On a problem ``A u = f`` the residual ``r = f - A h = A e`` of an iterate
 
 ``d = s * Phi(x, r / s) / a_g``,    ``h <- h + alpha * d``,
 
-with ``s`` the per-sample RMS of ``r``, ``x`` the net's features (see
-:meth:`ResidualCorrector.prepare`) and ``a_g`` the geometric mean of the
-coefficient (1 for Poisson). Because the net sees ``r / s`` only, ``d`` is
+with ``s`` the per-sample RMS of ``r``, ``x`` the medium features of the
+problem (:func:`corrector_features`) and ``a_g`` the geometric mean of the
+coefficient (1 for Poisson and Helmholtz). Because the net sees ``r / s`` only, ``d`` is
 positively homogeneous of degree one in the error: for ``h = u - t e`` the
 step maps the error to ``t (e - alpha d(e))``, the same behaviour at a
 residual of 1e-10 as at 1, and ``r = 0`` leaves ``h`` unchanged (the exact
 discrete solution is a fixed point). The error map is ``e -> e - alpha d``.
+A complex residual (Helmholtz) travels as two real channels ``(Re, Im)``
+and the net returns two, ``d = s (phi_re + i phi_im)``: one corrector serves
+real and complex problems.
 
 Step length ``alpha`` along the learned direction, per sample:
 
@@ -19,22 +22,25 @@ Step length ``alpha`` along the learned direction, per sample:
   ``alpha = <r, d> / <d, A d>`` minimises ``E(alpha) = ||e - alpha d||_A^2``
   (``<r, d> = <A e, d>``), so the step can never increase the energy-norm
   error, whatever the net returns;
-- ``"residual"`` (any ``A``): ``alpha = <r, A d> / <A d, A d>`` minimises
-  ``||r - alpha A d||_2``, so the residual never grows;
+- ``"residual"`` (any ``A``, the one for complex symmetric Helmholtz):
+  ``alpha = <A d, r> / <A d, A d>`` minimises ``||r - alpha A d||_2``, so the
+  residual never grows;
 - ``None``: ``alpha = 1`` (the raw learned step).
 
-Composed with relaxation (``Cycle(corrector, Jacobi(sweeps=nu))``, the cycle
-:meth:`irsolve.learned.corrector_training.CorrectorConfig.cycle` builds and trains)
+Composed with relaxation (``Cycle(corrector, Jacobi(sweeps=nu))``) or with
+the shifted-Laplacian cycle (``Cycle(ShiftedLaplacian(), corrector, repeats=3)``)
 the two cover complementary error bands: relaxation damps the oscillatory
-error and stalls on the smooth part, which a Fourier neural operator
-represents well (Zhang et al., "Blending neural operators and relaxation
-methods in PDE numerical solvers" (HINTS), Nat. Mach. Intell. 2024; Cui et
-al., "Fourier Neural Solver", arXiv:2408.08540).
+error and stalls on the smooth part, which a neural operator represents
+well (Zhang et al., "Blending neural operators and relaxation methods in PDE
+numerical solvers" (HINTS), Nat. Mach. Intell. 2024; Cui et al., "Fourier
+Neural Solver", arXiv:2408.08540; Azulay and Treister, SIAM J. Sci. Comput.
+45 (2023) S127-S151, for Helmholtz).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal, get_args
 
 import torch
@@ -42,37 +48,64 @@ from torch import Tensor, nn
 
 from irsolve.interface import FixedPointSolver
 from irsolve.reductions import broadcast, dot, rms
-from irsolve.solvers.problems import Darcy2D, StencilProblem, require_stencil_problem
+from irsolve.solvers.helmholtz import Helmholtz2D
+from irsolve.solvers.problems import StencilProblem, require_stencil_problem
 
 __all__ = ["CorrectorContext", "ResidualCorrector", "StepLength", "corrector_features"]
 
 #: Step-length rules along the learned direction (see the module docstring).
 StepLength = Literal["energy", "residual"]
 
+#: ``(k h)^2`` at 10 points per wavelength: the unit of the Helmholtz medium feature, a
+#: fixed normalisation (not the problem's ppw), so the feature stays ``k^2 h^2`` itself.
+KH2_UNIT = (2 * math.pi / 10) ** 2
+
 
 def corrector_features(problem: StencilProblem) -> tuple[Tensor, Tensor]:
-    """The right-hand-side-free features of ``problem`` and its coefficient scale ``a_g``.
+    """The right-hand-side-free medium features of ``problem`` and its coefficient scale ``a_g``.
 
-    For :class:`~irsolve.solvers.Darcy2D` the feature is the normalised
-    log-coefficient ``log(a / a_g)``, ``a_g = exp(mean(log a))`` per sample
-    (so for the FNO fields with values 3 and 12 it lies in ``[log(1/4), log 4]``);
-    for any other stencil problem (Poisson) it is a zero channel and ``a_g = 1``.
-    Dividing the coefficient by ``a_g`` and the learned direction by ``a_g``
-    makes the step invariant under ``a -> c a`` (then ``A^{-1} -> A^{-1} / c``).
+    - a problem with a diffusion coefficient ``a`` (:class:`~irsolve.solvers.Darcy2D`, a
+      multigrid coarse level of one): the normalised log-coefficient
+      ``log(a / a_g)``, ``a_g = exp(mean(log a))`` per sample (for the FNO fields
+      with values 3 and 12 it lies in ``[log(1/4), log 4]``). Dividing the
+      coefficient and the learned direction by ``a_g`` makes the step invariant
+      under ``a -> c a`` (then ``A^{-1} -> A^{-1} / c``);
+    - :class:`~irsolve.solvers.Helmholtz2D`: ``[k^2 h^2 / KH2_UNIT, γ]``, both
+      dimensionless and, at fixed points per wavelength, the same at every grid
+      size; ``a_g = 1``;
+    - any other stencil problem (Poisson): a zero channel, ``a_g = 1``.
 
     Returns
     -------
     features : Tensor
-        ``(B, 1, n, n)`` in the problem's dtype.
+        ``(B, C, n, n)``, real, in the problem's real dtype.
     scale : Tensor
         ``(B,)``: ``a_g``.
     """
-    if isinstance(problem, Darcy2D):
-        log_a = problem.a.log()
+    f = problem.f
+    ones = torch.ones(f.shape[0], dtype=f.real.dtype, device=f.device)
+    if isinstance(problem, Helmholtz2D):
+        kh2, gamma = problem.features().split(1, dim=1)
+        return torch.cat([kh2 / KH2_UNIT, gamma], dim=1), ones
+    a = getattr(problem, "a", None)
+    if isinstance(a, Tensor):
+        log_a = a.log()
         mean = log_a.mean(dim=(-3, -2, -1))
         return log_a - broadcast(mean, log_a), mean.exp()
-    f = problem.f
-    return torch.zeros_like(f), torch.ones(f.shape[0], dtype=f.dtype, device=f.device)
+    return torch.zeros_like(f.real), ones
+
+
+def _as_channels(q: Tensor) -> Tensor:
+    """A real ``q`` as is, a complex one as ``(Re, Im)`` channels."""
+    return torch.cat([q.real, q.imag], dim=1) if q.is_complex() else q
+
+
+def _from_channels(phi: Tensor, like: Tensor) -> Tensor:
+    """The inverse of :func:`_as_channels`, in ``like``'s dtype and device."""
+    if like.is_complex():
+        phi = phi.to(like.real.dtype)
+        return torch.complex(phi[:, :1], phi[:, 1:]).to(like)
+    return phi.to(like)
 
 
 @dataclasses.dataclass
@@ -80,9 +113,9 @@ class CorrectorContext:
     """Per-solve state of a :class:`ResidualCorrector`.
 
     ``problem`` is the problem solved (the residual and ``A d`` come from it;
-    swapping its right-hand side re-uses the rest); ``features`` ``(B, 1, n, n)``
+    swapping its right-hand side re-uses the rest); ``features`` ``(B, C, n, n)``
     are in the net's dtype and device and do not depend on ``f``; ``scale``
-    ``(B,)`` is the coefficient scale ``a_g`` in the problem's dtype.
+    ``(B,)`` is the coefficient scale ``a_g``.
     """
 
     problem: StencilProblem
@@ -96,15 +129,17 @@ class ResidualCorrector(FixedPointSolver):
     Parameters
     ----------
     net
-        Maps ``(B, 2, n, n)`` (channels: the feature of
-        :func:`corrector_features`, the normalised residual ``r / s``) to
-        ``(B, 1, n, n)``, an approximation of ``a_g A^{-1} (r / s)``; a
-        resolution-agnostic operator (neuralop ``FNO``) transfers across grids.
-        It runs in its own dtype (float32 by default for learned steps); the
-        problem's float64 tensors are converted at the boundary once per step.
+        Maps ``(B, C + c, n, n)`` (channels: the ``C`` features of
+        :func:`corrector_features`, then the normalised residual ``r / s``:
+        ``c = 1`` real, ``c = 2`` complex as ``(Re, Im)``) to ``(B, c, n, n)``,
+        an approximation of ``a_g A^{-1} (r / s)``; a resolution-agnostic
+        operator (neuralop ``FNO``, a U-Net) transfers across grids. It runs in
+        its own dtype (float32 by default for learned steps); the problem's
+        tensors are converted at the boundary once per step.
     step_length
-        ``"energy"`` (default, SPD problems), ``"residual"`` or ``None``; see
-        the module docstring.
+        ``"energy"`` (default, SPD problems), ``"residual"`` (any problem; the
+        only rule for a complex one besides ``None``) or ``None``; see the
+        module docstring.
 
     The context (:class:`CorrectorContext`) holds the problem, so the
     corrector also serves as a preconditioner for ``A z = r`` from ``z = 0``.
@@ -113,8 +148,8 @@ class ResidualCorrector(FixedPointSolver):
     default_dtype = torch.float32
 
     def __init__(self, net: nn.Module, step_length: StepLength | None = "energy") -> None:
-        if not callable(net):
-            raise TypeError(f"expected net to be a callable module, got {type(net).__name__}")
+        if isinstance(net, type) or not callable(net):
+            raise TypeError(f"expected net to be a callable module, got {net!r}")
         if step_length is not None and step_length not in get_args(StepLength):
             raise ValueError(
                 f"expected step_length 'energy', 'residual' or None, got {step_length!r}"
@@ -132,7 +167,23 @@ class ResidualCorrector(FixedPointSolver):
     def prepare(self, x: StencilProblem) -> CorrectorContext:
         """Features of the problem in the net's dtype and device (built once per solve)."""
         problem = require_stencil_problem(x, "ResidualCorrector")
+        complex_problem = problem.f.is_complex()
+        if complex_problem and self.step_length == "energy":
+            raise ValueError(
+                f"ResidualCorrector: expected step_length 'residual' or None for the complex "
+                f"{type(problem).__name__} (its operator is not Hermitian positive definite), "
+                "got 'energy'"
+            )
         features, scale = corrector_features(problem)
+        reads = features.shape[1] + (2 if complex_problem else 1)
+        expected = getattr(self.net, "in_channels", reads)
+        if expected != reads:
+            raise ValueError(
+                f"ResidualCorrector: expected a net that reads {reads} channels on "
+                f"{type(problem).__name__} ({features.shape[1]} medium, "
+                f"{reads - features.shape[1]} residual), got one that reads {expected}: a net "
+                "trained for another problem family"
+            )
         dtype, device = self._net_dtype_device()
         return CorrectorContext(problem, features.to(dtype=dtype, device=device), scale)
 
@@ -144,15 +195,15 @@ class ResidualCorrector(FixedPointSolver):
         """
         s = rms(r)
         safe = torch.where(s > 0, s, torch.ones_like(s))
-        z = (r / broadcast(safe, r)).to(ctx.features)
+        z = _as_channels(r / broadcast(safe, r)).to(ctx.features)
         phi = self.net(torch.cat([ctx.features, z], dim=1))
-        if phi.shape != r.shape:
+        if phi.shape != z.shape:
             raise ValueError(
-                f"expected the net to return a direction shaped like the residual "
-                f"{tuple(r.shape)}, got {tuple(phi.shape)}"
+                f"expected the net to return a direction shaped like the residual's channels "
+                f"{tuple(z.shape)}, got {tuple(phi.shape)}"
             )
         weight = torch.where(s > 0, s, torch.zeros_like(s)) / ctx.scale
-        return phi.to(r) * broadcast(weight, r)
+        return _from_channels(phi, r) * broadcast(weight, r)
 
     def step_size(self, ctx: CorrectorContext, r: Tensor, d: Tensor) -> Tensor:
         """Per-sample ``alpha`` ``(B,)`` of :attr:`step_length` (0 where ``d`` is 0)."""

@@ -7,11 +7,12 @@ one application of the preconditioner and one of the operator, so
 :func:`irsolve.solve` drives them, judges every sample on its physical
 residual ``f - A h`` and drops converged samples like for any other solver.
 
-The preconditioner ``M`` is a fixed-point solver applied ``preconditioner_steps``
-times to ``A z = r`` from ``z = 0``: Jacobi sweeps, a multigrid cycle, a
-learned step that reads the residual, or an :class:`~irsolve.Interleave` of
-them. Its context is prepared once per solve; each iteration swaps in the
-new right-hand side through :meth:`~irsolve.FixedPointSolver.with_rhs`.
+The preconditioner ``M`` is a fixed-point solver applied once to ``A z = r``
+from ``z = 0`` (:func:`~irsolve.interface.apply_from_zero`): Jacobi sweeps, a
+multigrid cycle, a learned step that reads the residual, or a
+:class:`~irsolve.Cycle` of them (``Cycle(..., repeats=m)`` for ``m`` steps).
+Its context is prepared once per solve; each iteration swaps in the new
+right-hand side through :meth:`~irsolve.FixedPointSolver.with_rhs`.
 ``M`` may change from one iteration to the next (a learned step, a nonlinear
 smoother): that is what the *flexible* variants allow.
 
@@ -46,8 +47,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_int
-from irsolve.interface import FixedPointSolver, Problem, restrict
+from irsolve._validate import check_int, check_memory
+from irsolve.interface import FixedPointSolver, Problem, apply_from_zero, require_solver, restrict
 from irsolve.reductions import broadcast, dot, norm
 
 __all__ = ["FlexibleCG", "FlexibleCGContext", "FlexibleGMRES", "FlexibleGMRESContext"]
@@ -96,32 +97,32 @@ class _FlexibleKrylov(FixedPointSolver):
     so ``A`` is applied once per iterate and :meth:`residual` changes nothing.
     """
 
-    def __init__(self, preconditioner: FixedPointSolver, preconditioner_steps: int) -> None:
-        if not isinstance(preconditioner, FixedPointSolver):
-            raise TypeError(
-                f"expected preconditioner to be a FixedPointSolver, "
-                f"got {type(preconditioner).__name__}"
-            )
-        self.preconditioner = preconditioner
-        self.preconditioner_steps = check_int(
-            type(self).__name__, "preconditioner_steps", preconditioner_steps, minimum=1
-        )
+    def __init__(self, preconditioner: FixedPointSolver) -> None:
+        self.preconditioner = require_solver(type(self).__name__, "preconditioner", preconditioner)
+
+    def stored_vectors(self) -> int:
+        """Vectors per sample the method stores (the memory check of :meth:`_check_problem`)."""
+        raise NotImplementedError
 
     def _check_problem(self, x: Any) -> Problem:
+        owner = type(self).__name__
         if not isinstance(x, Problem):
             raise TypeError(
-                f"{type(self).__name__} expected a Problem carrying A and f (Poisson2D, Darcy2D, "
+                f"{owner} expected a Problem carrying A and f (Poisson2D, Darcy2D, "
                 f"StencilProblem), got {type(x).__name__}"
             )
+        u = x.zeros()
+        check_memory(
+            owner,
+            f"its {self.stored_vectors()} stored vectors for a batch of {u.shape[0]} with "
+            f"{u[0].numel()} unknowns ({u.dtype})",
+            self.stored_vectors() * u.numel() * u.element_size(),
+        )
         return x
 
     def precondition(self, ctx: Any, r: Tensor) -> Tensor:
-        """``z = M r``: ``preconditioner_steps`` steps on ``A z = r`` from ``z = 0``."""
-        inner = self.preconditioner.with_rhs(ctx.preconditioner, r)
-        z = torch.zeros_like(r)
-        for s in range(self.preconditioner_steps):
-            z = self.preconditioner.step(inner, z, s)
-        return z
+        """``z = M r``: one preconditioner step on ``A z = r`` from ``z = 0``."""
+        return apply_from_zero(self.preconditioner, ctx.preconditioner, r)
 
     def residual(self, ctx: Any, h: Tensor) -> Tensor:
         """Physical residual ``f - A h``: kept by the step that returned ``h``, else computed."""
@@ -188,8 +189,6 @@ class FlexibleCG(_FlexibleKrylov):
         right-hand side (:meth:`~irsolve.FixedPointSolver.with_rhs`).
     m
         Directions kept for the orthogonalisation (>= 1).
-    preconditioner_steps
-        Steps of ``preconditioner`` per application, from ``z = 0`` (>= 1).
 
     Notes
     -----
@@ -204,15 +203,23 @@ class FlexibleCG(_FlexibleKrylov):
     >>> sol = solve(None, FlexibleCG(Multigrid()), Darcy2D(a), tol=0, rtol=1e-8)  # doctest: +SKIP
     """
 
-    def __init__(
-        self, preconditioner: FixedPointSolver, m: int = 5, preconditioner_steps: int = 1
-    ) -> None:
-        super().__init__(preconditioner, preconditioner_steps)
+    def __init__(self, preconditioner: FixedPointSolver, m: int = 5) -> None:
+        super().__init__(preconditioner)
         self.m = check_int(type(self).__name__, "m", m, minimum=1)
 
+    def stored_vectors(self) -> int:
+        return 2 * self.m + 2
+
     def prepare(self, x: Problem) -> FlexibleCGContext:
-        """Check the problem and prepare the preconditioner's context once."""
+        """Check the problem (real: CG needs a symmetric positive definite ``A``) and prepare
+        the preconditioner's context once."""
         problem = self._check_problem(x)
+        if problem.zeros().is_complex():
+            raise TypeError(
+                f"FlexibleCG: expected a real symmetric positive definite problem, got the "
+                f"complex {type(problem).__name__}: use FlexibleGMRES (with ShiftedLaplacian() "
+                "for Helmholtz)"
+            )
         return FlexibleCGContext(problem, self.preconditioner.prepare(problem))
 
     def restrict(self, ctx: FlexibleCGContext, index: Tensor) -> FlexibleCGContext:
@@ -269,10 +276,7 @@ class FlexibleCG(_FlexibleKrylov):
         ctx.stored += 1
 
     def __repr__(self) -> str:
-        return (
-            f"FlexibleCG({self.preconditioner!r}, m={self.m}, "
-            f"preconditioner_steps={self.preconditioner_steps})"
-        )
+        return f"FlexibleCG({self.preconditioner!r}, m={self.m})"
 
 
 @dataclass
@@ -342,9 +346,8 @@ class FlexibleGMRES(_FlexibleKrylov):
         Any :class:`~irsolve.FixedPointSolver` whose context accepts a new
         right-hand side (:meth:`~irsolve.FixedPointSolver.with_rhs`).
     restart
-        Steps per cycle (>= 1); memory is ``2 restart + 1`` vectors per sample.
-    preconditioner_steps
-        Steps of ``preconditioner`` per application, from ``z = 0`` (>= 1).
+        Steps per cycle (>= 1); memory is ``2 restart + 1`` vectors per sample
+        (refused before the solve when the machine cannot hold them).
 
     Notes
     -----
@@ -357,11 +360,12 @@ class FlexibleGMRES(_FlexibleKrylov):
     ``UNSTABLE``).
     """
 
-    def __init__(
-        self, preconditioner: FixedPointSolver, restart: int = 30, preconditioner_steps: int = 1
-    ) -> None:
-        super().__init__(preconditioner, preconditioner_steps)
+    def __init__(self, preconditioner: FixedPointSolver, restart: int = 30) -> None:
+        super().__init__(preconditioner)
         self.restart = check_int(type(self).__name__, "restart", restart, minimum=1)
+
+    def stored_vectors(self) -> int:
+        return 2 * self.restart + 1
 
     def prepare(self, x: Problem) -> FlexibleGMRESContext:
         """Check the problem and prepare the preconditioner's context once."""
@@ -463,7 +467,4 @@ class FlexibleGMRES(_FlexibleKrylov):
         return self._returned(ctx, x)
 
     def __repr__(self) -> str:
-        return (
-            f"FlexibleGMRES({self.preconditioner!r}, restart={self.restart}, "
-            f"preconditioner_steps={self.preconditioner_steps})"
-        )
+        return f"FlexibleGMRES({self.preconditioner!r}, restart={self.restart})"

@@ -7,8 +7,8 @@ One step of :class:`Multigrid` is one V-, W-, F- or K-cycle for ``A u = f``:
 3. solve ``A_c e_c = r_c`` approximately by the same cycle on the coarse grid
    (once for V, twice for W, an F-cycle followed by a V-cycle for F, two
    flexible-CG iterations preconditioned by a K-cycle for K), exactly
-   (batched dense LU) on the coarsest grid, or by a learned corrector there
-   (see below);
+   (batched dense LU) on the coarsest grid, or by any solver there (a
+   learned corrector, see below);
 4. correct ``u <- u + P e_c`` and apply ``post`` smoothing sweeps (colours in
    the same order as before: red-black after the correction reduces the Poisson
    V(2,2) factor to 0.02, against 0.09 for the reversed order; ``symmetric=True``
@@ -63,24 +63,25 @@ on larger grids, where more clusters exceed the 32 nodes relaxed as a block:
 29 and 74 cycles at 255^2 (22 and 58 with ``cluster_size=128``; PyAMG RS did
 not reach 1e-8 in 1000 cycles on either), 58 on one sample at 511^2.
 
-Learned coarse solve. ``Multigrid(coarse=corrector)`` with a
-:class:`~irsolve.solvers.ResidualCorrector` replaces the LU solve of
-``A_c e = r_c`` on the coarsest grid by ``coarse_steps`` learned steps
-``e <- e + alpha d``, ``d = s Phi(x_c, (r_c - A_c e) / s) / a_g``, each
-followed by ``coarse_sweeps`` smoothing sweeps on ``A_c``. The step length
-``alpha = <r, d> / <d, A_c d>`` uses the Galerkin stencil ``A_c``, so a step
-never increases the ``A_c``-energy error of the coarse correction, whatever the
-net returns; ``alpha`` depends on ``r_c``, so the cycle is not a linear map of
-the residual and suits flexible Krylov methods (:class:`~irsolve.solvers.FlexibleCG`)
-only. The feature ``x_c`` is the fine feature ``log(a / a_g)``
-(:func:`~irsolve.solvers.corrector.corrector_features`) averaged down the
-hierarchy with the restriction, ``x_{l+1} = R x_l / R 1``, then centred (its
-mean moves into ``a_g``). With ``coarsest=32`` the coarse grid is 32^2 (31^2
-for ``2^k - 1`` grids) whatever the fine grid, so a corrector trained at 32^2
-costs the same per cycle at every size. Its peer is the exact LU solve it
-replaces, which is cheap at 32^2 (1024 unknowns): the learned coarse solve
-only pays where the coarse problem is too big for a dense factorisation or has
-no direct solver. Measured in ``benchmarks/bench_coarse_corrector.py``.
+Any solver as the coarse solve. ``Multigrid(coarse=solver)`` replaces the LU
+solve of ``A_c e = r_c`` on the coarsest grid by one step of ``solver`` from
+zero (:func:`~irsolve.interface.apply_from_zero`), prepared once on the
+coarse problem (:class:`CoarseProblem`: the Galerkin ``A_c`` and, for a
+diffusion problem, the coefficient averaged down the hierarchy,
+``log a_{l+1} = R log a_l / R 1``, which a learned step reads as its
+feature). With the learned corrector,
+``coarse=Cycle(ResidualCorrector(net), GaussSeidel(sweeps=3), repeats=3)``
+is three learned steps ``e <- e + alpha d`` on ``A_c`` with the energy step
+length ``alpha = <r, d> / <d, A_c d>`` (never increasing the
+``A_c``-energy error, whatever the net returns), each followed by three
+sweeps; ``alpha`` depends on ``r_c``, so the cycle is not a linear map of the
+residual and suits flexible Krylov methods (:class:`~irsolve.solvers.FlexibleCG`)
+only. With ``coarsest=32`` the coarse grid is 32^2 (31^2 for ``2^k - 1``
+grids) whatever the fine grid, so a corrector trained at 32^2 costs the same
+per cycle at every size. Its peer is the exact LU solve it replaces, which is
+cheap at 32^2 (1024 unknowns): a learned coarse solve only pays where the
+coarse problem is too big for a dense factorisation or has no direct solver.
+Measured in ``benchmarks/bench_coarse_corrector.py``.
 
 References
 ----------
@@ -93,6 +94,7 @@ U. Trottenberg, C. W. Oosterlee, A. Schüller, *Multigrid*, Academic Press
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -101,19 +103,16 @@ import torch
 from torch import Tensor
 
 from irsolve._validate import check_bool, check_choice, check_float_dtype, check_int
-from irsolve.interface import FixedPointSolver
-from irsolve.reductions import broadcast
+from irsolve.interface import FixedPointSolver, apply_from_zero, require_solver, restrict
 from irsolve.solvers._interpolation import Transfer, can_coarsen, galerkin, interpolation
 from irsolve.solvers._interpolation import prolong as _prolong
 from irsolve.solvers._interpolation import restrict as _restrict
 from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_dense
-from irsolve.solvers.corrector import CorrectorContext, ResidualCorrector, corrector_features
 from irsolve.solvers.gauss_seidel import GaussSeidel
-from irsolve.solvers.helmholtz import ComplexStencilProblem
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
 
-__all__ = ["Hierarchy", "Level", "Multigrid"]
+__all__ = ["CoarseProblem", "Hierarchy", "Level", "Multigrid"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +126,7 @@ class Level:
     """One grid of the hierarchy.
 
     ``stencil`` is its operator, ``smoother`` the smoother's data for it (from
-    ``smoother.setup``; ``None`` on the coarsest grid unless a learned coarse
-    solve smooths there) and ``transfer`` the
+    ``smoother.setup``; ``None`` on the coarsest grid) and ``transfer`` the
     interpolation to the next coarser grid (``None`` on the coarsest).
     """
 
@@ -143,14 +141,28 @@ class Level:
         return self.stencil.shape[-1]
 
 
+class CoarseProblem(StencilProblem):
+    """The coarsest level as a problem of its own: the Galerkin stencil ``A_c``, and the
+    fine diffusion coefficient averaged down (``a``, ``None`` for other problems).
+
+    ``log a_{l+1} = R log a_l / R 1`` level by level (``R`` the restriction): the
+    geometric mean over each coarse node's stencil, which is what a solver that
+    reads the coefficient (the learned corrector's feature ``log(a / a_g)``) sees.
+    """
+
+    def __init__(self, stencil: Tensor, f: Tensor, periodic: bool, a: Tensor | None) -> None:
+        super().__init__(stencil, f, periodic)
+        self.a = a
+
+
 @dataclass
 class Hierarchy:
     """Multigrid context: the problem, its levels (finest first) and the coarse solver's data.
 
-    ``lu`` and ``pivots`` are the coarsest LU factor (``None`` with a learned
-    coarse solve); ``coarse_features`` ``(B, 1, m, m)`` (in the net's dtype)
-    and ``coarse_scale`` ``(B,)`` are the learned coarse solve's ``x_c`` and
-    ``a_g`` (``None`` with LU). Every tensor is batched along dim 0, so
+    ``lu`` and ``pivots`` are the coarsest LU factor (``None`` with a coarse
+    solver); ``coarse`` is that solver's context, prepared once on the
+    :class:`CoarseProblem` (``None`` with LU); ``coarse_name`` names the coarse
+    solve for the printout. Every tensor is batched along dim 0, so
     :func:`irsolve.interface.restrict` restricts it to a subset of samples.
     """
 
@@ -158,8 +170,13 @@ class Hierarchy:
     levels: list[Level]
     lu: Tensor | None
     pivots: Tensor | None
-    coarse_features: Tensor | None = None
-    coarse_scale: Tensor | None = None
+    coarse: Any = None
+    coarse_name: str = "dense LU"
+
+    def with_rhs(self, f: Tensor) -> Hierarchy:
+        """The same hierarchy for the fine right-hand side ``f`` (the coarse solver's own
+        right-hand side is set per coarse solve)."""
+        return dataclasses.replace(self, problem=self.problem.with_rhs(f))
 
     def __repr__(self) -> str:
         """Levels, unknowns and stencil nonzeros per level (of sample 0), and the operator
@@ -171,7 +188,7 @@ class Hierarchy:
             int(torch.count_nonzero(level.stencil[0])) if batch else 0 for level in self.levels
         ]
         total = max(sum(nonzeros), 1)
-        solver = "dense LU" if self.lu is not None else "learned corrector"
+        solver = self.coarse_name
         lines = [
             f"Hierarchy(batch={batch}, levels={len(self.levels)}, "
             f"operator complexity {sum(nonzeros) / max(nonzeros[0], 1):.3f}, "
@@ -202,11 +219,9 @@ class Multigrid(FixedPointSolver):
         :class:`~irsolve.solvers.Jacobi` instance.
     coarse
         Coarsest-grid solver: ``"direct"`` (batched dense LU, at most
-        ``MAX_DIRECT`` unknowns) or a :class:`~irsolve.solvers.ResidualCorrector`
-        (learned coarse solve, see the module docstring; any coarse size).
-    coarse_steps, coarse_sweeps
-        Learned coarse solve only: learned steps (>= 1), and smoothing sweeps
-        on ``A_c`` after each (>= 0).
+        ``MAX_DIRECT`` unknowns) or any :class:`~irsolve.FixedPointSolver`
+        instance, one step of which from zero is the coarse solve (see the module
+        docstring; any coarse size).
     coarsest
         Coarsening stops at a grid of at most this many nodes per side (or one
         that cannot be halved: a periodic grid of odd size).
@@ -237,12 +252,10 @@ class Multigrid(FixedPointSolver):
         pre: int = 2,
         post: int = 2,
         smoother: GaussSeidel | Jacobi | None = None,
-        coarse: str | ResidualCorrector = "direct",
+        coarse: str | FixedPointSolver = "direct",
         coarsest: int = 8,
         cycle_dtype: torch.dtype | None = None,
         symmetric: bool = False,
-        coarse_steps: int = 1,
-        coarse_sweeps: int = 0,
     ) -> None:
         owner = "Multigrid"
         self.cycle = check_choice(owner, "cycle", cycle, CYCLES)
@@ -252,14 +265,9 @@ class Multigrid(FixedPointSolver):
             raise ValueError(f"{owner}: expected pre + post >= 1, got pre={pre}, post={post}")
         if isinstance(coarse, str):
             coarse = check_choice(owner, "coarse", coarse, ("direct",))
-        elif not isinstance(coarse, ResidualCorrector):
-            raise TypeError(
-                f"{owner}: expected coarse to be 'direct' or a ResidualCorrector, "
-                f"got {type(coarse).__name__}"
-            )
+        else:
+            coarse = require_solver(owner, "coarse ('direct' or a solver)", coarse)
         self.coarse = coarse
-        self.coarse_steps = check_int(owner, "coarse_steps", coarse_steps, minimum=1)
-        self.coarse_sweeps = check_int(owner, "coarse_sweeps", coarse_sweeps, minimum=0)
         self.coarsest = check_int(owner, "coarsest", coarsest, minimum=1)
         smoother = GaussSeidel() if smoother is None else smoother
         if not isinstance(smoother, (GaussSeidel, Jacobi)):
@@ -303,20 +311,17 @@ class Multigrid(FixedPointSolver):
 
     def prepare(self, x: StencilProblem) -> Hierarchy:
         """Build the hierarchy: interpolation weights and Galerkin operators, then the LU factor
-        (or, with a learned coarse solve, its coarse feature and scale)."""
+        (or the coarse solver's context on the :class:`CoarseProblem`)."""
         problem = require_stencil_problem(x, "Multigrid")
         periodic = problem.periodic
         levels = []
         stencil = problem.stencil.to(self.cycle_dtype or problem.stencil.dtype)
         # Complex operators: the weights follow the problem's real diffusion stencil (-Δ).
         follow = self._interpolation_stencil(problem)
-        learned = isinstance(self.coarse, ResidualCorrector)
         while True:
             n = stencil.shape[-1]
             if n <= self.coarsest or not can_coarsen(n, periodic):
-                smooths = learned and self.coarse_sweeps > 0
-                smoother = self.smoother.setup(stencil, periodic) if smooths else None
-                levels.append(Level(stencil, smoother, None, periodic))
+                levels.append(Level(stencil, None, None, periodic))
                 break
             transfer = interpolation(stencil if follow is None else follow, periodic)
             smoother = self.smoother.setup(stencil, periodic)
@@ -324,9 +329,9 @@ class Multigrid(FixedPointSolver):
             stencil = galerkin(stencil, transfer)
             follow = None if follow is None else galerkin(follow, transfer)
         logger.debug("multigrid hierarchy: sizes %s", [lev.n for lev in levels])
-        if learned:
-            features, scale = self._coarse_features(problem, levels)
-            return Hierarchy(problem, levels, None, None, features, scale)
+        if self.coarse != "direct":
+            coarse = self.coarse.prepare(self._coarse_problem(problem, levels))
+            return Hierarchy(problem, levels, None, None, coarse, type(self.coarse).__name__)
         size = stencil.shape[-1]
         if size * size > MAX_DIRECT:
             raise ValueError(
@@ -352,39 +357,34 @@ class Multigrid(FixedPointSolver):
         pivots = torch.stack([factor[1] for factor in factors])
         return Hierarchy(problem, levels, lu, pivots)
 
-    def _coarse_features(
-        self, problem: StencilProblem, levels: list[Level]
-    ) -> tuple[Tensor, Tensor]:
-        """The learned coarse solve's feature ``x_c`` and scale ``a_g`` (see the module docstring).
-
-        ``x_{l+1} = R x_l / R 1`` from the fine ``log(a / a_g)``; then ``x_c`` is centred,
-        ``a_g <- a_g exp(mean x_c)``, and cast to the net's dtype and device.
-        """
-        features, scale = corrector_features(problem)
-        features = features.to(levels[0].stencil.dtype)
-        for level in levels[:-1]:
-            weights = _restrict(level.transfer, torch.ones_like(features))
-            features = _restrict(level.transfer, features) / weights
-        mean = features.mean(dim=(-3, -2, -1))
-        # prepare() on the coarse operator gives the net's dtype and device.
-        zeros = torch.zeros_like(features)
-        template = self.coarse.prepare(StencilProblem(levels[-1].stencil, zeros, problem.periodic))
-        centred = (features - broadcast(mean, features)).to(template.features)
-        return centred, scale.to(mean) * mean.exp()
+    def _coarse_problem(self, problem: StencilProblem, levels: list[Level]) -> CoarseProblem:
+        """The coarsest level as a :class:`CoarseProblem` (zero right-hand side), with the
+        coefficient ``a`` of a diffusion problem averaged down: ``log a <- R log a / R 1``."""
+        stencil = levels[-1].stencil
+        a = getattr(problem, "a", None)
+        if isinstance(a, Tensor):
+            log_a = a.log().to(levels[0].stencil.dtype)
+            for level in levels[:-1]:
+                weights = _restrict(level.transfer, torch.ones_like(log_a))
+                log_a = _restrict(level.transfer, log_a) / weights
+            a = log_a.exp()
+        zeros = torch.zeros(stencil.shape[0], 1, *stencil.shape[-2:], dtype=stencil.dtype)
+        return CoarseProblem(stencil, zeros.to(stencil.device), problem.periodic, a)
 
     def _interpolation_stencil(self, problem: StencilProblem) -> Tensor | None:
         """The real stencil the interpolation follows for a complex problem, else ``None``."""
         if not problem.stencil.is_complex():
             return None
-        if not isinstance(problem, ComplexStencilProblem) or self.cycle_dtype is not None:
+        follow = getattr(problem, "interpolation_stencil", None)
+        if follow is None or self.cycle_dtype is not None:
             raise TypeError(
-                "Multigrid: expected a complex operator as a ComplexStencilProblem (Helmholtz2D, "
-                f"its shifted Laplacian) and cycle_dtype=None, got {type(problem).__name__} "
-                f"and cycle_dtype={self.cycle_dtype}"
+                "Multigrid: expected a complex operator with a real interpolation_stencil "
+                "(Helmholtz2D, its shifted Laplacian) and cycle_dtype=None, got "
+                f"{type(problem).__name__} and cycle_dtype={self.cycle_dtype}"
             )
         if self.cycle == "K":
             raise ValueError("Multigrid: the K-cycle assumes an SPD operator, got a complex one")
-        return problem.interpolation_stencil
+        return follow
 
     def residual(self, ctx: Hierarchy, h: Tensor) -> Tensor:
         return ctx.problem.residual(h)
@@ -411,20 +411,19 @@ class Multigrid(FixedPointSolver):
         return self._cycle(ctx, 0, None, r, self.cycle)
 
     def _coarse_solve(self, ctx: Hierarchy, f: Tensor) -> Tensor:
-        """``A_c e = f`` on the coarsest grid: by the LU factor, or by the learned steps
-        ``e <- e + alpha d`` (each followed by ``coarse_sweeps`` smoothing sweeps) from zero."""
+        """``A_c e = f`` on the coarsest grid: by the LU factor, or one step of the coarse
+        solver from zero."""
         if ctx.lu is not None:
             b = f.reshape(f.shape[0], -1, 1)
             return torch.linalg.lu_solve(ctx.lu, ctx.pivots, b).reshape(f.shape)
-        level = ctx.levels[-1]
-        problem = StencilProblem(level.stencil, f, level.periodic)
-        coarse = CorrectorContext(problem, ctx.coarse_features, ctx.coarse_scale)
-        e = torch.zeros_like(f)
-        for k in range(self.coarse_steps):
-            e = self.coarse.step(coarse, e, k)
-            if self.coarse_sweeps:
-                e = self.smoother.smooth(level.smoother, e, f, self.coarse_sweeps)
-        return e
+        return apply_from_zero(self.coarse, ctx.coarse, f)
+
+    def restrict(self, ctx: Hierarchy, index: Tensor) -> Hierarchy:
+        """The hierarchy of the samples ``index``; the coarse solver restricts its own context."""
+        own = restrict(dataclasses.replace(ctx, coarse=None), index)
+        if ctx.coarse is not None:
+            own.coarse = self.coarse.restrict(ctx.coarse, index)
+        return own
 
     def _cycle(self, ctx: Hierarchy, depth: int, u: Tensor | None, f: Tensor, kind: str) -> Tensor:
         """One ``kind`` cycle on level ``depth`` from ``u`` (``None``: zero initial guess)."""
@@ -492,6 +491,5 @@ class Multigrid(FixedPointSolver):
         return (
             f"Multigrid(cycle={self.cycle!r}, pre={self.pre}, post={self.post}, "
             f"smoother={self.smoother!r}, coarse={self.coarse!r}, coarsest={self.coarsest}, "
-            f"cycle_dtype={self.cycle_dtype}, symmetric={self.symmetric}, "
-            f"coarse_steps={self.coarse_steps}, coarse_sweeps={self.coarse_sweeps})"
+            f"cycle_dtype={self.cycle_dtype}, symmetric={self.symmetric})"
         )

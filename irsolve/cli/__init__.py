@@ -52,7 +52,8 @@ COMMAND_HELP: dict[str, str] = {
     "train-base": "train an FNO/TFNO base operator",
     "train": "train the refiner on a frozen base (IRNO)",
     "evaluate": "per-step metrics of base + refiner to 2K",
-    "train-corrector": "train the closed-loop learned corrector on Darcy (FNO coefficients)",
+    "train-corrector": "train a learned corrector: darcy (hybrid cycle) or helmholtz (FGMRES "
+    "preconditioner)",
     "analyze": "error, spectral ratios and contraction certificate of a trained refiner",
     "solve": "solve generated or file Darcy/Poisson problems with a classical or hybrid solver",
     "demo": "NS refiner, Darcy hybrid and multigrid-vs-PyAMG on self-made data, one report",

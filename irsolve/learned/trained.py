@@ -2,7 +2,8 @@
 
 A training checkpoint (:func:`irsolve.learned.training.fit`) holds the model's state
 dict and a JSON-able ``config`` whose ``"objective"`` says what was trained
-(``"base"``, ``"refiner"`` or ``"corrector"``) and whose ``"model"`` rebuilds
+(``"base"``, ``"refiner"`` or ``"corrector"``, with its ``"family"``) and whose
+``"model"`` rebuilds
 the network (:func:`irsolve.learned.nets.build_net`). :func:`load_net` checks the
 kind, rebuilds the net and loads the weights key by key
 (:func:`~irsolve.learned.checkpoint.load_model_state`); :func:`load_refiner` and
@@ -14,6 +15,8 @@ the checkpoint was trained with.
 >>> sol = solve(base, refiner, x, tol=None, maxiter=settings.K)  # doctest: +SKIP
 >>> cycle, config = load_corrector("runs/corrector/best.pt")     # doctest: +SKIP
 >>> sol = solve(None, FlexibleCG(cycle), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
+>>> pre, config = load_corrector("runs/helmholtz/best.pt")       # doctest: +SKIP
+>>> sol = solve(None, FlexibleGMRES(pre), config.problem(c, f), tol=0, rtol=1e-7)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,19 +29,26 @@ from typing import Any, Literal, TypeVar
 import torch
 from torch import nn
 
-from irsolve.composition import Cycle
 from irsolve.distributed import resolve_device
+from irsolve.interface import FixedPointSolver
 from irsolve.learned.checkpoint import CheckpointError, load_checkpoint, load_model_state
-from irsolve.learned.corrector_training import CorrectorConfig
+from irsolve.learned.corrector_training import CorrectorFamily
+from irsolve.learned.darcy_corrector import DarcyCorrector, DarcyCorrectorConfig
+from irsolve.learned.helmholtz_corrector import HelmholtzCorrector, HelmholtzCorrectorConfig
 from irsolve.learned.nets.factory import build_net
 from irsolve.learned.training import RefinerConfig, make_refiner
 from irsolve.solvers import Refiner
 
-__all__ = ["Objective", "load_corrector", "load_net", "load_refiner"]
+__all__ = ["CORRECTOR_FAMILIES", "Objective", "load_corrector", "load_net", "load_refiner"]
 
 logger = logging.getLogger(__name__)
 
-Settings = TypeVar("Settings", RefinerConfig, CorrectorConfig)
+Settings = TypeVar("Settings", RefinerConfig, DarcyCorrectorConfig, HelmholtzCorrectorConfig)
+
+#: The learned corrector's problem families by name (``irsolve train-corrector NAME``).
+CORRECTOR_FAMILIES: dict[str, CorrectorFamily] = {
+    family.name: family for family in (DarcyCorrector(), HelmholtzCorrector())
+}
 
 #: What a training checkpoint may hold, by its ``config["objective"]``.
 Objective = Literal["base", "refiner", "corrector"]
@@ -145,15 +155,33 @@ def load_corrector(
     flag: str | None = None,
     device: str | torch.device = "cpu",
     **overrides: Any,
-) -> tuple[Cycle, CorrectorConfig]:
-    """The hybrid cycle of a corrector checkpoint and the settings it was trained with.
+) -> tuple[FixedPointSolver, DarcyCorrectorConfig | HelmholtzCorrectorConfig]:
+    """The deployed cycle of a corrector checkpoint of any family and its settings.
 
-    The cycle is ``config.cycle(net)`` (:meth:`~irsolve.learned.corrector_training.
-    CorrectorConfig.cycle`): the :class:`~irsolve.solvers.ResidualCorrector`
-    (``cycle.solvers[0]``) with its trained step length, then ``nu`` sweeps of
-    the trained smoother and weight, as one step. ``overrides`` replace
-    settings (``step_length="energy"``, ``nu=3``); ``None`` values are ignored.
+    The cycle is ``family.cycle(net, config)``, the very object type training
+    ran (:class:`~irsolve.learned.corrector_training.CorrectorObjective`): for
+    Darcy ``Cycle(ResidualCorrector(net, step_length), smoothing)`` (the
+    corrector is ``cycle.solvers[0]``), for Helmholtz the learned preconditioner
+    ``Cycle(ShiftedLaplacian(), ResidualCorrector(net, "residual"), repeats=3)``.
+    The settings carry what the problems need (Helmholtz: ``config.ppw``,
+    ``config.attenuation``, ``config.problem(speed, f)``). ``overrides``
+    replace settings (``nu=3``, ``repeats=2``); ``None`` values are ignored.
+
+    Raises
+    ------
+    CheckpointError
+        For a checkpoint of another objective, of no known family, or whose
+        settings are not this version's (one line naming the file).
     """
     net, config = load_net(path, "corrector", flag=flag, device=device)
-    settings = _replaced(_settings(CorrectorConfig, config["corrector"], path), overrides)
-    return settings.cycle(net), settings
+    name = config.get("family")
+    family = CORRECTOR_FAMILIES.get(name) if isinstance(name, str) else None
+    settings = config.get("corrector")
+    if family is None or not isinstance(settings, dict):
+        raise CheckpointError(
+            f"expected a corrector checkpoint with a family ({', '.join(CORRECTOR_FAMILIES)}) "
+            f"and its settings, got family {name!r}: {path} was written by an earlier irsolve; "
+            "retrain it with irsolve train-corrector"
+        )
+    settings = _replaced(_settings(family.config_type, settings, path), overrides)
+    return family.cycle(net, settings), settings

@@ -12,7 +12,7 @@ import scipy.sparse.linalg as spla
 import torch
 from torch import Tensor
 
-from irsolve import Anderson, FixedPointSolver, Interleave, ReturnCode, init, solve
+from irsolve import Anderson, Cycle, FixedPointSolver, ReturnCode, init, solve
 from irsolve.solvers import (
     Darcy2D,
     GaussSeidel,
@@ -184,15 +184,15 @@ def test_fcg_with_one_jacobi_sweep_matches_scipy_pcg_iteration_count():
 
 
 @pytest.mark.parametrize(
-    ("preconditioner", "steps"),
-    [(Multigrid(), 1), (Interleave(Jacobi(), Multigrid(), pattern=(2, 1)), 3)],
+    "preconditioner",
+    [Multigrid(), Cycle(Jacobi(sweeps=2), Multigrid())],
     ids=["multigrid", "two-jacobi-then-multigrid"],
 )
 def test_fcg_with_multigrid_converges_in_a_handful_of_iterations_on_darcy(
-    preconditioner: FixedPointSolver, steps: int
+    preconditioner: FixedPointSolver,
 ):
     problem = _darcy(2, 31, seed=3)
-    solver = FlexibleCG(preconditioner, preconditioner_steps=steps)
+    solver = FlexibleCG(preconditioner)
     sol = solve(None, solver, problem, tol=0.0, rtol=1e-10, maxiter=50)
     assert sol.success
     # A V(2,2) cycle contracts Darcy errors by ~0.05-0.1; Krylov does better: <= 8 to 1e-10.
@@ -209,7 +209,7 @@ def test_fcg_extra_directions_matter_only_for_a_non_symmetric_preconditioner():
     problem = _darcy(2, 15, seed=4)
 
     def iterations(preconditioner: FixedPointSolver, m: int) -> Tensor:
-        solver = FlexibleCG(preconditioner, m=m, preconditioner_steps=2)
+        solver = FlexibleCG(Cycle(preconditioner, repeats=2), m=m)
         return solve(None, solver, problem, tol=0.0, rtol=1e-10).iterations
 
     jacobi = [iterations(Jacobi(), m) for m in (1, 8)]
@@ -225,7 +225,7 @@ def test_fcg_keeps_energy_norm_monotone_with_a_nonlinear_preconditioner():
     # moves the energies by at most ~1e-13 ||u||_A^2: the slack below.
     problem = _darcy(2, 15, seed=5)
     u = _spsolve(problem)
-    solver = FlexibleCG(Anderson(GaussSeidel(), m=2), preconditioner_steps=3)
+    solver = FlexibleCG(Cycle(Anderson(GaussSeidel(), m=2), repeats=3))
     sol = solve(None, solver, problem, tol=0.0, rtol=1e-9, save_trajectory=True, maxiter=200)
     assert sol.success
     energy = torch.stack([_dot(e, problem.apply(e)) for e in sol.trajectory - u])
@@ -283,10 +283,10 @@ def test_fcg_rejects_a_refiner_preconditioner_and_bad_parameters():
         solve(None, FlexibleCG(refiner), problem, tol=0.0, rtol=1e-8)
     with pytest.raises(ValueError, match="^FlexibleCG: expected m to be an int >= 1, got 1.5"):
         FlexibleCG(Jacobi(), m=1.5)
-    with pytest.raises(ValueError, match="^FlexibleCG: expected preconditioner_steps to be an int"):
-        FlexibleCG(Jacobi(), preconditioner_steps=0)
     with pytest.raises(TypeError, match="expected preconditioner to be a FixedPointSolver"):
         FlexibleCG(lambda r: r)
+    with pytest.raises(TypeError, match=r"got the class Jacobi: pass an instance, Jacobi\(\)$"):
+        FlexibleCG(Jacobi)
     with pytest.raises(TypeError, match="FlexibleCG expected a Problem"):
         solve(torch.zeros(1, 1, 4, 4), FlexibleCG(Jacobi()), torch.zeros(1, 1, 4, 4))
 
@@ -362,7 +362,7 @@ def test_fgmres_with_inner_fcg_iterations_as_preconditioner():
     # each inner solve afresh); the outer FGMRES then needs one or two steps to 1e-10.
     problem = _darcy(2, 31, seed=2)
     inner = FlexibleCG(Multigrid(), m=3)
-    state = init(None, FlexibleGMRES(inner, preconditioner_steps=3), problem, tol=0.0, rtol=1e-10)
+    state = init(None, FlexibleGMRES(Cycle(inner, repeats=3)), problem, tol=0.0, rtol=1e-10)
     sol = state.solve()
     assert sol.success and sol.iterations.max() <= 2
     assert _relative_error(sol.u, _spsolve(problem)).max() < 1e-8
