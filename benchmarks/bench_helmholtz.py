@@ -4,11 +4,14 @@
 points per wavelength (``k_max`` = 40.8, 80.4, 159.6 at 64^2, 128^2, 256^2),
 sponge layer (quadratic ramp to γ = 1 over 10 % of each side), optional
 uniform attenuation (``--attenuation``, default 0), a point source. Per size
-8 held-out media (:func:`irsolve.learned.helmholtz_training.mixed_speed`,
+8 held-out media (:func:`irsolve.learned.helmholtz_corrector.mixed_speed`,
 seed 1000 + n: smooth and two-phase with contrast 2, layered with 2.5) are
 solved from zero to a relative residual ``||f - A u|| / ||f|| <= 1e-7``.
 Rows, all measured in this run:
 
+- ``splu(A)``: the direct solve, SciPy's sparse LU of ``A`` itself (SuperLU,
+  its default COLAMD ordering) and one triangular solve per problem: in 2D the
+  strongest peer a user would pick (fill ``O(N log N)``);
 - ``GMRES``: SciPy GMRES without preconditioner (capped at ``--cap``);
 - ``FGMRES(SL MG)``: our :class:`~irsolve.solvers.FlexibleGMRES` with the
   shifted Laplacian ``β = 1 - 0.5 i`` approximated by one V(1,1) cycle of our
@@ -23,10 +26,11 @@ Rows, all measured in this run:
   itself (expected to fail: DIVERGED);
 - ``FGMRES(learned)``: the learned step alone as preconditioner, and
   ``FGMRES(SL MG + learned)``: the SL cycle then the learned step, three
-  times per iteration
-  (:func:`irsolve.solvers.helmholtz_corrector.learned_preconditioner`), with
-  the net of ``--net`` (a checkpoint of ``irsolve train-corrector --problem
-  helmholtz``), trained at one size and applied at every size.
+  times per iteration, the deployed cycle of the checkpoint ``--net`` (an
+  ``irsolve train-corrector helmholtz`` run, loaded by
+  :func:`irsolve.learned.trained.load_corrector`), trained at one size and
+  applied at every size; its problems use the checkpoint's points per
+  wavelength and attenuation.
 
 All Krylov rows use restart ``--restart`` (default 100). Columns: worst
 iterations of the 8, wall time for all 8 (ours batched, SciPy / PyAMG one at
@@ -49,6 +53,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -59,20 +64,18 @@ import pyamg  # noqa: E402
 import scipy.sparse.linalg as spl  # noqa: E402
 import torch  # noqa: E402
 
-from irsolve import solve  # noqa: E402
-from irsolve.learned.helmholtz_training import load_helmholtz_net, mixed_speed  # noqa: E402
+from irsolve import Cycle, solve  # noqa: E402
+from irsolve.learned.helmholtz_corrector import HelmholtzCorrectorConfig, mixed_speed  # noqa: E402
+from irsolve.learned.trained import load_corrector  # noqa: E402
 from irsolve.solvers import (  # noqa: E402
     FlexibleGMRES,
     Helmholtz2D,
     Jacobi,
     Multigrid,
+    ResidualCorrector,
     ShiftedLaplacian,
 )
 from irsolve.solvers.helmholtz import point_source  # noqa: E402
-from irsolve.solvers.helmholtz_corrector import (  # noqa: E402
-    HelmholtzCorrector,
-    learned_preconditioner,
-)
 
 RTOL = 1e-7
 
@@ -136,6 +139,25 @@ def _scipy(
     return Row(name, its, residuals, errors, codes, time.perf_counter() - tic, factors)
 
 
+def _sl_cycle() -> Multigrid:
+    """One V(1,1) cycle with damped Jacobi (0.8): ``ShiftedLaplacian``'s default inner solver."""
+    return Multigrid(pre=1, post=1, smoother=Jacobi(omega=0.8))
+
+
+def _direct(name: str, problem: Helmholtz2D, exact) -> Row:
+    """``splu(A)`` and one solve per problem (factorisation timed); ``iterations`` 1."""
+    tic = time.perf_counter()
+    residuals, errors = [], []
+    for i, matrix in enumerate(problem.to_scipy()):
+        b = problem.f[i].flatten().numpy()
+        u = spl.splu(matrix.tocsc()).solve(b)
+        residuals.append(_relative(matrix, b, u))
+        errors.append(float(np.linalg.norm(u - exact[i]) / np.linalg.norm(exact[i])))
+    count = len(residuals)
+    wall = time.perf_counter() - tic
+    return Row(name, [1] * count, residuals, errors, ["SUCCESS"] * count, wall, residuals)
+
+
 def _splu(shifted):
     lu = spl.splu(shifted.tocsc())
     return spl.LinearOperator(shifted.shape, matvec=lu.solve, dtype=np.complex128)
@@ -145,43 +167,46 @@ def _pyamg(shifted):
     return pyamg.smoothed_aggregation_solver(shifted.tocsr()).aspreconditioner(cycle="V")
 
 
-def run_size(n: int, args: argparse.Namespace, net) -> list[Row]:
+def run_size(
+    n: int,
+    args: argparse.Namespace,
+    learned: FlexibleGMRES | None,
+    config: HelmholtzCorrectorConfig,
+) -> list[Row]:
     generator = torch.Generator().manual_seed(1000 + n)
     speed = mixed_speed(8, n, generator)
-    problem = Helmholtz2D(speed, point_source(8, n, generator=generator),
-                          attenuation=args.attenuation)  # fmt: skip
+    problem = config.problem(speed, point_source(8, n, generator=generator))
     exact = [spl.spsolve(m.tocsc(), problem.f[i].flatten().numpy())
              for i, m in enumerate(problem.to_scipy())]  # fmt: skip
-    print(f"\n## {n}^2, k_max = {float(problem.k_max.max()):.1f}, attenuation "
-          f"{args.attenuation:g}\n")  # fmt: skip
+    print(f"\n## {n}^2, k_max = {float(problem.k_max.max()):.1f}, {config.ppw:g} points per "
+          f"wavelength, attenuation {config.attenuation:g}\n")  # fmt: skip
     print("| row | iterations (worst of 8) | wall s (8 problems) | rel. residual | "
           "rel. error vs spsolve | return codes |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     fg = {"restart": args.restart}
     rows: list[tuple[str, Callable[[], Row]]] = [
+        ("splu(A)", lambda: _direct("splu(A)", problem, exact)),
         ("GMRES", lambda: _scipy("GMRES", problem, None, exact, args.cap, args.restart)),
         ("FGMRES(SL MG)", lambda: _ours("FGMRES(SL MG)", problem,
                                         FlexibleGMRES(ShiftedLaplacian(), **fg), exact, args.cap)),
         ("FGMRES(SL MG x3)", lambda: _ours("FGMRES(SL MG x3)", problem,
-                                           FlexibleGMRES(ShiftedLaplacian(steps=3), **fg), exact,
-                                           args.cap)),
+                                           FlexibleGMRES(ShiftedLaplacian(Cycle(_sl_cycle(),
+                                           repeats=3)), **fg), exact, args.cap)),
         ("GMRES(SL exact)", lambda: _scipy("GMRES(SL exact)", problem, _splu, exact, args.cap,
                                            args.restart)),
         ("GMRES(PyAMG SA on SL)", lambda: _scipy("GMRES(PyAMG SA on SL)", problem, _pyamg, exact,
                                                  args.cap, args.restart)),
         ("MG alone", lambda: _ours("MG alone", problem,
-                                   Multigrid(pre=1, post=1, smoother=Jacobi(omega=0.8)), exact,
-                                   args.cap)),
+                                   _sl_cycle(), exact, args.cap)),
     ]  # fmt: skip
-    if net is not None:
-        combined, steps = learned_preconditioner(net)
+    if learned is not None:
+        net = learned.solvers[1].net
         rows += [
             ("FGMRES(learned)", lambda: _ours("FGMRES(learned)", problem,
-                                              FlexibleGMRES(HelmholtzCorrector(net), **fg), exact,
-                                              args.cap)),
+                                              FlexibleGMRES(ResidualCorrector(net, "residual"),
+                                                            **fg), exact, args.cap)),
             ("FGMRES(SL MG + learned)", lambda: _ours(
-                "FGMRES(SL MG + learned)", problem,
-                FlexibleGMRES(combined, preconditioner_steps=steps, **fg), exact, args.cap)),
+                "FGMRES(SL MG + learned)", problem, FlexibleGMRES(learned, **fg), exact, args.cap)),
         ]  # fmt: skip
     done = []
     for name, run in rows:
@@ -206,7 +231,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--net", help="checkpoint of the learned preconditioner (best.pt)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--attenuation", type=float, default=0.0)
+    parser.add_argument(
+        "--attenuation", type=float, default=None, help="default: the checkpoint's (else 0)"
+    )
     parser.add_argument("--restart", type=int, default=100)
     parser.add_argument("--cap", type=int, default=1000, help="iteration cap of every row")
     parser.add_argument("--rows", nargs="*", help="run only rows whose names contain these")
@@ -216,11 +243,15 @@ def main() -> None:
     if args.quick:
         args.sizes, args.cap = [32, 48], 300
     torch.set_num_threads(1)
-    net = load_helmholtz_net(args.net)[0] if args.net else None
+    learned, config = load_corrector(args.net) if args.net else (None, HelmholtzCorrectorConfig())
+    if not isinstance(config, HelmholtzCorrectorConfig):
+        raise SystemExit(f"expected --net to be a helmholtz corrector checkpoint, got {args.net}")
+    if args.attenuation is not None:
+        config = dataclasses.replace(config, attenuation=args.attenuation)
     print(f"# Helmholtz benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch threads 1, net {args.net}")  # fmt: skip
     for n in args.sizes:
-        run_size(n, args, net)
+        run_size(n, args, learned, config)
 
 
 if __name__ == "__main__":
