@@ -2,7 +2,7 @@
 
 Part 2 trains the closed-loop :class:`~irsolve.solvers.ResidualCorrector`
 (``h + s Phi(a, r / s)``, ``s = ||r||``, energy step length) with
-:class:`~irsolve.learned.corrector_training.CorrectorObjective` and solves
+:class:`~irsolve.learned.corrector_training.CorrectorObjective` (Darcy family) and solves
 held-out problems from zero to a relative residual of :data:`TOL` by Jacobi
 alone, the corrector interleaved with Jacobi, Jacobi-PCG, flexible CG
 preconditioned by the corrector cycle, and multigrid V(2,2). Part 3 sets
@@ -25,12 +25,8 @@ from tqdm.auto import tqdm
 
 from irsolve import FixedPointSolver, solve
 from irsolve.analysis.reference import reference_solve
-from irsolve.learned.corrector_training import (
-    CorrectorConfig,
-    CorrectorObjective,
-    corrector_net,
-    darcy_pairs,
-)
+from irsolve.learned.corrector_training import CorrectorObjective
+from irsolve.learned.darcy_corrector import DarcyCorrector, corrector_net, darcy_pairs
 from irsolve.learned.trained import load_corrector
 from irsolve.learned.training import TrainConfig, fit, seed_everything
 from irsolve.solvers import (
@@ -96,7 +92,7 @@ def train_corrector(settings: DemoSettings, cache: DemoCache, *, progress: bool 
             progress=progress,
         )
         fit(
-            CorrectorObjective(net, CorrectorConfig()),
+            CorrectorObjective(DarcyCorrector(), net),
             darcy_pairs(s.corrector_problems, s.darcy_n, seed=s.seed),
             darcy_pairs(16, s.darcy_n, seed=s.seed + 1),
             config,

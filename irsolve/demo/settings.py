@@ -19,6 +19,11 @@ __all__ = ["DemoCache", "DemoSettings", "default_cache_dir"]
 logger = logging.getLogger(__name__)
 
 
+#: Raised when what the cache holds changes shape within one version (2: corrector
+#: checkpoints name their family), so an older cache is not read as a newer one.
+CACHE_LAYOUT = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class DemoSettings:
     """Sizes of the demo; :meth:`preset` gives the full and the ``--quick`` ones.
@@ -105,8 +110,9 @@ class DemoSettings:
         )
 
     def key(self) -> str:
-        """Cache key: a hash of every setting and the irsolve version."""
-        text = json.dumps([dataclasses.asdict(self), irsolve.__version__], sort_keys=True)
+        """Cache key: a hash of every setting, the irsolve version and :data:`CACHE_LAYOUT`."""
+        identity = [dataclasses.asdict(self), irsolve.__version__, CACHE_LAYOUT]
+        text = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
