@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from irsolve._validate import check_choice, check_int, check_real
+from irsolve._validate import check_choice, check_int, check_memory, check_real
 
 __all__ = ["ChannelLayerNorm", "RefinementUNet"]
 
@@ -100,6 +100,19 @@ class _Up(nn.Module):
         return self.block(torch.cat([skip, self.conv(z)], dim=1))
 
 
+def _weight_count(in_channels: int, widths: list[int]) -> int:
+    """Weights of the 3x3 convolutions of a U-Net with level widths ``widths`` (biases, norms
+    and the 1x1 head are a lower-order term): encoder and bottleneck blocks
+    ``9 (c_in w + w^2)``, each up level ``9 (w_{i+1} w_i + 2 w_i^2 + w_i^2)``."""
+    count, c_prev = 0, in_channels
+    for width in widths:
+        count += 9 * (c_prev * width + width * width)
+        c_prev = width
+    for low, high in zip(widths[:-1], widths[1:], strict=True):
+        count += 9 * (high * low + 3 * low * low)
+    return count
+
+
 class RefinementUNet(nn.Module):
     """U-Net refinement network ``Phi_theta([x ; h])`` of the IRNO paper.
 
@@ -170,6 +183,12 @@ class RefinementUNet(nn.Module):
         self.norm = norm
         self.groups = groups
         widths = [base_channels * 2**i for i in range(depth + 1)]
+        check_memory(
+            owner,
+            f"the weights of base_channels={base_channels}, depth={depth} (float32, with "
+            "gradients and two Adam moments)",
+            16 * _weight_count(in_channels, widths),
+        )
         self.encoder = nn.ModuleList()
         c_prev = in_channels
         for width in widths[:-1]:

@@ -96,3 +96,18 @@ def test_output_scale_multiplies_the_correction_and_travels_with_the_state_dict(
 def test_non_positive_or_non_finite_output_scale_raises(scale):
     with pytest.raises(ValueError, match="output_scale"):
         RefinementUNet(2, 1, base_channels=4, depth=1, output_scale=scale)
+
+
+@pytest.mark.parametrize(("base", "depth"), [(4, 0), (8, 3), (5, 2)])
+def test_weight_estimate_counts_every_3x3_convolution_weight(base: int, depth: int):
+    """The memory check's count equals the 3x3 weights of the built net (exact)."""
+    from irsolve.learned.nets.unet import _weight_count
+
+    net = RefinementUNet(4, 2, base_channels=base, depth=depth)
+    built = sum(p.numel() for p in net.parameters() if p.dim() == 4 and p.shape[-1] == 3)
+    assert _weight_count(4, [base * 2**i for i in range(depth + 1)]) == built
+
+
+def test_a_unet_too_big_for_the_machine_is_refused_before_allocating():
+    with pytest.raises(ValueError, match="^RefinementUNet: the weights of base_channels=100000"):
+        RefinementUNet(4, 2, base_channels=100000, depth=3)
