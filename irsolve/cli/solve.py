@@ -36,7 +36,8 @@ from irsolve.cli.flags import add_flags, add_settings_arguments
 from irsolve.cli.types import integer, real
 from irsolve.data.darcy_files import darcy_count, darcy_problems
 from irsolve.distributed import resolve_device
-from irsolve.learned.trained import load_corrector
+from irsolve.learned.darcy_corrector import DarcyCorrectorConfig
+from irsolve.learned.trained import family_of, load_corrector
 from irsolve.learned.training import TrainConfig
 from irsolve.reductions import norm
 from irsolve.solvers import (
@@ -66,7 +67,13 @@ logger = logging.getLogger(__name__)
 
 def _corrector_cycle(args: argparse.Namespace) -> FixedPointSolver:
     """The trained hybrid cycle: one learned corrector step, then its trained smoothing."""
-    return load_corrector(args.corrector, flag="--corrector", device=args.device)[0]
+    cycle, config = load_corrector(args.corrector, flag="--corrector", device=args.device)
+    if not isinstance(config, DarcyCorrectorConfig):
+        raise ValueError(
+            f"expected --corrector to be a darcy corrector checkpoint (irsolve train-corrector "
+            f"darcy), got one of the {family_of(config)} family: {args.corrector}"
+        )
+    return cycle
 
 
 #: ``--solver`` name -> how to build it from the parsed flags.

@@ -39,7 +39,14 @@ from irsolve.learned.nets.factory import build_net
 from irsolve.learned.training import RefinerConfig, make_refiner
 from irsolve.solvers import Refiner
 
-__all__ = ["CORRECTOR_FAMILIES", "Objective", "load_corrector", "load_net", "load_refiner"]
+__all__ = [
+    "CORRECTOR_FAMILIES",
+    "Objective",
+    "family_of",
+    "load_corrector",
+    "load_net",
+    "load_refiner",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +154,14 @@ def load_refiner(
     net, config = load_net(path, "refiner", flag=flag, device=device)
     settings = _replaced(_settings(RefinerConfig, config["refiner"], path), overrides)
     return make_refiner(net, settings), settings
+
+
+def family_of(config: Any) -> str:
+    """The name of the corrector family whose settings ``config`` is (``"darcy"``, ...)."""
+    for name, family in CORRECTOR_FAMILIES.items():
+        if isinstance(config, family.config_type):
+            return name
+    raise TypeError(f"expected the settings of a corrector family, got {type(config).__name__}")
 
 
 def load_corrector(
