@@ -12,6 +12,7 @@ from . import plots
 from .certificate import Certificate, contraction_certificate
 from .lipschitz_estimates import lipschitz
 from .plots import (
+    certificate_figure,
     plot_band_ratios,
     plot_certificate,
     plot_convergence,
@@ -24,6 +25,7 @@ from .spectral import SpectralError, spectral_error
 __all__ = [
     "Certificate",
     "SpectralError",
+    "certificate_figure",
     "contraction_certificate",
     "lipschitz",
     "plot_band_ratios",

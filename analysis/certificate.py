@@ -58,7 +58,7 @@ from .lipschitz_estimates import Linearisation, check_solver_call, spectral_norm
 from .norms import EnergyNorm, EuclideanNorm, NormName, make_norm
 from .stepmap import StepMap, ball_points
 
-__all__ = ["Certificate", "contraction_certificate", "invariant_radii", "iterate"]
+__all__ = ["Certificate", "contraction_certificate", "error_bound", "invariant_radii", "iterate"]
 
 logger = logging.getLogger(__name__)
 
@@ -306,34 +306,17 @@ def contraction_certificate(
     step = StepMap(solver, x, k=k)
     check_points_memory(owner, steps, n_probe, y, step.dtype)
     y = y.to(step.dtype)
-    if h0 is None:
-        h0 = x.zeros() if isinstance(x, Problem) else torch.zeros_like(y)
-    if not isinstance(h0, Tensor) or h0.shape != y.shape:
-        got = tuple(h0.shape) if isinstance(h0, Tensor) else type(h0).__name__
-        raise ValueError(f"{owner}: expected h0 of the shape of y {tuple(y.shape)}, got {got}")
-    h0 = h0.to(step.dtype)
-    batch = y.shape[0]
-    eps = torch.finfo(step.dtype).eps
+    h0 = _start_iterate(owner, x, y, h0)
 
     trajectory = iterate(solver, x.to(step.dtype) if isinstance(x, Tensor) else x, h0, steps)
     errors = trajectory - y
     observed = torch.stack([measure(e) for e in errors])
-    if delta is None:
-        finite = torch.where(torch.isfinite(observed), observed, torch.zeros_like(observed))
-        delta_t = finite.amax(dim=0)
-    else:
-        delta_t = torch.as_tensor(delta, dtype=step.dtype, device=y.device).expand(batch).clone()
-
+    delta_t = _ball_radius(observed, delta, like=y)
     with torch.no_grad():
         g_y = step(y)
     bias = measure(g_y - y)
 
-    random_errors = ball_points(
-        y.repeat((n_probe,) + (1,) * (y.dim() - 1)),
-        delta_t.repeat(n_probe),
-        generator=generator,
-        norm=measure.tile(n_probe),
-    ).view((n_probe,) + tuple(y.shape))
+    random_errors = _random_ball_errors(y, delta_t, n_probe, measure, generator)
     inside = observed <= delta_t
     power = {"iters": iters, "tol": spectral_tol, "generator": generator, "method": method}
     q, lipschitz = _jacobian_norms(
@@ -343,14 +326,68 @@ def contraction_certificate(
     everywhere = torch.ones_like(far[:1]).expand(n_probe, -1)
     probes, keep = torch.cat([errors, random_errors]), torch.cat([far, everywhere])
     c = _largest_curvature(step, y, g_y, probes, keep, measure, points_per_call)
+    cert = _certify(
+        q, c, lipschitz, bias, delta_t, observed, norm, y_size=measure(y), dtype=y.dtype
+    )
+    logger.info("certificate holds for %d of %d samples", int(cert.holds.sum()), cert.batch_size)
+    return cert
 
+
+def _start_iterate(owner: str, x: Any, y: Tensor, h0: Tensor | None) -> Tensor:
+    """``h0`` in ``y``'s dtype, checked to have ``y``'s shape; zeros (``x.zeros()``) if ``None``."""
+    if h0 is None:
+        h0 = x.zeros() if isinstance(x, Problem) else torch.zeros_like(y)
+    if not isinstance(h0, Tensor) or h0.shape != y.shape:
+        got = tuple(h0.shape) if isinstance(h0, Tensor) else type(h0).__name__
+        raise ValueError(f"{owner}: expected h0 of the shape of y {tuple(y.shape)}, got {got}")
+    return h0.to(y.dtype)
+
+
+def _ball_radius(observed: Tensor, delta: float | Tensor | None, like: Tensor) -> Tensor:
+    """``(B,)`` radius ``delta`` of the ball (in ``like``'s dtype and device); default the
+    largest finite observed error."""
+    if delta is None:
+        finite = torch.where(torch.isfinite(observed), observed, torch.zeros_like(observed))
+        return finite.amax(dim=0)
+    radius = torch.as_tensor(delta, dtype=like.dtype, device=like.device)
+    return radius.expand(like.shape[0]).clone()
+
+
+def _random_ball_errors(
+    y: Tensor,
+    delta: Tensor,
+    n_probe: int,
+    measure: EuclideanNorm | EnergyNorm,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """``(n_probe, B, ...)`` offsets ``e`` drawn uniformly in the balls ``||e|| <= delta``."""
+    return ball_points(
+        y.repeat((n_probe,) + (1,) * (y.dim() - 1)),
+        delta.repeat(n_probe),
+        generator=generator,
+        norm=measure.tile(n_probe),
+    ).view((n_probe,) + tuple(y.shape))
+
+
+def _certify(
+    q: Tensor,
+    c: Tensor,
+    lipschitz: Tensor,
+    bias: Tensor,
+    delta: Tensor,
+    observed: Tensor,
+    norm: NormName,
+    y_size: Tensor,
+    dtype: torch.dtype,
+) -> Certificate:
+    """The certificate from the measured constants: radii, floor ``bias / (1 - q)``, the bound
+    recursion from ``observed[0]`` and whether the observed errors stay under it (to a
+    round-off slack of a few ulps of ``dtype`` of ``||y||`` plus the bound)."""
+    eps = torch.finfo(dtype).eps
     r_minus, r_plus = invariant_radii(q, c, bias)
-    holds = r_minus <= delta_t
     floor = torch.where(q < 1, bias / (1.0 - q).clamp_min(eps), torch.inf)
-    bound = _error_bound(observed[0], q, c, bias, delta_t, steps)
-    slack = 8 * eps * (measure(y) + bound.nan_to_num(posinf=0.0))
-    within = (observed <= bound + slack).all(dim=0)
-    logger.info("certificate holds for %d of %d samples", int(holds.sum()), batch)
+    bound = error_bound(observed[0], q, c, bias, observed.shape[0] - 1, delta=delta)
+    slack = 8 * eps * (y_size + bound.nan_to_num(posinf=0.0))
     return Certificate(
         q=q,
         c=c,
@@ -359,11 +396,11 @@ def contraction_certificate(
         r_minus=r_minus,
         r_plus=r_plus,
         floor=floor,
-        holds=holds,
-        delta=delta_t,
+        holds=r_minus <= delta,
+        delta=delta,
         observed=observed,
         bound=bound,
-        within=within,
+        within=(observed <= bound + slack).all(dim=0),
         norm=norm,
     )
 
@@ -458,12 +495,23 @@ def _largest_curvature(
     return torch.where(keep, ratio, torch.zeros_like(ratio)).amax(dim=0)
 
 
-def _error_bound(
-    start: Tensor, q: Tensor, c: Tensor, bias: Tensor, delta: Tensor, steps: int
+def error_bound(
+    start: Tensor,
+    q: Tensor,
+    c: Tensor,
+    bias: Tensor,
+    steps: int,
+    *,
+    delta: Tensor | None = None,
 ) -> Tensor:
-    """``t_0 = start``, ``t_{k+1} = q t_k + c t_k^2 + bias``; ``inf`` once ``t_k > delta``."""
+    """``(steps + 1, B)`` recursion ``t_0 = start``, ``t_{k+1} = q t_k + c t_k^2 + bias``.
+
+    With ``delta`` the terms after one above ``delta`` are ``inf`` (Theorem 3.1 bounds the
+    next error only while ``||e_k|| <= delta``); without, the recursion runs every step.
+    """
     bounds = [start]
     for _ in range(steps):
         t = bounds[-1]
-        bounds.append(torch.where(t <= delta, q * t + c * t**2 + bias, torch.inf))
+        following = q * t + c * t**2 + bias
+        bounds.append(following if delta is None else torch.where(t <= delta, following, torch.inf))
     return torch.stack(bounds)

@@ -16,12 +16,15 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from .certificate import Certificate
+from .certificate import Certificate, error_bound
 from .spectral import BAND_NAMES
 
 __all__ = [
+    "certificate_figure",
     "plot_band_ratios",
     "plot_certificate",
     "plot_convergence",
@@ -234,79 +237,133 @@ def plot_fields(
 
 
 def plot_certificate(cert: Certificate, path: str | Path) -> list[Path]:
-    """Observed error per step against the predicted floor and bound, per sample.
+    """Observed error per step against the theorem's bound and floor, per sample.
+
+    The bound is the recursion of Theorem 3.1,
+    ``t_0 = ||e_0||``, ``t_{k+1} = q t_k + c t_k^2 + beta`` (``beta = alpha ||b||``
+    for the learned step), iterated from the observed ``e_0`` over every step
+    (:func:`~irsolve.analysis.certificate.error_bound`; the theorem promises
+    it only while the error stays in the ball of radius ``delta``). The floor
+    ``beta / (1 - q)`` exists only where the step contracts at ``y``
+    (``q < 1``); the legends say so where it does not.
 
     Left: the error ``||h_k - y||`` of up to :data:`MAX_SAMPLE_CURVES`
-    samples (solid), their predicted bound (dotted) and floor
-    ``beta / (1 - q)`` (dashed). A floor exists only where the step contracts
-    at ``y`` (``q < 1``); the title counts the samples that have one, and
-    when none does the panel says so instead of drawing nothing silently.
-    Right, for every sample: the last observed error, the predicted bound at
-    that step and the floor (zero floors, as for a classical solver at its
-    exact solution, are marked on the axis' bottom edge); samples where the
-    certificate does not hold are shaded.
+    samples (solid), their bound (dotted) and floor (dashed). Right, for every
+    sample: the last observed error, the bound at that step and the floor
+    (zero floors, as for a classical solver at its exact solution, are marked
+    on the axis' bottom edge); samples where the certificate does not hold are
+    shaded. Bounds far above every observed error are clipped off the axes.
     """
-    observed, bound, floor = _numpy(cert.observed), _numpy(cert.bound), _numpy(cert.floor)
-    holds = cert.holds.detach().cpu().numpy().astype(bool)
-    steps = np.arange(observed.shape[0])
-    drawn = min(cert.batch_size, MAX_SAMPLE_CURVES)
-    has_floor = np.isfinite(floor)
-    fig = Figure(figsize=(11.0, 4.0), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    for b in range(drawn):
-        (line,) = left.plot(steps, observed[:, b], label=f"sample {b}")
-        color = line.get_color()
-        finite = np.isfinite(bound[:, b])
-        left.plot(steps[finite], bound[finite, b], color=color, linestyle=":", linewidth=1)
-        if has_floor[b] and floor[b] > 0:
-            left.axhline(floor[b], color=color, linestyle="--", linewidth=0.8)
-    left.set_yscale("log")
-    left.set_xlabel("step k")
-    left.set_ylabel("||h_k - y||")
-    left.set_title(
-        f"observed (solid), bound (dotted), floor (dashed; exists for "
-        f"{int(has_floor[:drawn].sum())} of {drawn}: needs q < 1)",
-        fontsize=9,
-    )
-    if not has_floor[:drawn].any():
-        left.set_xlabel(
-            "step k\n(no floor drawn: q = ||J_G(y)|| >= 1, the step does not contract at y)"
-        )
-    left.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=7, ncol=2)
+    return _save(certificate_figure(cert), path)
 
-    final, last_bound = observed[-1], bound[-1]
+
+def certificate_figure(cert: Certificate) -> Figure:
+    """The figure :func:`plot_certificate` writes, unsaved."""
+    observed, floor = _numpy(cert.observed), _numpy(cert.floor)
+    steps = observed.shape[0] - 1
+    bound = _numpy(error_bound(cert.observed[0], cert.q, cert.c, cert.bias, steps))
+    fig = Figure(figsize=(11.0, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    _certificate_curves(left, observed, bound, floor)
+    _certificate_samples(right, cert, observed[-1], bound[-1], floor)
+    top = _clip_above(observed)
+    for ax in (left, right):
+        ax.set_yscale("log")
+        if top is not None and np.any(bound > top):
+            ax.set_ylim(top=top)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+#: Bounds above this multiple of the largest observed error are clipped off the axes.
+BOUND_CLIP = 1e4
+
+
+def _clip_above(observed: np.ndarray) -> float | None:
+    """The top of the y-axes: :data:`BOUND_CLIP` times the largest finite observed error."""
+    finite = observed[np.isfinite(observed) & (observed > 0)]
+    return float(BOUND_CLIP * finite.max()) if finite.size else None
+
+
+def _floor_note(has_floor: np.ndarray) -> str:
+    """Legend text for the floor: where it exists, and why not elsewhere."""
+    if not has_floor.any():
+        return f"no floor: q >= 1 for all {has_floor.size}"
+    if has_floor.all():
+        return "floor beta / (1 - q)"
+    return f"floor beta / (1 - q) (q < 1 for {int(has_floor.sum())} of {has_floor.size})"
+
+
+def _certificate_curves(
+    ax: Axes, observed: np.ndarray, bound: np.ndarray, floor: np.ndarray
+) -> None:
+    """Left panel: observed error, bound and floor per step of the first samples."""
+    drawn = min(observed.shape[1], MAX_SAMPLE_CURVES)
+    steps = np.arange(observed.shape[0])
+    has_floor = np.isfinite(floor[:drawn])
+    for b in range(drawn):
+        (line,) = ax.plot(steps, observed[:, b], label=f"sample {b}")
+        color = line.get_color()
+        ax.plot(steps, bound[:, b], color=color, linestyle=":", linewidth=1.2)
+        if has_floor[b] and floor[b] > 0:
+            ax.axhline(floor[b], color=color, linestyle="--", linewidth=0.8)
+    key = [
+        Line2D([], [], color="0.3", label="observed"),
+        Line2D([], [], color="0.3", linestyle=":", label="bound from e_0"),
+        Line2D(
+            [],
+            [],
+            color="0.3",
+            linestyle="--" if has_floor.any() else "none",
+            label=_floor_note(has_floor),
+        ),
+    ]
+    samples = ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.add_artist(samples)
+    ax.legend(handles=key, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    ax.set_xlabel("step k")
+    ax.set_ylabel("||h_k - y||")
+    ax.set_title(f"first {drawn} samples: error, bound and floor per step", fontsize=10)
+
+
+def _certificate_samples(
+    ax: Axes, cert: Certificate, final: np.ndarray, last_bound: np.ndarray, floor: np.ndarray
+) -> None:
+    """Right panel: last observed error, bound at that step and floor of every sample."""
+    holds = cert.holds.detach().cpu().numpy().astype(bool)
+    steps = cert.observed.shape[0] - 1
     samples = np.arange(cert.batch_size)
+    has_floor = np.isfinite(floor)
     for values, marker, label in (
-        (final, "o", f"observed at step {steps[-1]}"),
-        (last_bound, "v", f"predicted bound at step {steps[-1]}"),
-        (floor, "_", "predicted floor beta / (1 - q)"),
+        (final, "o", f"observed at step {steps}"),
+        (last_bound, "v", f"bound at step {steps}"),
+        (floor, "_", _floor_note(has_floor)),
     ):
         shown = np.isfinite(values) & (values > 0)
         if shown.any():
-            right.scatter(samples[shown], values[shown], marker=marker, s=40, label=label)
+            ax.scatter(samples[shown], values[shown], marker=marker, s=40, label=label)
+    if not has_floor.any():
+        ax.plot([], [], linestyle="none", label=_floor_note(has_floor))
     zero_floor = has_floor & (floor == 0)
     if zero_floor.any():
-        right.scatter(
+        ax.scatter(
             samples[zero_floor],
             np.zeros(int(zero_floor.sum())),
             marker="_",
             s=80,
             color="k",
-            transform=right.get_xaxis_transform(),
+            transform=ax.get_xaxis_transform(),
             clip_on=False,
             label="floor 0 (exact fixed point)",
         )
     for b in samples[~holds]:
-        right.axvspan(b - 0.4, b + 0.4, color="tab:red", alpha=0.12, linewidth=0)
-    right.set_yscale("log")
-    right.set_xlabel("sample (red band: certificate does not hold)")
-    right.set_ylabel("||h - y||")
-    right.set_title(
+        ax.axvspan(b - 0.4, b + 0.4, color="tab:red", alpha=0.12, linewidth=0)
+    ax.set_xlabel("sample (red band: certificate does not hold)")
+    ax.set_ylabel("||h - y||")
+    ax.set_title(
         f"certificate holds for {int(holds.sum())} of {cert.batch_size} samples; "
         f"observed <= bound for {int(cert.within.sum())}",
         fontsize=10,
     )
-    right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=8)
-    return _save(fig, path)
+    ax.legend(fontsize=8)

@@ -12,6 +12,7 @@ the trained ``K`` show whether the iteration stays put), then writes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from irsolve.reductions import rms
 
 from . import plots
 from .certificate import Certificate, check_points_memory, contraction_certificate, iterate
-from .spectral import BAND_NAMES, spectral_error, summarize_ratios
+from .spectral import BAND_NAMES, SpectralError, spectral_error, summarize_ratios
 from .stepmap import StepMap
 
 __all__ = ["analyze"]
@@ -129,18 +130,8 @@ def analyze(
     y = y.to(step.dtype)
     trajectory = iterate(refiner, x.to(step.dtype) if isinstance(x, Tensor) else x, h0, steps)
     _stage(stages, f"errors and spectra of {steps + 1} iterates of {y.shape[0]} samples")
-
-    target = y.double()
-    rfne_table = torch.stack([rfne(h.double(), target) for h in trajectory])
-    vrmse_table = torch.stack([vrmse(h.double(), target) for h in trajectory])
-    residuals = _rms_residuals(refiner, step, trajectory)
-
-    spectra = [spectral_error(h.double(), target, bands=bands) for h in trajectory]
-    band_energy = torch.stack([s.bands for s in spectra])
-    ratios = band_energy / band_energy[0]
-    summary = summarize_ratios(ratios)
-    edges = spectra[0].edges
-    names = list(BAND_NAMES) if len(edges) == 4 else [f"band {i}" for i in range(len(edges) - 1)]
+    errors = _ErrorTables.measure(refiner, step, trajectory, y)
+    spectra = _Spectra.measure(trajectory, y, bands)
 
     _stage(stages, f"contraction certificate ({y.shape[0]} samples, {n_probe} probes each)")
     cert = contraction_certificate(
@@ -155,41 +146,14 @@ def analyze(
     )
 
     _stage(stages, "figures and report")
-    shown = min(K, steps)
-    figures = {
-        "convergence": plots.plot_convergence(
-            rfne_table, out / "convergence", residuals=residuals, K=K
-        ),
-        "band_ratios": plots.plot_band_ratios(ratios, out / "band_ratios", band_names=names, K=K),
-        "spectra": plots.plot_error_spectra(
-            [
-                spectra[0].spectrum,
-                spectra[min(K, steps)].spectrum,
-                spectra[-1].spectrum,
-            ],
-            spectra[0].radii,
-            ["base", f"step {min(K, steps)}", f"step {steps}"],
-            out / "spectra",
-            edges=edges,
-        ),
-        "fields": plots.plot_fields(y, h0, trajectory[shown], out / "fields"),
-        "certificate": plots.plot_certificate(cert, out / "certificate"),
-    }
+    figures = _draw_figures(out, errors, spectra, cert, y, trajectory, K)
     report = {
         "samples": int(y.shape[0]),
         "steps": steps,
         "K": K,
         "refiner": repr(refiner),
-        "metrics": {
-            "rfne": _quartiles(rfne_table),
-            "vrmse": _quartiles(vrmse_table),
-            "residual_rms": None if residuals is None else _quartiles(residuals),
-        },
-        "spectral": {
-            "bands": names,
-            "edges": edges.tolist(),
-            "ratio_to_base": summary.to_dict(),
-        },
+        "metrics": errors.quartiles(),
+        "spectral": spectra.summary(),
         "certificate": {
             "holds": int(cert.holds.sum()),
             "within": int(cert.within.sum()),
@@ -198,11 +162,102 @@ def analyze(
         "figures": {name: [p.name for p in paths] for name, paths in figures.items()},
     }
     (out / "report.json").write_text(json.dumps(_finite(report), indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(report, cert, names, K))
+    (out / "report.md").write_text(_markdown(report, cert, spectra.names, K))
     stages.update()
     stages.close()
     logger.info("wrote the report to %s", out)
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _ErrorTables:
+    """``(steps + 1, B)`` RFNE, VRMSE and RMS physical residual (``None`` without one)."""
+
+    rfne: Tensor
+    vrmse: Tensor
+    residuals: Tensor | None
+
+    @classmethod
+    def measure(
+        cls, refiner: FixedPointSolver, step: StepMap, trajectory: Tensor, y: Tensor
+    ) -> _ErrorTables:
+        target = y.double()
+        return cls(
+            rfne=torch.stack([rfne(h.double(), target) for h in trajectory]),
+            vrmse=torch.stack([vrmse(h.double(), target) for h in trajectory]),
+            residuals=_rms_residuals(refiner, step, trajectory),
+        )
+
+    def quartiles(self) -> dict[str, Any]:
+        """The report's ``metrics``: median and 25-75 % of each table per step."""
+        return {
+            "rfne": _quartiles(self.rfne),
+            "vrmse": _quartiles(self.vrmse),
+            "residual_rms": None if self.residuals is None else _quartiles(self.residuals),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spectra:
+    """The error spectrum of every iterate and its band energies over the base's."""
+
+    per_step: list[SpectralError]
+    ratios: Tensor
+    names: list[str]
+
+    @classmethod
+    def measure(cls, trajectory: Tensor, y: Tensor, bands: int | Sequence[float]) -> _Spectra:
+        target = y.double()
+        per_step = [spectral_error(h.double(), target, bands=bands) for h in trajectory]
+        band_energy = torch.stack([s.bands for s in per_step])
+        edges = per_step[0].edges
+        names = (
+            list(BAND_NAMES) if len(edges) == 4 else [f"band {i}" for i in range(len(edges) - 1)]
+        )
+        return cls(per_step=per_step, ratios=band_energy / band_energy[0], names=names)
+
+    @property
+    def edges(self) -> Tensor:
+        return self.per_step[0].edges
+
+    def summary(self) -> dict[str, Any]:
+        """The report's ``spectral``: band names, edges and ratio quartiles per step."""
+        return {
+            "bands": self.names,
+            "edges": self.edges.tolist(),
+            "ratio_to_base": summarize_ratios(self.ratios).to_dict(),
+        }
+
+
+def _draw_figures(
+    out: Path,
+    errors: _ErrorTables,
+    spectra: _Spectra,
+    cert: Certificate,
+    y: Tensor,
+    trajectory: Tensor,
+    K: int,
+) -> dict[str, list[Path]]:
+    """Write the report's five figures to ``out``; name -> written paths."""
+    steps = trajectory.shape[0] - 1
+    shown = min(K, steps)
+    return {
+        "convergence": plots.plot_convergence(
+            errors.rfne, out / "convergence", residuals=errors.residuals, K=K
+        ),
+        "band_ratios": plots.plot_band_ratios(
+            spectra.ratios, out / "band_ratios", band_names=spectra.names, K=K
+        ),
+        "spectra": plots.plot_error_spectra(
+            [spectra.per_step[i].spectrum for i in (0, shown, steps)],
+            spectra.per_step[0].radii,
+            ["base", f"step {shown}", f"step {steps}"],
+            out / "spectra",
+            edges=spectra.edges,
+        ),
+        "fields": plots.plot_fields(y, trajectory[0], trajectory[shown], out / "fields"),
+        "certificate": plots.plot_certificate(cert, out / "certificate"),
+    }
 
 
 def _stage(bar: tqdm, text: str, first: bool = False) -> None:
@@ -237,9 +292,10 @@ FIGURE_NOTES = {
     "fields": "one sample: the truth, the base's and the refined prediction on one colour "
     "scale, then both errors on another.",
     "certificate": "left, for a few samples: the observed error per step (solid), the "
-    "certificate's predicted bound (dotted) and its floor (dashed, drawn only where the step "
-    "contracts, q < 1); right, for every sample: the last error, bound and floor, with red bands "
-    "where the certificate does not hold.",
+    "theorem's bound `q e + c e^2 + beta` iterated from the observed first error over every "
+    "step (dotted) and its floor `beta / (1 - q)` (dashed; it exists only where the step "
+    "contracts, q < 1, and the legend says when it does not); right, for every sample: the "
+    "last error, bound and floor, with red bands where the certificate does not hold.",
 }
 
 

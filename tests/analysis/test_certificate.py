@@ -17,7 +17,7 @@ from torch import Tensor
 
 from irsolve import solve
 from irsolve.analysis import Certificate, contraction_certificate
-from irsolve.analysis.certificate import invariant_radii
+from irsolve.analysis.certificate import error_bound, invariant_radii
 from irsolve.solvers import Darcy2D, GaussSeidel, darcy_coefficient, gaussian_random_field
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.problems import Poisson2D
@@ -271,3 +271,16 @@ def test_gauss_seidel_certified_in_energy_norm_where_the_2_norm_exceeds_one() ->
     a_norms = [math.sqrt(e0[b] @ (problem.to_scipy()[b] @ e0[b])) for b in range(2)]
     np.testing.assert_allclose(energy.observed[0].numpy(), a_norms, rtol=1e-12)
     assert energy.norm == "energy" and "norm='energy'" in repr(energy)
+
+
+def test_error_bound_runs_every_step_without_a_ball_and_stops_at_its_edge_with_one() -> None:
+    start, q = torch.tensor([1.0]), torch.tensor([1.1])
+    c, bias = torch.tensor([0.5]), torch.tensor([0.1])
+    free = error_bound(start, q, c, bias, 3)
+    expected = [1.0]
+    for _ in range(3):
+        expected.append(1.1 * expected[-1] + 0.5 * expected[-1] ** 2 + 0.1)
+    assert free.flatten().tolist() == pytest.approx(expected)
+    cut = error_bound(start, q, c, bias, 3, delta=torch.tensor([1.0]))
+    assert cut.flatten().tolist()[:2] == pytest.approx(expected[:2])
+    assert torch.isinf(cut[2:]).all()

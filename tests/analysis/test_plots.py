@@ -8,9 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from torch import Tensor, nn
 
+from irsolve.analysis import Certificate
+from irsolve.analysis.certificate import error_bound, invariant_radii
 from irsolve.analysis.plots import (
+    certificate_figure,
     plot_convergence,
     plot_fields,
 )
@@ -102,3 +106,75 @@ def test_report_explains_a_failed_certificate_and_every_figure(tmp_path: Path) -
     for name in report["figures"]:
         assert f"- `{name}.png`: " in text, name
     assert (tmp_path / "certificate.png").stat().st_size > 0
+
+
+def _certificate(q: list[float], steps: int = 6) -> Certificate:
+    """Two-sample certificate with the given ``q``, ``c = 0.01``, ``beta = 0.05``, and a ball
+    so small that the certificate's own ``bound`` is cut off after step 1."""
+    q_t = torch.tensor(q, dtype=torch.float64)
+    c, bias = torch.full_like(q_t, 0.01), torch.full_like(q_t, 0.05)
+    observed = torch.stack([torch.full_like(q_t, 1.0 / (k + 1)) for k in range(steps + 1)])
+    delta = torch.full_like(q_t, 0.9)
+    bound = error_bound(observed[0], q_t, c, bias, steps, delta=delta)
+    floor = torch.where(q_t < 1, bias / (1 - q_t), torch.inf)
+    r_minus, r_plus = invariant_radii(q_t, c, bias)
+    return Certificate(
+        q=q_t,
+        c=c,
+        lipschitz=q_t,
+        bias=bias,
+        r_minus=r_minus,
+        r_plus=r_plus,
+        floor=floor,
+        holds=r_minus <= delta,
+        delta=delta,
+        observed=observed,
+        bound=bound,
+        within=torch.ones_like(q_t, dtype=torch.bool),
+    )
+
+
+def _legend_texts(ax) -> list[str]:
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    for artist in ax.artists:  # a legend kept beside the axes' own one
+        texts += [t.get_text() for t in artist.get_texts()]
+    return texts
+
+
+def test_certificate_figure_draws_the_bound_over_every_step_and_the_floor_where_q_below_1():
+    cert = _certificate([0.5, 1.02], steps=6)
+    assert torch.isinf(cert.bound[2:]).all()  # the ball cut-off the figure must not copy
+    left, right = certificate_figure(cert).axes[:2]
+    dotted = [line for line in left.get_lines() if line.get_linestyle() == ":"]
+    dotted = [line for line in dotted if len(line.get_xdata())]  # not the legend's key
+    assert len(dotted) == 2
+    expected = error_bound(cert.observed[0], cert.q, cert.c, cert.bias, 6).numpy()
+    for b, line in enumerate(dotted):
+        assert list(line.get_xdata()) == list(range(7))
+        np.testing.assert_allclose(line.get_ydata(), expected[:, b])
+        assert np.isfinite(line.get_ydata()).all()
+    dashed = [line for line in left.get_lines() if line.get_linestyle() == "--"]
+    dashed = [line for line in dashed if len(line.get_xdata())]
+    assert [line.get_ydata()[0] for line in dashed] == pytest.approx([0.05 / 0.5])
+    assert "floor beta / (1 - q) (q < 1 for 1 of 2)" in _legend_texts(left)
+    # The right panel: observed, bound and floor markers at the last step.
+    offsets = [c.get_offsets() for c in right.collections if len(c.get_offsets())]
+    assert len(offsets) == 3
+    np.testing.assert_allclose(offsets[1][:, 1], expected[-1])
+
+
+def test_certificate_figure_says_in_the_legends_that_no_floor_exists_when_q_is_at_least_1():
+    left, right = certificate_figure(_certificate([1.0, 1.3])).axes[:2]
+    dashed = [line for line in left.get_lines() if line.get_linestyle() == "--"]
+    assert not [line for line in dashed if len(line.get_xdata())]
+    for ax in (left, right):
+        assert "no floor: q >= 1 for all 2" in _legend_texts(ax)
+
+
+def test_certificate_figure_has_integer_ticks_for_steps_and_samples():
+    fig = certificate_figure(_certificate([0.5, 0.9, 1.1], steps=3))
+    FigureCanvasAgg(fig).draw()
+    for ax in fig.axes[:2]:
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 2
+        assert all(float(t).is_integer() for t in ticks), ticks
