@@ -1,4 +1,4 @@
-"""Training of base operators and learned refiners: one loop, two objectives.
+"""Training of base operators, learned refiners and learned correctors: one loop, three objectives.
 
 :func:`fit` is the only training loop (AdamW, cosine learning rate, gradient
 clipping, non-finite batches skipped and counted, the run stopped with
@@ -17,7 +17,10 @@ optimised is an *objective*:
   + beta_jac * J(G)``, ``w_fp`` a linear warm-up, ``J`` an optional
   Jacobian-norm penalty of the step map ``G`` (Bai et al. 2021). Unroll
   lengths may be sampled past ``K`` to train stability beyond the horizon,
-  and ``mean_k`` may weight later steps more (``step_weights="linear"``).
+  and ``mean_k`` may weight later steps more (``step_weights="linear"``);
+- :class:`~irsolve.learned.corrector_training.CorrectorObjective` (used by
+  ``irsolve train-corrector``): the learned corrector of a problem family,
+  trained by running its deployed cycle through the engine (Darcy, Helmholtz).
 
 The package is split by job: :mod:`~irsolve.learned.training.configs` (the
 settings), :mod:`~irsolve.learned.training.objectives` (what is optimised),
