@@ -141,22 +141,33 @@ class SolveState:
         self._start_time = time.perf_counter()
 
         with self._grad_mode():
-            if isinstance(x, Tensor):
-                if x.dim() < 1:
-                    raise ValueError(
-                        f"{self._owner}: expected x of shape (B, C, *space), got {tuple(x.shape)}"
-                    )
-                _check_finite(self._owner, "x", x)
-            h0 = self._initial_iterate(base, x)
-            _check_finite(self._owner, "h0", h0)
+            h0 = self._checked_start(base, x)
             self.ctx = refiner.prepare(x) if h0.shape[0] else None
+        self._reset_bookkeeping(h0, save_trajectory)
+        self._classify_start(h0)
 
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _checked_start(self, base: Any, x: Any) -> Tensor:
+        """``h0`` from ``base``, with ``x`` (a tensor) and ``h0`` checked finite."""
+        if isinstance(x, Tensor):
+            if x.dim() < 1:
+                raise ValueError(
+                    f"{self._owner}: expected x of shape (B, C, *space), got {tuple(x.shape)}"
+                )
+            _check_finite(self._owner, "x", x)
+        h0 = self._initial_iterate(base, x)
+        _check_finite(self._owner, "h0", h0)
+        return h0
+
+    def _reset_bookkeeping(self, h0: Tensor, save_trajectory: bool) -> None:
+        """Step 0: every sample active at ``h0``, no step taken, nothing measured yet."""
         batch = h0.shape[0]
         self.k = 0
         self.active = torch.arange(batch, device=h0.device)
         self.h = h0
         self.retcodes = [ReturnCode.DEFAULT] * batch
-        self._u = h0.detach().clone() if not grad else h0
+        self._u = h0.detach().clone() if not self.grad else h0
         # Per-sample bookkeeping lives in small NumPy arrays (cheaper per step than torch ops).
         self._active_np = np.arange(batch)
         self._best = np.full(batch, np.inf)
@@ -171,13 +182,17 @@ class SolveState:
         self._steps_per_solver: Counter[str] = Counter()
         self._terminated = False
 
+    def _classify_start(self, h0: Tensor) -> None:
+        """Choose the criterion (residual or update) and stop the samples ``h0`` already ends:
+        converged or non-finite residuals, or every sample when ``maxiter = 0`` without one."""
+        batch = h0.shape[0]
         with self._grad_mode():
-            r0 = refiner.residual(self.ctx, h0) if batch else None
+            r0 = self.solver.residual(self.ctx, h0) if batch else None
         # An empty batch on a problem still reports the problem's criterion.
-        has_residual = r0 is not None or (batch == 0 and isinstance(x, Problem))
+        has_residual = r0 is not None or (batch == 0 and isinstance(self.x, Problem))
         self.criterion = "residual" if has_residual else "update"
         if r0 is not None:
-            measure = sample_norm(r0.detach(), norm).to("cpu", torch.float64).numpy()
+            measure = sample_norm(r0.detach(), self.norm).to("cpu", torch.float64).numpy()
             self._residual_rows.append(measure.copy())
             self._start[:] = measure
             self._best[:] = np.where(np.isfinite(measure), measure, np.inf)
@@ -186,8 +201,6 @@ class SolveState:
             self._residual_rows.append(np.full(batch, np.nan))
             if self.maxiter == 0:
                 self._finish(np.full(batch, int(self._end_code)), np.full(batch, np.nan))
-
-    # -- set-up ---------------------------------------------------------------------------
 
     def _grad_mode(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext() if self.grad else torch.no_grad()

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from irsolve import distributed
 from irsolve._validate import check_int, check_memory, check_real
-from irsolve.engine import init
+from irsolve.engine import SolveState, init
 from irsolve.interface import FixedPointSolver
 from irsolve.metrics import mse_per_sample, rfne, vrmse
 
@@ -154,54 +154,21 @@ def evaluate(
     for module in (base, getattr(refiner, "net", None)):
         if isinstance(module, nn.Module):
             module.to(device).eval()
-    sums = {name: [0.0] * (n_steps + 1) for name in METRICS}
-    counts = [0] * (n_steps + 1)
-    codes: list[str] = []
-
-    def measure(k: int, h: Tensor, y: Tensor) -> None:
-        values = {name: fn(h.to(y.dtype), y) for name, fn in METRICS.items()}
-        finite = torch.isfinite(values["vrmse"])
-        counts[k] += int(finite.sum())
-        for name, v in values.items():
-            sums[name][k] += float(v[finite].sum())
-
-    n_samples = 0
+    totals = _StepTotals.empty(n_steps)
     # Under torchrun each rank measures its contiguous block of the samples.
     for x, y in DataLoader(distributed.shard(data), batch_size=batch_size, shuffle=False):
         x, y = x.to(device), y.to(device)
-        n_samples += len(x)
         state = init(
             base, refiner, x, tol=tol, maxiter=n_steps, divergence=divergence, patience=patience
         )
-        with torch.no_grad():
-            measure(0, state.current_iterates(), y)
-            for k in range(1, n_steps + 1):
-                state.step()  # a no-op once every sample has stopped
-                measure(k, state.current_iterates(), y)
-        codes.extend(str(c) for c in state.solution().retcodes)
+        totals.add_solve(state, y)
     if distributed.world_size() > 1:  # every rank reports the sums of all, codes in rank order
-        parts = distributed.all_gather_objects((sums, counts, codes, n_samples))
-        sums = {
-            name: [sum(p[0][name][k] for p in parts) for k in range(n_steps + 1)] for name in sums
-        }
-        counts = [sum(p[1][k] for p in parts) for k in range(n_steps + 1)]
-        codes = [code for p in parts for code in p[2]]
-        n_samples = sum(p[3] for p in parts)
-    metrics = {
-        name: [s / c if c else math.nan for s, c in zip(values, counts, strict=True)]
-        for name, values in sums.items()
-    }
-    report = EvaluationReport(
-        K=K,
-        steps=list(range(n_steps + 1)),
-        metrics=metrics,
-        nonfinite=[n_samples - c for c in counts],
-        retcodes=dict(Counter(codes)),
-        sample_retcodes=codes,
-    )
+        totals = _StepTotals.combined(distributed.all_gather_objects(totals))
+    report = totals.report(K)
+    metrics = report.metrics
     logger.info(
         "evaluated %d samples: VRMSE base %.4g, at K=%d %.4g, at %d %.4g; return codes %s",
-        n_samples,
+        totals.samples,
         metrics["vrmse"][0],
         K,
         metrics["vrmse"][min(K, n_steps)],
@@ -210,3 +177,63 @@ def evaluate(
         report.retcodes,
     )
     return report
+
+
+@dataclasses.dataclass
+class _StepTotals:
+    """Per step: each metric's sum over the samples where VRMSE is finite, and their count;
+    every sample's return code, in dataset order."""
+
+    sums: dict[str, list[float]]
+    counts: list[int]
+    codes: list[str]
+    samples: int
+
+    @classmethod
+    def empty(cls, n_steps: int) -> _StepTotals:
+        sums = {name: [0.0] * (n_steps + 1) for name in METRICS}
+        return cls(sums=sums, counts=[0] * (n_steps + 1), codes=[], samples=0)
+
+    @classmethod
+    def combined(cls, parts: list[_StepTotals]) -> _StepTotals:
+        """The totals of all ranks' ``parts``, codes in rank order."""
+        steps = range(len(parts[0].counts))
+        return cls(
+            sums={name: [sum(p.sums[name][k] for p in parts) for k in steps] for name in METRICS},
+            counts=[sum(p.counts[k] for p in parts) for k in steps],
+            codes=[code for p in parts for code in p.codes],
+            samples=sum(p.samples for p in parts),
+        )
+
+    def add(self, k: int, h: Tensor, y: Tensor) -> None:
+        """Add the metrics of iterates ``h`` against ``y`` at step ``k``."""
+        values = {name: fn(h.to(y.dtype), y) for name, fn in METRICS.items()}
+        finite = torch.isfinite(values["vrmse"])
+        self.counts[k] += int(finite.sum())
+        for name, v in values.items():
+            self.sums[name][k] += float(v[finite].sum())
+
+    def add_solve(self, state: SolveState, y: Tensor) -> None:
+        """Step ``state`` to its last step, adding the iterates of every step, then its codes."""
+        self.samples += len(y)
+        with torch.no_grad():
+            self.add(0, state.current_iterates(), y)
+            for k in range(1, len(self.counts)):
+                state.step()  # a no-op once every sample has stopped
+                self.add(k, state.current_iterates(), y)
+        self.codes.extend(str(c) for c in state.solution().retcodes)
+
+    def report(self, K: int) -> EvaluationReport:
+        """Means over the finite samples per step (NaN where none is finite)."""
+        metrics = {
+            name: [s / c if c else math.nan for s, c in zip(values, self.counts, strict=True)]
+            for name, values in self.sums.items()
+        }
+        return EvaluationReport(
+            K=K,
+            steps=list(range(len(self.counts))),
+            metrics=metrics,
+            nonfinite=[self.samples - c for c in self.counts],
+            retcodes=dict(Counter(self.codes)),
+            sample_retcodes=self.codes,
+        )
