@@ -60,6 +60,109 @@ def small_net(kind: str) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
+#: JVP+VJP pairs of every spectral-norm estimate timed here.
+PAIRS = 20
+
+
+def step_time(step: StepMap, h0: torch.Tensor) -> float:
+    """Shortest time of one batched step (the unit of the forward-equivalents)."""
+    with torch.no_grad():
+        return seconds(lambda: step(h0), repeat=10)
+
+
+def lipschitz_costs(
+    refiner: Refiner, step: StepMap, x: torch.Tensor, h0: torch.Tensor, repeat: int, t_step: float
+) -> float:
+    """Print part 1 (the batch's Lipschitz estimates); return the fastest step time seen."""
+    estimates, timings = {}, {}
+    for method in ("power", "lanczos"):
+
+        def run(method: str = method) -> torch.Tensor:
+            return lipschitz(refiner, x, h0, method=method, iters=PAIRS, spectral_tol=0.0)
+
+        timings[method] = seconds(run, repeat)
+        estimates[method] = run()
+    t_emp = seconds(lambda: lipschitz(refiner, x, h0, method="empirical", n_pairs=16), repeat)
+    emp = lipschitz(refiner, x, h0, method="empirical", n_pairs=16)
+    t_step = min(t_step, step_time(step, h0))
+    print("1. local Lipschitz constant of the step, whole batch")
+    print(f"   one batched step:            {t_step * 1e3:9.1f} ms  (1 forward-equivalent)")
+    for method, t in timings.items():
+        print(
+            f"   {method:8s} {PAIRS} JVP+VJP pairs:  {t * 1e3:9.1f} ms  = "
+            f"{t / t_step:6.1f} forward-equivalents per sample ({t / t_step / PAIRS:.2f} per pair)"
+        )
+    print(
+        f"   empirical, 16 pairs:         {t_emp * 1e3:9.1f} ms  = "
+        f"{t_emp / t_step:6.1f} forward-equivalents per sample"
+    )
+    lanczos = estimates["lanczos"]
+    print(
+        f"   medians over samples: lanczos {lanczos.median():.5f}, power / lanczos "
+        f"{float((estimates['power'] / lanczos).median()):.5f}, empirical / lanczos "
+        f"{float((emp / lanczos).median()):.4f}\n"
+    )
+    return t_step
+
+
+def dense_comparison(
+    refiner: Refiner, x: torch.Tensor, h0: torch.Tensor, dense_n: int, repeat: int
+) -> None:
+    """Print part 2: the estimates against the dense Jacobian's SVD on one small sample."""
+    xs, hs = x[:1, :, :dense_n, :dense_n], h0[:1, :, :dense_n, :dense_n]
+    one = StepMap(refiner, xs)
+
+    def dense_norm() -> torch.Tensor:
+        jac = torch.func.jacrev(lambda v: one(v.view_as(hs)).flatten())(hs.flatten())
+        return torch.linalg.matrix_norm(jac.double(), ord=2)
+
+    t_dense = seconds(dense_norm, repeat)
+    exact = float(dense_norm())
+    print(f"2. one sample at {dense_n}^2 ({dense_n**2} unknowns), {PAIRS} pairs vs dense + SVD")
+    print(f"   dense jacrev + SVD:          {t_dense * 1e3:9.1f} ms   ||J|| = {exact:.6f}")
+    for method in ("power", "lanczos"):
+
+        def small(method: str = method) -> torch.Tensor:
+            return lipschitz(refiner, xs, hs, method=method, iters=PAIRS, spectral_tol=0.0)
+
+        t = seconds(small, repeat)
+        error = abs(float(small()[0]) - exact) / exact
+        print(
+            f"   {method:8s}                     {t * 1e3:9.1f} ms   dense / {method} time "
+            f"{t_dense / t:5.1f}x, relative error {error:.1e}"
+        )
+    print()
+
+
+def certificate_cost(
+    refiner: Refiner,
+    step: StepMap,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    h0: torch.Tensor,
+    repeat: int,
+    t_step: float,
+) -> None:
+    """Print part 3: a default certificate against the 12 steps it certifies."""
+    batch, n = x.shape[0], x.shape[-1]
+    t_traj = seconds(lambda: iterate(refiner, x, h0, 12), repeat)
+    cert_kwargs = {"h0": h0, "steps": 12, "n_probe": 4}
+    start = time.perf_counter()  # one run: every kernel was warmed up above
+    cert = contraction_certificate(refiner, x, y, **cert_kwargs)
+    t_cert = time.perf_counter() - start
+    t_step = min(t_step, t_traj / 12, step_time(step, h0))
+    print(f"3. full certificate, batch {batch} at {n}^2 (defaults; 12 steps, 4 probes)")
+    print(f"   12 plain refinement steps:   {t_traj:9.2f} s")
+    print(
+        f"   contraction_certificate:     {t_cert:9.2f} s  = {t_cert / t_traj:.1f}x the "
+        f"steps it certifies, {t_cert / t_step:.0f} forward-equivalents per sample"
+    )
+    print(
+        f"   (random weights) q median {cert.q.median():.3f}, holds for "
+        f"{int(cert.holds.sum())}/{batch}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 8 at 32^2")
@@ -79,84 +182,11 @@ def main() -> None:
         f"machine: {platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; net {args.net}; batch {batch} at {n}^2\n"
     )
-
-    def step_time() -> float:
-        with torch.no_grad():
-            return seconds(lambda: step(h0), repeat=10)
-
     # Forward-equivalents divide by the fastest step seen over the whole run (the
     # machine is shared); the step is timed again after the expensive parts.
-    t_step = step_time()
-    pairs = 20
-    estimates, timings = {}, {}
-    for method in ("power", "lanczos"):
-
-        def run(method: str = method) -> torch.Tensor:
-            return lipschitz(refiner, x, h0, method=method, iters=pairs, spectral_tol=0.0)
-
-        timings[method] = seconds(run, repeat)
-        estimates[method] = run()
-    t_emp = seconds(lambda: lipschitz(refiner, x, h0, method="empirical", n_pairs=16), repeat)
-    emp = lipschitz(refiner, x, h0, method="empirical", n_pairs=16)
-    t_step = min(t_step, step_time())
-    print("1. local Lipschitz constant of the step, whole batch")
-    print(f"   one batched step:            {t_step * 1e3:9.1f} ms  (1 forward-equivalent)")
-    for method, t in timings.items():
-        print(
-            f"   {method:8s} {pairs} JVP+VJP pairs:  {t * 1e3:9.1f} ms  = "
-            f"{t / t_step:6.1f} forward-equivalents per sample ({t / t_step / pairs:.2f} per pair)"
-        )
-    print(
-        f"   empirical, 16 pairs:         {t_emp * 1e3:9.1f} ms  = "
-        f"{t_emp / t_step:6.1f} forward-equivalents per sample"
-    )
-    lanczos = estimates["lanczos"]
-    print(
-        f"   medians over samples: lanczos {lanczos.median():.5f}, power / lanczos "
-        f"{float((estimates['power'] / lanczos).median()):.5f}, empirical / lanczos "
-        f"{float((emp / lanczos).median()):.4f}\n"
-    )
-
-    xs, hs = x[:1, :, :dense_n, :dense_n], h0[:1, :, :dense_n, :dense_n]
-    one = StepMap(refiner, xs)
-
-    def dense_norm() -> torch.Tensor:
-        jac = torch.func.jacrev(lambda v: one(v.view_as(hs)).flatten())(hs.flatten())
-        return torch.linalg.matrix_norm(jac.double(), ord=2)
-
-    t_dense = seconds(dense_norm, repeat)
-    exact = float(dense_norm())
-    print(f"2. one sample at {dense_n}^2 ({dense_n**2} unknowns), {pairs} pairs vs dense + SVD")
-    print(f"   dense jacrev + SVD:          {t_dense * 1e3:9.1f} ms   ||J|| = {exact:.6f}")
-    for method in ("power", "lanczos"):
-
-        def small(method: str = method) -> torch.Tensor:
-            return lipschitz(refiner, xs, hs, method=method, iters=pairs, spectral_tol=0.0)
-
-        t = seconds(small, repeat)
-        error = abs(float(small()[0]) - exact) / exact
-        print(
-            f"   {method:8s}                     {t * 1e3:9.1f} ms   dense / {method} time "
-            f"{t_dense / t:5.1f}x, relative error {error:.1e}"
-        )
-    print()
-
-    t_traj = seconds(lambda: iterate(refiner, x, h0, 12), repeat)
-    cert_kwargs = {"h0": h0, "steps": 12, "n_probe": 4}
-    start = time.perf_counter()  # one run: every kernel was warmed up above
-    cert = contraction_certificate(refiner, x, y, **cert_kwargs)
-    t_cert = time.perf_counter() - start
-    t_step = min(t_step, t_traj / 12, step_time())
-    print(f"3. full certificate, batch {batch} at {n}^2 (defaults; 12 steps, 4 probes)")
-    print(f"   12 plain refinement steps:   {t_traj:9.2f} s")
-    print(
-        f"   contraction_certificate:     {t_cert:9.2f} s  = {t_cert / t_traj:.1f}x the "
-        f"steps it certifies, {t_cert / t_step:.0f} forward-equivalents per sample"
-    )
-    print(
-        f"   (random weights) q median {cert.q.median():.3f}, holds for "
-        f"{int(cert.holds.sum())}/{batch}"
-    )
+    t_step = lipschitz_costs(refiner, step, x, h0, repeat, step_time(step, h0))
+    dense_comparison(refiner, x, h0, dense_n, repeat)
+    certificate_cost(refiner, step, x, y, h0, repeat, t_step)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def band_medians(pred: torch.Tensor, base_pred: torch.Tensor, y: torch.Tensor) -
     return summarize_ratios(ratios).median.tolist()
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -207,33 +207,80 @@ def main() -> None:
     parser.add_argument("--stop-threshold", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    preset_name = "quick" if args.quick else args.preset
-    preset = PRESETS[preset_name]
+    return parser.parse_args()
+
+
+def chosen_preset(args: argparse.Namespace) -> tuple[str, Preset]:
+    """The preset named by ``--preset``/``--quick``, with the epoch overrides applied."""
+    name = "quick" if args.quick else args.preset
+    preset = PRESETS[name]
     for field in ("base_epochs", "ref_epochs"):
         if getattr(args, field) is not None:
             preset = dataclasses.replace(preset, **{field: getattr(args, field)})
-    K = preset.K
-    print(f"preset {preset_name}: {preset}")
+    return name, preset
 
-    tic = time.perf_counter()
-    root = dataset(preset, args.root, args.seed)
-    train, valid, test = (load(root, s) for s in ("train", "valid", "test"))
-    print(
-        f"data {root}: {len(train)}/{len(valid)}/{len(test)} pairs at "
-        f"{preset.resolution}^2 ({time.perf_counter() - tic:.0f} s)"
-    )
+
+@dataclasses.dataclass
+class Configs:
+    """The refiner settings: the paper's recipe, with the stability levers, one shot, and the
+    recipe evaluated with the inference levers only."""
+
+    plain: RefinerConfig
+    stable: RefinerConfig
+    one_shot: RefinerConfig
+    inference_levers: RefinerConfig
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, K: int) -> Configs:
+        plain = RefinerConfig(K=K, alpha=args.alpha, beta_fp=args.beta_fp)
+        stable = dataclasses.replace(
+            plain,
+            beta_fp=args.stable_beta_fp,
+            beta_jac=args.beta_jac,
+            unroll_max=2 * K,
+            step_weights=args.step_weights,
+            start_mix=args.start_mix,
+            alpha_decay=args.alpha_decay,
+            stop_threshold=args.stop_threshold,
+        )
+        inference = dataclasses.replace(
+            plain, alpha_decay=args.alpha_decay, stop_threshold=args.stop_threshold
+        )
+        return cls(plain, stable, RefinerConfig(K=1, alpha=1.0, beta_fp=0.0), inference)
+
+
+@dataclasses.dataclass
+class Models:
+    """The trained models: base FNO, the U-Nets by name, the parameter-matched FNO; training
+    seconds and parameter counts by name."""
+
+    base: torch.nn.Module
+    nets: dict[str, RefinementUNet]
+    big: torch.nn.Module
+    seconds: dict[str, float]
+    params: dict[str, int]
+
+
+def unet(preset: Preset, seed: int) -> RefinementUNet:
+    torch.manual_seed(seed)
+    return RefinementUNet(2, 1, base_channels=preset.width, depth=preset.depth, norm="batch")
+
+
+def train_models(
+    args: argparse.Namespace,
+    preset: Preset,
+    configs: Configs,
+    train: TensorDataset,
+    valid: TensorDataset,
+) -> Models:
+    """Train the base, the three U-Nets on it and the parameter-matched FNO (best epochs)."""
+    seconds: dict[str, float] = {}
+    params: dict[str, int] = {}
 
     def cfg(epochs: int, lr: float) -> TrainConfig:
         return TrainConfig(
             epochs=epochs, batch_size=preset.batch_size, lr=lr, seed=args.seed, progress=False
         )
-
-    seconds: dict[str, float] = {}
-    params: dict[str, int] = {}
 
     def trained(name: str, model: torch.nn.Module, train_fn) -> None:
         """Time ``train_fn(checkpoint_dir)``; load the best-validation weights into ``model``."""
@@ -253,26 +300,10 @@ def main() -> None:
         base,
         lambda d: train_base(base, train, valid, cfg(preset.base_epochs, 3e-3), checkpoint_dir=d),
     )
-
-    def unet() -> RefinementUNet:
-        torch.manual_seed(args.seed)
-        return RefinementUNet(2, 1, base_channels=preset.width, depth=preset.depth, norm="batch")
-
-    plain = RefinerConfig(K=K, alpha=args.alpha, beta_fp=args.beta_fp)
-    stable = dataclasses.replace(
-        plain,
-        beta_fp=args.stable_beta_fp,
-        beta_jac=args.beta_jac,
-        unroll_max=2 * K,
-        step_weights=args.step_weights,
-        start_mix=args.start_mix,
-        alpha_decay=args.alpha_decay,
-        stop_threshold=args.stop_threshold,
-    )
-    one_shot = RefinerConfig(K=1, alpha=1.0, beta_fp=0.0)
     nets = {}
-    for name, rc in (("IRNO", plain), ("IRNO+levers", stable), ("FNO+UNet", one_shot)):
-        nets[name] = unet()
+    refiners = (("IRNO", configs.plain), ("IRNO+levers", configs.stable))
+    for name, rc in (*refiners, ("FNO+UNet", configs.one_shot)):
+        nets[name] = unet(preset, args.seed)
         params[name] = params["FNO"] + count(nets[name])
         trained(
             name,
@@ -297,24 +328,35 @@ def main() -> None:
             big, train, valid, cfg(preset.base_epochs + preset.ref_epochs, 3e-3), checkpoint_dir=d
         ),
     )
+    return Models(base, nets, big, seconds, params)
 
-    inference_levers = dataclasses.replace(
-        plain, alpha_decay=args.alpha_decay, stop_threshold=args.stop_threshold
-    )
+
+def evaluate_runs(
+    models: Models, configs: Configs, test: TensorDataset, K: int
+) -> dict[str, tuple[RefinerConfig, EvaluationReport]]:
+    """Per-step test metrics of each IRNO variant and of the one-shot U-Net."""
     runs: dict[str, tuple[RefinerConfig, EvaluationReport]] = {}
     for label, net_name, rc, patience in (
-        ("IRNO", "IRNO", plain, None),
-        ("IRNO (decay past K)", "IRNO", inference_levers, None),
-        ("IRNO (patience 1)", "IRNO", plain, 1),
-        ("IRNO+levers", "IRNO+levers", stable, None),
-        ("FNO+UNet", "FNO+UNet", one_shot, None),
+        ("IRNO", "IRNO", configs.plain, None),
+        ("IRNO (decay past K)", "IRNO", configs.inference_levers, None),
+        ("IRNO (patience 1)", "IRNO", configs.plain, 1),
+        ("IRNO+levers", "IRNO+levers", configs.stable, None),
+        ("FNO+UNet", "FNO+UNet", configs.one_shot, None),
     ):
         steps = 2 * K if rc.K == K else 1
-        refiner = make_refiner(nets[net_name], rc)
-        report = evaluate(base, refiner, test, K=rc.K, steps=steps, patience=patience)
+        refiner = make_refiner(models.nets[net_name], rc)
+        report = evaluate(models.base, refiner, test, K=rc.K, steps=steps, patience=patience)
         runs[label] = (rc, report)
-    big_report = evaluate(big, make_refiner(unet(), one_shot), test, K=1, steps=0)
+    return runs
 
+
+def print_tables(
+    runs: dict[str, tuple[RefinerConfig, EvaluationReport]],
+    models: Models,
+    v_big: float,
+    K: int,
+) -> list[tuple]:
+    """Print the per-step VRMSE and the model table; return the table's rows."""
     base_v = runs["IRNO"][1].metrics["vrmse"][0]
     print(f"\nper-step test VRMSE (k = 0 is the FNO base, {base_v:.4f}); trained horizon K = {K}")
     print(f"{'k':>3} " + " ".join(f"{label:>20}" for label in runs if runs[label][0].K == K))
@@ -324,27 +366,33 @@ def main() -> None:
     for label, (rc, report) in runs.items():
         print(f"{label}: levers {rc.levers() or 'none'}; return codes {report.retcodes}")
 
+    seconds, params = models.seconds, models.params
     rows = [("FNO", params["FNO"], seconds["FNO"], base_v, math.nan)]
     for label, (rc, report) in runs.items():
         v = report.metrics["vrmse"]
         name = label.split(" ")[0]
         train_s = seconds["FNO"] + seconds[name]
         rows.append((label, params[name], train_s, v[min(rc.K, len(v) - 1)], v[-1]))
-    v_big = big_report.metrics["vrmse"][0]
     rows.append(("FNO-big", params["FNO-big"], seconds["FNO-big"], v_big, math.nan))
     header = f"{'model':<22}{'params':>10}{'train s':>9}{'VRMSE@K':>10}{'VRMSE@2K':>10}"
     print(f"\n{header}{'vs FNO':>9}")
     for label, n, s, vk, v2k in rows:
         print(f"{label:<22}{n:>10,}{s:>9.0f}{vk:>10.5f}{v2k:>10.5f}{vk / base_v:>9.3f}")
+    return rows
 
+
+def band_table(
+    models: Models, runs: dict[str, tuple[RefinerConfig, EvaluationReport]], test: TensorDataset
+) -> dict[str, dict[str, float]]:
+    """Print and return each model's band error energy at K over the base's."""
     x_test, y_test = test.tensors
     with torch.no_grad():
-        base_pred = base(x_test)
+        base_pred = models.base(x_test)
         preds = {
-            name: iterate_at(base, make_refiner(nets[name], runs[name][0]), x_test, runs[name][0].K)
-            for name in nets
+            name: iterate_at(models.base, make_refiner(net, runs[name][0]), x_test, runs[name][0].K)
+            for name, net in models.nets.items()
         }
-        preds["FNO-big"] = big(x_test)
+        preds["FNO-big"] = models.big(x_test)
     print(
         "\nerror energy per band at K over the FNO base's (median over test samples; "
         "bands: thirds of [0, Nyquist])"
@@ -355,6 +403,19 @@ def main() -> None:
         medians = band_medians(pred, base_pred, y_test)
         bands[label] = dict(zip(BAND_NAMES, medians, strict=True))
         print(f"{label:<22}" + "".join(f"{m:8.3f}" for m in medians))
+    return bands
+
+
+def feedback_table(
+    models: Models,
+    runs: dict[str, tuple[RefinerConfig, EvaluationReport]],
+    test: TensorDataset,
+    K: int,
+) -> dict[str, dict[str, float]]:
+    """Print and return, per IRNO variant, whether its step at K contracts (``feedback``)."""
+    x_test = test.tensors[0]
+    with torch.no_grad():
+        base_pred = models.base(x_test)
     n_probe = min(16, len(x_test))
     print(
         f"\nthe learnt step at K (medians over {n_probe} test samples): a contraction towards its "
@@ -364,11 +425,18 @@ def main() -> None:
     print(f"{'model':<22}{'|Phi_K|/|Phi_0|':>16}{'||J_G(h_K)||':>14}")
     feedbacks: dict[str, dict[str, float]] = {}
     for label in ("IRNO", "IRNO+levers"):
-        refiner = make_refiner(nets[label], runs[label][0])
+        refiner = make_refiner(models.nets[label], runs[label][0])
         ratio, q = feedback(refiner, x_test[:n_probe], base_pred[:n_probe], K)
         feedbacks[label] = {"phi_ratio": ratio, "step_norm": q}
         print(f"{label:<22}{ratio:>16.3f}{q:>14.3f}")
+    return feedbacks
 
+
+def print_goals(
+    runs: dict[str, tuple[RefinerConfig, EvaluationReport]], v_big: float, K: int
+) -> None:
+    """Each IRNO variant against issue 5's goals."""
+    base_v = runs["IRNO"][1].metrics["vrmse"][0]
     others = {"FNO": base_v, "FNO+UNet": runs["FNO+UNet"][1].metrics["vrmse"][1], "FNO-big": v_big}
     print("\ngoals per IRNO variant: reduction at K >= 50 %; VRMSE(2K) <= VRMSE(K); lowest of four")
     for label, (rc, report) in runs.items():
@@ -382,6 +450,34 @@ def main() -> None:
             f"{v[2 * K]:.5f} vs {v[K]:.5f} -> {v[2 * K] <= v[K]}; "
             f"IRNO/peer {ratios} -> {all(v[K] < peer for peer in others.values())}"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    preset_name, preset = chosen_preset(args)
+    K = preset.K
+    print(f"preset {preset_name}: {preset}")
+
+    tic = time.perf_counter()
+    root = dataset(preset, args.root, args.seed)
+    train, valid, test = (load(root, s) for s in ("train", "valid", "test"))
+    print(
+        f"data {root}: {len(train)}/{len(valid)}/{len(test)} pairs at "
+        f"{preset.resolution}^2 ({time.perf_counter() - tic:.0f} s)"
+    )
+    configs = Configs.from_args(args, K)
+    models = train_models(args, preset, configs, train, valid)
+    runs = evaluate_runs(models, configs, test, K)
+    one_shot = make_refiner(unet(preset, args.seed), configs.one_shot)
+    v_big = evaluate(models.big, one_shot, test, K=1, steps=0).metrics["vrmse"][0]
+
+    rows = print_tables(runs, models, v_big, K)
+    bands = band_table(models, runs, test)
+    feedbacks = feedback_table(models, runs, test, K)
+    print_goals(runs, v_big, K)
     print(f"total {time.perf_counter() - tic:.0f} s")
     if args.json is not None:
         figures = {
