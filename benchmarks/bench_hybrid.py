@@ -3,7 +3,7 @@
 Darcy ``-div(a grad u) = 1`` with FNO coefficients (12 where a
 ``N(0, (-Δ + 9)^-2)`` sample is positive, else 3), zero Dirichlet values.
 The corrector (:class:`irsolve.solvers.ResidualCorrector`, a neuralop FNO)
-is trained at 64^2 (``irsolve.learned.corrector_training``) or loaded from
+is trained at 64^2 (``irsolve.learned.darcy_corrector``) or loaded from
 ``--corrector``; then 8 held-out problems per size (64^2, 128^2, 256^2,
 without retraining; or, with ``--data FILE``, the first 8 coefficient fields
 of a Darcy data file, see :func:`irsolve.data.darcy_problems`) are solved from
@@ -75,9 +75,10 @@ from torch import Tensor  # noqa: E402
 from irsolve import Cycle, FixedPointSolver, solve  # noqa: E402
 from irsolve.analysis import lipschitz, reference_solve  # noqa: E402
 from irsolve.data import darcy_problems  # noqa: E402
-from irsolve.learned.corrector_training import (  # noqa: E402
-    CorrectorConfig,
-    CorrectorObjective,
+from irsolve.learned.corrector_training import CorrectorObjective  # noqa: E402
+from irsolve.learned.darcy_corrector import (  # noqa: E402
+    DarcyCorrector,
+    DarcyCorrectorConfig,
     corrector_net,
     darcy_pairs,
 )
@@ -105,13 +106,13 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def train_corrector(args: argparse.Namespace) -> tuple[Cycle, CorrectorConfig]:
+def train_corrector(args: argparse.Namespace) -> tuple[Cycle, DarcyCorrectorConfig]:
     """The trained hybrid cycle and its settings: ``--corrector``'s, or one trained here."""
     if args.corrector:
         cycle, config = load_corrector(args.corrector)
         log(f"loaded corrector {args.corrector}: {cycle}")
         return cycle, config
-    objective = CorrectorObjective(corrector_net(), CorrectorConfig())
+    objective = CorrectorObjective(DarcyCorrector(), corrector_net())
     epochs = 2 if args.quick else 25  # 25: the README's training command
     log(f"training the corrector at 64^2: 256 problems, {epochs} epochs")
     tic = time.perf_counter()
@@ -341,7 +342,8 @@ def main() -> None:
     corrector, nu = cycle.solvers[0], config.nu
     smoothers = {"jacobi": "Jacobi", "gauss-seidel": "Gauss-Seidel"}
     other = "gauss-seidel" if config.smoother == "jacobi" else "jacobi"
-    other_cycle = dataclasses.replace(config, smoother=other, omega=None).cycle(corrector.net)
+    other_config = dataclasses.replace(config, smoother=other, omega=None)
+    other_cycle = DarcyCorrector().cycle(corrector.net, other_config)
     learned_peers = ("irno (geometricalpha) + jacobi", "fno warm start + multigrid")
     if args.rows is None or any(k.lower() in name for k in args.rows for name in learned_peers):
         fno, refiner = train_baselines(args.quick)
