@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,6 +37,93 @@ TINY = DemoSettings(
     max_cycles=40,
     amg_sizes=(15,),
 )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: What ``irsolve demo --quick`` printed (seed 0, one thread) and the README's opening section
+#: quotes: percentages are the VRMSE cuts as the demo rounds them, counts are the worst of the
+#: problems. A change to the demo that moves them updates both.
+QUICK_FIGURES = {
+    "base_vrmse": 0.0986,
+    "cut_K": 62,
+    "cut_2K": 64,
+    "cut_one_shot": 66,
+    "certificate_holds": 0,
+    "analyze_samples": 4,
+    "corrector_cycles": 81,
+    "fcg_corrector_iterations": 39,
+    "jacobi_pcg_iterations": 119,
+    "jacobi_sweeps": 4000,
+    "jacobi_residual": 8.7e-6,
+    "multigrid_cycles": 6,
+    "amg_n": 63,
+    "amg_problems": 4,
+    "amg_iterations": [6, 5, 9],
+}
+
+
+def readme_quick_figures() -> dict:
+    """The figures of ``QUICK_FIGURES`` as the README's opening demo section quotes them."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Two commands on a fresh machine")
+    section = " ".join(readme[start : readme.index("It writes `runs/demo/report.md`")].split())
+
+    def number(pattern: str) -> str:
+        found = re.search(pattern, section)
+        assert found, f"README's demo section does not match {pattern!r}"
+        return found.group(1)
+
+    multigrid, fcg, pyamg = (
+        int(number(p))
+        for p in (r"multigrid (\d+) V-cycles, FCG", r"FCG\(multigrid\) (\d+) iter", r"CG (\d+)\.")
+    )
+    return {
+        "base_vrmse": float(number(r"test VRMSE ([\d.]+) in `--quick`")),
+        "cut_K": int(number(r"\*\*(\d+) % at K and")),
+        "cut_2K": int(number(r"at K and (\d+) % at 2K\*\* in `--quick`")),
+        "cut_one_shot": int(number(r"same size cuts it by (\d+) %")),
+        "certificate_holds": int(number(r"certificate holds for (\d+) of \d+ samples")),
+        "analyze_samples": int(number(r"certificate holds for \d+ of (\d+) samples")),
+        "corrector_cycles": int(number(r"\*\*8 of 8\*\* problems: (\d+) cycles at 32²")),
+        "fcg_corrector_iterations": int(number(r"corrector cycle (\d+) iterations")),
+        "jacobi_pcg_iterations": int(number(r"Jacobi-PCG (\d+)\)")),
+        "jacobi_sweeps": int(number(r"its cap of ([\d,]+) sweeps").replace(",", "")),
+        "jacobi_residual": float(number(r"sweeps at a relative residual of ([\d.e-]+) ")),
+        "multigrid_cycles": int(number(r"multigrid needs (\d+) V-cycles")),
+        "amg_n": int(number(r"problems at (\d+)² in `--quick`")),
+        "amg_problems": int(number(r"PyAMG\*\* on (\d+) Darcy problems")),
+        "amg_iterations": [multigrid, fcg, pyamg],
+    }
+
+
+def demo_quick_figures(summary: dict) -> dict:
+    """The same figures from a ``--quick`` run's ``summary.json``."""
+    ns, settings = summary["navier_stokes"], summary["settings"]
+    rows = {r["row"]: r for r in summary["hybrid"]["rows"]}
+    fcg = next(r for name, r in rows.items() if name.startswith("FCG(corrector"))
+    analysis = next(r for r in summary["summary"] if r["method"].startswith("contraction"))
+    return {
+        "base_vrmse": round(ns["base"], 4),
+        "cut_K": round(100 * ns["cut_K"]),
+        "cut_2K": round(100 * ns["cut_2K"]),
+        "cut_one_shot": round(100 * ns["cut_one_shot"]),
+        "certificate_holds": int(re.search(r"holds for (\d+)/", analysis["result"]).group(1)),
+        "analyze_samples": settings["analyze_samples"],
+        "corrector_cycles": rows["corrector + Jacobi x5"]["iterations"],
+        "fcg_corrector_iterations": fcg["iterations"],
+        "jacobi_pcg_iterations": rows["Jacobi-PCG"]["iterations"],
+        "jacobi_sweeps": rows["Jacobi alone (omega 0.8)"]["iterations"],
+        "jacobi_residual": float(f"{rows['Jacobi alone (omega 0.8)']['final_residual']:.1e}"),
+        "multigrid_cycles": rows["Multigrid V(2,2)"]["iterations"],
+        "amg_n": summary["multigrid"]["rows"][0]["n"],
+        "amg_problems": sum(summary["multigrid"]["rows"][0]["retcodes"].values()),
+        "amg_iterations": [r["iterations"] for r in summary["multigrid"]["rows"]],
+    }
+
+
+def test_readme_quotes_the_quick_demo_figures():
+    assert readme_quick_figures() == QUICK_FIGURES
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +226,8 @@ def test_all_three_parts_at_tiny_size_write_the_ns_analysis(tmp_path):
 @pytest.mark.slow
 def test_quick_demo_cuts_the_base_error_and_its_corrector_converges(tmp_path, capsys):
     """The README's claims for ``irsolve demo --quick`` (seeded): IRNO cuts the base's test
-    VRMSE by 30 % or more at K and no less at 2K; corrector + Jacobi converges on 8 of 8."""
+    VRMSE by 30 % or more at K and no less at 2K; corrector + Jacobi converges on 8 of 8; every
+    figure the README quotes is what the run prints."""
     argv = ["demo", "--quick", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -146,5 +236,7 @@ def test_quick_demo_cuts_the_base_error_and_its_corrector_converges(tmp_path, ca
     assert ns["cut_2K"] >= ns["cut_K"], (ns["cut_K"], ns["cut_2K"])
     stationary = next(r for r in summary["hybrid"]["rows"] if r["row"].startswith("corrector"))
     assert stationary["retcodes"] == {"SUCCESS": summary["settings"]["test_problems"]}
+    # What the README quotes (test_readme_quotes_the_quick_demo_figures), to the demo's rounding.
+    assert demo_quick_figures(summary) == QUICK_FIGURES
     assert main(argv) == 0
     assert "trained or simulated: nothing (cache hit)" in capsys.readouterr().out
