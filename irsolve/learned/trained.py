@@ -121,16 +121,25 @@ def load_net(
     return net.to(device).eval().requires_grad_(False), config
 
 
-def _settings(kind: type[Settings], values: dict[str, Any], path: str | Path) -> Settings:
-    """``kind(**values)``, with one line naming the checkpoint when they do not fit."""
+def _settings(kind: type[Settings], values: Any, path: str | Path) -> Settings:
+    """``kind(**values)``, with one line naming the checkpoint and the key when they do not fit
+    (not a mapping, a name that is not a string or not a setting, a value out of range)."""
     names = {field.name for field in dataclasses.fields(kind)}
+    if not isinstance(values, dict) or not all(isinstance(key, str) for key in values):
+        raise CheckpointError(
+            f"expected the {kind.__name__} settings of {path} to be a mapping of names, "
+            f"got {values!r}"
+        )
     unknown = sorted(set(values) - names)
     if unknown:
         raise CheckpointError(
             f"expected {kind.__name__} settings ({', '.join(sorted(names))}) in {path}, got "
             f"unknown {', '.join(unknown)}: a checkpoint of another irsolve version; retrain it"
         )
-    return kind(**values)
+    try:
+        return kind(**values)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its {kind.__name__} settings do not fit: {err}") from err
 
 
 def _replaced(settings: Settings, overrides: dict[str, Any]) -> Settings:
@@ -191,12 +200,11 @@ def load_corrector(
     net, config = load_net(path, "corrector", flag=flag, device=device)
     name = config.get("family")
     family = CORRECTOR_FAMILIES.get(name) if isinstance(name, str) else None
-    settings = config.get("corrector")
-    if family is None or not isinstance(settings, dict):
+    if family is None:
         raise CheckpointError(
             f"expected a corrector checkpoint with a family ({', '.join(CORRECTOR_FAMILIES)}) "
             f"and its settings, got family {name!r}: {path} was written by an earlier irsolve; "
             "retrain it with irsolve train-corrector"
         )
-    settings = _replaced(_settings(family.config_type, settings, path), overrides)
+    settings = _replaced(_settings(family.config_type, config.get("corrector"), path), overrides)
     return family.cycle(net, settings), settings
