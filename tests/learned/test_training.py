@@ -406,3 +406,48 @@ def test_a_training_state_survives_its_state_dict():
     assert torch.equal(target.shuffle.get_state(), source.shuffle.get_state())
     fields = ("history", "best", "best_epoch", "skipped", "epoch", "steps")
     assert [getattr(target, f) for f in fields] == [getattr(source, f) for f in fields]
+
+
+def test_load_weights_of_a_file_that_is_no_training_checkpoint_names_the_file(tmp_path):
+    from irsolve.learned.checkpoint import CheckpointError
+
+    data_file = tmp_path / "train.pt"
+    torch.save({"inputs": torch.zeros(2, 1, 4, 4), "targets": torch.zeros(2, 1, 4, 4)}, data_file)
+    with pytest.raises(CheckpointError, match=rf"{data_file}: not a training checkpoint"):
+        load_weights(_small_unet(), data_file)
+
+
+class _FactorObjective:
+    """A base objective whose validation metric is named ``factor`` (not ``vrmse``)."""
+
+    selection_metric = "factor"
+
+    def __init__(self, model: torch.nn.Module, factors: list[float]) -> None:
+        self.model, self.factors, self.calls = model, factors, 0
+
+    def loss(self, x, y, epoch_progress):
+        loss = (self.model(x) - y).pow(2).mean()
+        return loss, {"mse": loss.item()}
+
+    def validate(self, x, y):
+        factor = self.factors[min(self.calls, len(self.factors) - 1)]
+        self.calls += 1
+        return {"factor": torch.full((x.shape[0],), factor), "vrmse": torch.zeros(x.shape[0])}
+
+    def config(self):
+        return {}
+
+    def to(self, device):
+        self.model.to(device)
+
+
+def test_fit_selects_by_the_objectives_selection_metric():
+    from irsolve.learned.training import fit
+
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    data = _pairs(n=4)
+    # one validation batch per epoch: factors 0.9, 0.5, 0.7 -> epoch 2 is the best
+    objective = _FactorObjective(net, [0.9, 0.5, 0.7])
+    result = fit(objective, data, data, TrainConfig(epochs=3, **FAST))
+    assert result.best_epoch == 2 and result.best_metric == pytest.approx(0.5)

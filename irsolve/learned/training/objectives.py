@@ -29,12 +29,15 @@ class Objective(Protocol):
     """What :func:`fit` optimises: a trainable ``model``, a loss and a validation metric."""
 
     model: nn.Module
+    #: The key of :meth:`validate`'s dict that selects the best checkpoint
+    #: (lower is better): :func:`fit` compares ``val_<selection_metric>``.
+    selection_metric: str
 
     def loss(self, x: Tensor, y: Tensor, epoch_progress: float) -> tuple[Tensor, dict[str, float]]:
         """Scalar training loss of a batch and its named parts (floats, for logs)."""
 
     def validate(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        """Per-sample validation metrics; the key ``"vrmse"`` selects the best checkpoint."""
+        """Per-sample validation metrics; the key :attr:`selection_metric` selects the best."""
 
     def config(self) -> dict[str, Any]:
         """JSON-able description (model config and objective settings) for checkpoints."""
@@ -45,6 +48,8 @@ class Objective(Protocol):
 
 class BaseObjective:
     """Relative L2 loss ``mean_b ||T(x_b) - y_b|| / ||y_b||`` of a base operator ``T``."""
+
+    selection_metric = "vrmse"
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
@@ -65,6 +70,8 @@ class BaseObjective:
 
 class RefinerObjective:
     """Algorithm 1 of the IRNO paper plus the stability levers of :class:`RefinerConfig`."""
+
+    selection_metric = "vrmse"
 
     def __init__(
         self, base: nn.Module | Callable[[Tensor], Tensor], net: nn.Module, config: RefinerConfig

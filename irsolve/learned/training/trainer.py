@@ -71,7 +71,10 @@ class TrainResult:
 
     ``history`` has one record per epoch (train loss and its parts, learning
     rate, skipped batches, mean validation metrics, seconds); ``best_metric``
-    is the lowest mean validation VRMSE and ``best_epoch`` its epoch (1-based);
+    is the lowest mean ``val_<selection_metric>`` of the objective (its
+    :attr:`~irsolve.learned.training.objectives.Objective.selection_metric`;
+    the train loss when there is no validation set) and ``best_epoch`` its
+    epoch (1-based);
     ``skipped_batches`` counts non-finite batches over the whole run.
     """
 
@@ -422,7 +425,8 @@ class _Trainer:
         """Count the epoch done and keep its record; True when it is the best so far."""
         state = self.state
         state.epoch += 1
-        metric = record.get("val_vrmse", record.get("train_loss", math.inf))
+        key = f"val_{self.objective.selection_metric}"
+        metric = record.get(key, record.get("train_loss", math.inf))
         if not math.isfinite(metric):
             logger.warning("epoch %d: non-finite selection metric %s", state.epoch, metric)
         improved = metric < state.best
@@ -662,5 +666,8 @@ def train_refiner(
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load the model weights of a training checkpoint into ``model`` (checked key by key)."""
-    load_model_state(model, load_checkpoint(path)["model"], source=str(path))
+    payload = load_checkpoint(path)
+    if not isinstance(payload, dict) or not isinstance(payload.get("model"), dict):
+        raise CheckpointError(f"{path}: not a training checkpoint (it holds no model weights)")
+    load_model_state(model, payload["model"], source=str(path))
     return model
