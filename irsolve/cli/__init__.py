@@ -26,6 +26,7 @@ and only rank 0 prints.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import re
@@ -71,11 +72,57 @@ def plain_text(doc: str) -> str:
     return doc.replace("``", "")
 
 
+#: Flags that were renamed: an unrecognized old spelling suggests the new one when the
+#: command has it.
+RENAMED_FLAGS: dict[str, tuple[str, ...]] = {
+    "--n": ("--resolution",),
+    "--checkpoint": ("--refiner", "--corrector"),
+    "--base-checkpoint": ("--base",),
+    "--split": ("--fractions",),
+    "--steps": ("--n-steps",),
+}
+
+
+def _suggestion(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """``"; did you mean --resolution?"`` for the first unknown flag with a close one."""
+    known = [flag for flag in parser._option_string_actions if flag.startswith("--")]
+    for extra in extras:
+        flag = extra.split("=", 1)[0]
+        if not flag.startswith("--"):
+            continue
+        close = [new for new in RENAMED_FLAGS.get(flag, ()) if new in known]
+        close = close or difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (argparse's usage block left out)."""
+    """An argument parser whose errors are one line (argparse's usage block left out);
+    an unrecognized flag names the subcommand and suggests a close flag of it."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = _chosen_subcommand(self, parsed)
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            parser.error(message + _suggestion(parser, extras))
+        return parsed
+
+
+def _chosen_subcommand(
+    parser: argparse.ArgumentParser, parsed: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The deepest subcommand parser ``parsed`` chose under ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+            if chosen is not None:
+                return _chosen_subcommand(chosen, parsed)
+    return parser
 
 
 def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:

@@ -111,7 +111,10 @@ def build_solver(args: argparse.Namespace) -> FixedPointSolver:
     """
     needs = args.solver in NEEDS_CORRECTOR
     if needs and args.corrector is None:
-        raise ValueError(f"expected --corrector PATH with --solver {args.solver}, got none")
+        raise ValueError(
+            f"expected --corrector PATH with --solver {args.solver}, got none "
+            "(irsolve train-corrector darcy --out FOLDER makes one: FOLDER/best.pt)"
+        )
     if not needs and args.corrector is not None:
         raise ValueError(
             f"expected --corrector only with --solver {' or '.join(NEEDS_CORRECTOR)}, "

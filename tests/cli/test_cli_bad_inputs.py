@@ -176,6 +176,13 @@ CASES = [
     (SOLVE, ["--json", "/dev/full"], "argument --json: expected a regular file path"),
     (SOLVE, ["--json", "~nosuchuser/s.json"], "argument --json: expected a path whose ~ names"),
     (ANALYZE, ["--out", "{root}/reported"], "holds report.md from an earlier run; pass --over"),
+    # issue 29: a close flag suggested, the command that makes a missing file named
+    (SOLVE, ["--n", "64"], "unrecognized arguments: --n 64; did you mean --resolution?"),
+    (SOLVE, ["--resolutoin", "8"], "did you mean --resolution?"),
+    (ANALYZE, ["--checkpoint", "."], "unrecognized arguments: --checkpoint .; did you mean --ref"),
+    (SOLVE, ["--solver", "corrector+jacobi"], "got none (irsolve train-corrector darcy --out"),
+    # issue 29: a data file where a checkpoint belongs
+    (["train-corrector", "darcy", *CORRECTOR[1:]], ["--init", "{pt}"], "pairs.pt: not a traini"),
 ]
 
 
