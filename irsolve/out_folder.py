@@ -128,6 +128,18 @@ def locked(folder: str | os.PathLike[str] | None, flag: str = "--out") -> Iterat
         _remove_if_empty(folder, created)
 
 
+def check_is_folder(folder: str | os.PathLike[str] | None, flag: str = "--out") -> None:
+    """Refuse an output ``folder`` that exists as something else than a folder.
+
+    Raises
+    ------
+    ValueError
+        One line: ``expected --out to be a folder, got the file X``.
+    """
+    if folder is not None and os.path.lexists(folder) and not Path(folder).is_dir():
+        raise ValueError(f"expected {flag} to be a folder, got the file {folder}")
+
+
 def _remove_if_empty(folder: Path, created: bool) -> None:
     """Remove ``folder`` if this process created it and it is empty."""
     if created:

@@ -196,9 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from irsolve.distributed import is_main, session
     from irsolve.learned.training import NonFiniteTrainingError
-    from irsolve.out_folder import locked
+    from irsolve.out_folder import check_is_folder, locked
 
     try:
+        check_is_folder(getattr(args, "out", None))
         # Under torchrun each command runs in the process group (see irsolve.distributed);
         # rank 0 holds the lock of --out (one writer per folder, see irsolve.out_folder).
         with session(getattr(args, "device", None) or "auto"):
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"irsolve {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, NonFiniteTrainingError) as err:
+    except (ValueError, OSError, NonFiniteTrainingError) as err:  # one line, no traceback
         if args.debug:
             raise
         code = 1 if isinstance(err, NonFiniteTrainingError) else 2

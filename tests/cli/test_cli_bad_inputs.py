@@ -181,6 +181,7 @@ CASES = [
     (SOLVE, ["--resolutoin", "8"], "did you mean --resolution?"),
     (ANALYZE, ["--checkpoint", "."], "unrecognized arguments: --checkpoint .; did you mean --ref"),
     (SOLVE, ["--solver", "corrector+jacobi"], "got none (irsolve train-corrector darcy --out"),
+    (TRAIN_BASE[:3], ["--out", "{pt}"], "expected --out to be a folder, got the file {pt}"),
     # issue 29: a data file where a checkpoint belongs
     (["train-corrector", "darcy", *CORRECTOR[1:]], ["--init", "{pt}"], "pairs.pt: not a traini"),
 ]

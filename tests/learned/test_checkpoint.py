@@ -342,3 +342,24 @@ def test_the_cli_overwrite_and_resume_refuse_a_crafted_manifest_in_one_line(tmp_
                 err = capsys.readouterr().err.strip()
                 assert "refusing to read, replace or delete" in err and "\n" not in err, err
                 assert outside.read_text() == "a user's file", (kind, command[0], mode)
+
+
+def test_disk_full_names_the_file_and_keeps_the_committed_checkpoint(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from irsolve.learned import checkpoint as module
+
+    target = tmp_path / "last.pt"
+    module.save_checkpoint(target, {"w": torch.ones(2)}, {"epoch": 1})
+    before = target.read_bytes()
+
+    def full(fd, *args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(module.os, "fsync", full)
+    with pytest.raises(OSError, match=r"cannot write .*last\.pt.*: No space left") as err:
+        module.save_checkpoint(target, {"w": torch.zeros(2)}, {"epoch": 2})
+    assert err.value.errno == errno.ENOSPC
+    assert target.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
