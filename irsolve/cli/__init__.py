@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 0
+    from irsolve.demo.runner import limited_threads
     from irsolve.distributed import is_main, session
     from irsolve.learned.training import NonFiniteTrainingError
     from irsolve.out_folder import check_is_folder, locked
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         # rank 0 holds the lock of --out (one writer per folder, see irsolve.out_folder).
         with session(getattr(args, "device", None) or "auto"):
             with locked(getattr(args, "out", None) if is_main() else None):
-                return int(args.handler(args) or 0)
+                with limited_threads(getattr(args, "threads", None)):
+                    return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         if args.debug:
             raise

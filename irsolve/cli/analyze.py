@@ -43,6 +43,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description="Run a trained refiner from its base operator's prediction on a dataset "
         "split and write report.json, report.md and figures (PNG and PDF) to --out.",
     )
+    add_flags(parser, "--threads", threads={"default": 1})
     add_flags(
         parser,
         "--data",

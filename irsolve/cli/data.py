@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import h5py
-import torch
 import yaml
 
 from irsolve._validate import check_memory
@@ -84,7 +83,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--overwrite", action="store_true", help="replace an existing dataset of that name"
     )
-    add_flags(generate, "--threads")
+    add_flags(generate, "--threads", threads={"default": 1})
     generate.set_defaults(handler=functools.partial(_generate, generate))
 
     info = commands.add_parser(
@@ -189,8 +188,6 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
     _check_cost(parser, args, resolution, ns_options)
     name = args.name or args.problem
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     common = {
         "resolution": resolution,
         "seed": args.seed,

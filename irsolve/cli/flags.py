@@ -228,6 +228,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of a training run: ``--out`` (its checkpoint folder), ``--resume`` or
     ``--overwrite``, and ``--no-validation``; see :func:`run_options`."""
     add_flags(parser, "--out", out={"help": "checkpoint folder (required)"})
+    add_flags(parser, "--threads", threads={"default": 1})
     restart = parser.add_mutually_exclusive_group()
     restart.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     restart.add_argument("--overwrite", action="store_true", help="replace the run in OUT, if any")

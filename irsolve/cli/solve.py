@@ -284,5 +284,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--maxiter", type=integer(1), default=1000, help="steps at most (default: 1000)")
     p.add_argument("--check", action="store_true", help="compare with scipy spsolve")
     add_flags(p, "--json")
+    add_flags(p, "--threads", threads={"default": 1})
     add_settings_arguments(p, TrainConfig, only=("device",))
     p.set_defaults(handler=run_solve)

@@ -257,6 +257,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("evaluate", help="per-step metrics of base + refiner to 2K")
     _data_flags(p, evaluation=True)
+    add_flags(p, "--threads", threads={"default": 1})
     add_flags(
         p,
         "--split",

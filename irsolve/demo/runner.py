@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,25 @@ __all__ = ["PARTS", "run_demo"]
 
 #: The demo's parts, in the order they run.
 PARTS = ("navier_stokes", "hybrid", "multigrid")
+
+
+@contextlib.contextmanager
+def limited_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch and BLAS threads (``threadpoolctl``), then
+    restore torch's count; ``None`` leaves them as they are. Every CLI command runs
+    inside it (``--threads``, default 1: on a loaded CPU one thread is fastest)."""
+    if threads is None:
+        yield
+        return
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"expected threads to be a positive int or None, got {threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def run_demo(
@@ -70,21 +91,10 @@ def run_demo(
         raise ValueError(f"expected parts among {PARTS}, got {parts!r}")
     settings = settings or DemoSettings.preset(quick)
     if threads is not None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"expected threads to be a positive int or None, got {threads!r}")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            with threadpool_limits(limits=threads):
-                return run_demo(
-                    out,
-                    cache_dir=cache_dir,
-                    settings=settings,
-                    parts=parts,
-                    progress=progress,
-                )
-        finally:
-            torch.set_num_threads(previous)
+        with limited_threads(threads):
+            return run_demo(
+                out, cache_dir=cache_dir, settings=settings, parts=parts, progress=progress
+            )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = DemoCache(default_cache_dir() if cache_dir is None else cache_dir, settings)
