@@ -451,3 +451,13 @@ def test_fit_selects_by_the_objectives_selection_metric():
     objective = _FactorObjective(net, [0.9, 0.5, 0.7])
     result = fit(objective, data, data, TrainConfig(epochs=3, **FAST))
     assert result.best_epoch == 2 and result.best_metric == pytest.approx(0.5)
+
+
+def test_no_progress_bars_when_stderr_is_not_a_terminal(capsys):
+    x = _pairs(n=4).tensors[0]
+    data = TensorDataset(x, x)
+    torch.manual_seed(0)
+    fno = base_operator("fno", 1, 1, n_modes=(2, 2), hidden_channels=4, n_layers=1)
+    train_base(fno, data, None, TrainConfig(epochs=1, batch_size=4, progress=True))
+    err = capsys.readouterr().err
+    assert "it/s" not in err and "epoch 1/1" not in err

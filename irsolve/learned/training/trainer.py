@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -349,7 +350,8 @@ class _Trainer:
         bar = tqdm(
             loader,
             desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not (config.progress and distributed.is_main()),
+            # bars only on a terminal (the demo's rule): none in a log file
+            disable=not (config.progress and distributed.is_main() and sys.stderr.isatty()),
         )
         for i, (x, y) in enumerate(bar):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
