@@ -8,6 +8,8 @@ from ``scipy.sparse.linalg.spsolve`` and iteration counts from SciPy's
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,7 +17,7 @@ import scipy.sparse.linalg as spl
 import torch
 
 from irsolve import solve
-from irsolve.interface import FixedPointSolver
+from irsolve.interface import FixedPointSolver, apply_from_zero
 from irsolve.solvers import FlexibleGMRES, Helmholtz2D, Multigrid, ShiftedLaplacian
 from irsolve.solvers.helmholtz import (
     layered_speed,
@@ -96,7 +98,9 @@ def test_generators_span_the_contrast(kind):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"speed": torch.zeros(1, 1, 8, 8)}, "strictly positive wave speed"),
+        ({"speed": torch.zeros(1, 1, 8, 8)}, r"expected wave speeds in \[1e-100, 1e\+100\]"),
+        ({"speed": torch.full((1, 1, 8, 8), 1e-320, dtype=torch.float64)}, "wave speeds in"),
+        ({"attenuation": 1e308}, "expected attenuation and sponge_strength small enough"),
         ({"attenuation": -0.1}, "attenuation"),
         ({"sponge_strength": -1.0}, "sponge_strength"),
         ({"ppw": 3.0}, "at least 4 points per wavelength"),
@@ -147,7 +151,7 @@ def test_fgmres_with_sl_multigrid_matches_scipy_gmres_and_spsolve():
 
     def apply(v):
         r = torch.as_tensor(np.asarray(v, dtype=np.complex128).reshape(1, 1, n, n))
-        return preconditioner.correction(ctx, r).flatten().numpy()
+        return apply_from_zero(preconditioner, ctx, r).flatten().numpy()
 
     matrix, b = problem.to_scipy()[0], problem.f.flatten().numpy()
     operator = spl.LinearOperator(matrix.shape, matvec=apply, dtype=np.complex128)
@@ -187,3 +191,49 @@ def test_plain_multigrid_on_helmholtz_fails():
 def test_complex_multigrid_refuses_the_k_cycle():
     with pytest.raises(ValueError, match="K-cycle"):
         Multigrid(cycle="K").prepare(_problem().shifted_laplacian())
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: layered_speed(1, 100000), ValueError, "^layered_speed: a batch of 1 on a 100000"),
+        (lambda: point_source(2, 100000), ValueError, "^point_source: a batch of 2 on a 100000"),
+        (lambda: random_source(1, 60000), ValueError, "^random_source: a batch of 1 on a 60000"),
+        (lambda: smooth_speed(1, 100000), ValueError, "^smooth_speed: a batch of 1 on a 100000"),
+        (lambda: piecewise_speed(1, 10**5), ValueError, "^piecewise_speed: a batch of 1 on a"),
+        (
+            lambda: Helmholtz2D(torch.ones(1, 1, 20000, 20000), torch.ones(1, 1, 20000, 20000)),
+            ValueError,
+            "^Helmholtz2D: a batch of 1 on a 20000 x 20000 grid .* more than this machine",
+        ),
+        (lambda: layered_speed(2, -3), ValueError, "^layered_speed: expected n to be an int >= 2"),
+        (lambda: layered_speed(2, 8.5), ValueError, "^layered_speed: expected n to be an int"),
+        (lambda: point_source(1, 0), ValueError, "^point_source: expected n to be an int >= 2"),
+        (lambda: point_source(1, 8, where=(2, 2)), ValueError, r"open unit square .*got \(2, 2\)"),
+        (lambda: point_source(1, 8, where=(-1, 0.5)), ValueError, "open unit square"),
+        (lambda: point_source(1, 8, where=(1.0, 0.5)), ValueError, "open unit square"),
+        (lambda: point_source(1, 8, where=(math.nan, math.nan)), ValueError, "open unit square"),
+        (lambda: point_source(1, 8, where=(0.5,)), ValueError, "a point .x, y. of two numbers"),
+    ],
+    ids=lambda v: "" if callable(v) else None,
+)
+def test_generators_refuse_bad_grids_and_points_in_one_line(make, error, match):
+    """Sizes past the machine's memory are refused before allocating; bad points name where."""
+    with pytest.raises(error, match=match) as info:
+        make()
+    assert "\n" not in str(info.value)
+
+
+def test_point_source_inside_the_square_lands_on_the_nearest_interior_node():
+    f = point_source(1, 9, where=(0.3, 0.71))  # h = 0.1: nodes at 0.1, ..., 0.9
+    (i, j), = torch.nonzero(f[0, 0]).tolist()
+    assert (i, j) == (2, 6) and float(f[0, 0, i, j]) == pytest.approx(100.0)
+
+
+def test_an_empty_batch_gives_an_empty_solution():
+    """Batch 0 builds and solves (an empty Solution), as for Darcy and Poisson."""
+    speed = torch.ones(0, 1, 8, 8, dtype=torch.float64)
+    problem = Helmholtz2D(speed, torch.zeros(0, 1, 8, 8, dtype=torch.float64))
+    sol = solve(None, FlexibleGMRES(ShiftedLaplacian()), problem, tol=0.0, rtol=1e-7)
+    assert sol.u.shape == (0, 1, 8, 8) and sol.retcodes == []
+    assert layered_speed(0, 8).shape == (0, 1, 8, 8) and point_source(0, 8).shape == (0, 1, 8, 8)
