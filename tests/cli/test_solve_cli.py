@@ -15,7 +15,7 @@ from irsolve.cli import build_parser, main
 from irsolve.cli.solve import SOLVE_ARRAYS, SOLVERS, make_problem, relative_errors
 from irsolve.data.generate import make_darcy_dataset
 from irsolve.learned.checkpoint import model_state, save_checkpoint
-from irsolve.learned.corrector_training import CorrectorConfig, corrector_net
+from irsolve.learned.darcy_corrector import DarcyCorrectorConfig, corrector_net
 from irsolve.learned.nets.factory import net_config
 from irsolve.solvers import Darcy2D, darcy_coefficient, gaussian_random_field
 
@@ -29,8 +29,9 @@ def corrector(tmp_path_factory):
     net = corrector_net(modes=2, width=4, layers=1)
     config = {
         "objective": "corrector",
+        "family": "darcy",
         "model": net_config(net),
-        "corrector": dataclasses.asdict(CorrectorConfig(nu=2)),
+        "corrector": dataclasses.asdict(DarcyCorrectorConfig(nu=2)),
     }
     path = tmp_path_factory.mktemp("corrector") / "best.pt"
     save_checkpoint(path, {"model": model_state(net), "config": config}, {"config": config})
@@ -117,6 +118,24 @@ def test_a_corrector_given_to_a_solver_that_ignores_it_is_refused(corrector, cap
     err = capsys.readouterr().err
     assert "--corrector only with --solver corrector+jacobi or fcg-corrector" in err
     assert "got it with --solver multigrid" in err
+
+
+def test_a_helmholtz_corrector_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    from irsolve.learned.helmholtz_corrector import (
+        HelmholtzCorrectorConfig,
+        helmholtz_corrector_net,
+    )
+
+    net = helmholtz_corrector_net(2, 1)
+    config = {"objective": "corrector", "family": "helmholtz", "model": net_config(net),
+              "corrector": dataclasses.asdict(HelmholtzCorrectorConfig())}  # fmt: skip
+    path = tmp_path / "helmholtz.pt"
+    save_checkpoint(path, {"model": model_state(net), "config": config}, {"config": config})
+    argv = ["solve", "--solver", "fcg-corrector", "--corrector", str(path), "--resolution", "7"]
+    assert main(argv) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "--corrector" in x]
+    assert "expected --corrector to be a darcy corrector checkpoint" in line
+    assert "of the helmholtz family" in line
 
 
 def test_the_corrector_solvers_run_the_trained_cycle(corrector):

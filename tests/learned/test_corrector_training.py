@@ -17,13 +17,16 @@ from scipy.sparse.linalg import spsolve
 from irsolve import Interleave, ReturnCode, solve
 from irsolve.cli import corrector as corrector_cli
 from irsolve.cli import main
-from irsolve.learned.corrector_training import (
-    CorrectorConfig,
-    CorrectorObjective,
+from irsolve.learned.corrector_training import CorrectorObjective
+from irsolve.learned.darcy_corrector import (
+    DarcyCorrector,
+    DarcyCorrectorConfig,
     corrector_net,
     darcy_pairs,
     dirichlet_random_field,
+    energy,
 )
+from irsolve.learned.helmholtz_corrector import HelmholtzCorrectorConfig
 from irsolve.learned.training import TrainConfig, fit
 from irsolve.solvers import Darcy2D, Jacobi, ResidualCorrector
 
@@ -35,7 +38,7 @@ def trained() -> torch.nn.Module:
     torch.manual_seed(0)
     net = corrector_net(modes=6, width=12, layers=2)
     # Smooth random errors only (the default recipe).
-    objective = CorrectorObjective(net, CorrectorConfig(nu=2, val_cycles=4))
+    objective = CorrectorObjective(DarcyCorrector(), net, DarcyCorrectorConfig(nu=2, val_cycles=4))
     config = TrainConfig(epochs=10, batch_size=8, lr=3e-3, progress=False)
     fit(objective, darcy_pairs(32, N, seed=0), None, config)
     return net.eval()
@@ -88,46 +91,61 @@ def test_trained_corrector_with_jacobi_reaches_the_discrete_solution_in_fewer_sw
 
 
 def test_validation_reports_the_cycle_factor_below_one(trained):
-    objective = CorrectorObjective(trained, CorrectorConfig(nu=2, val_cycles=4))
+    config = DarcyCorrectorConfig(nu=2, val_cycles=4)
+    objective = CorrectorObjective(DarcyCorrector(), trained, config)
     a, u = darcy_pairs(2, N, seed=6).tensors
     factor = objective.validate(a, u)["cycle_factor"]
     # Energy step (never increases ||e||_A) and two Jacobi sweeps (contract ||e||_A).
     assert ((factor > 0) & (factor < 1)).all(), factor
 
 
-def test_persistent_chains_advance_one_hybrid_cycle_per_visit():
+def test_loss_is_one_engine_step_of_the_deployed_cycle_from_zero():
+    """The loss is the mean energy factor after one step of ``objective.cycle`` on
+    ``A h = A e`` from ``h = 0``, ``e`` the family's random training errors (replayed by
+    re-seeding); the cycle written out by hand: learned step, then two Jacobi sweeps."""
     torch.manual_seed(0)
-    config = CorrectorConfig(nu=2, max_cycles=0, smooth_fraction=0.0, chains=2, reset=1e-9)
-    objective = CorrectorObjective(corrector_net(modes=4, width=8, layers=1), config)
+    family = DarcyCorrector()
+    objective = CorrectorObjective(family, corrector_net(modes=4, width=8, layers=1),
+                                   DarcyCorrectorConfig(nu=2))  # fmt: skip
+    corrector, smoothing = objective.cycle.solvers
+    assert isinstance(smoothing, Jacobi) and smoothing.sweeps == 2
     a, u = darcy_pairs(2, N, seed=7).tensors
-    objective.loss(a, u, 0.0)  # fills the two chains with the errors after one cycle
-    chain_a, chain_e = objective.chain_a.clone(), objective.chain_e.clone()
+    torch.manual_seed(11)
+    loss, logs = objective.loss(a, u, 0.0)
+    assert loss.requires_grad and logs["factor"] == pytest.approx(loss.detach().item())
+    torch.manual_seed(11)
+    problem = Darcy2D(a)
+    rhs = family.training_rhs(problem, u, objective.settings)
+    e = rhs.reference
+    torch.testing.assert_close(energy(problem, e), torch.ones(2, dtype=torch.float64))
     with torch.no_grad():
-        # Independent of the engine and Cycle: the error propagation written out, the
-        # learned step e - alpha d, then two weighted Jacobi sweeps on A e = 0.
-        ctx = objective.corrector.prepare(Darcy2D(chain_a))
-        problem = ctx.problem
-        d = objective.corrector.direction(ctx, problem.apply(chain_e))
-        alpha = objective.corrector.step_size(ctx, problem.apply(chain_e), d)
-        expected = chain_e - alpha.view(-1, 1, 1, 1) * d
+        # Independent of the engine and Cycle: the learned step from h = 0 (r = b = A e),
+        # then two weighted Jacobi sweeps on A h = b.
+        ctx = corrector.prepare(problem.with_rhs(rhs.b))
+        d = corrector.direction(ctx, rhs.b)
+        h = corrector.step_size(ctx, rhs.b, d).view(-1, 1, 1, 1) * d
         for _ in range(2):
-            expected = expected - 0.8 * problem.apply(expected) / problem.diagonal()
-        norm = (expected * problem.apply(expected)).flatten(1).sum(dim=1).sqrt()
-    objective.loss(a, u, 0.0)  # visits both chains once
-    order = torch.argsort(objective.chain_a.flatten(1).sum(dim=1))
-    reference = torch.argsort(chain_a.flatten(1).sum(dim=1))
-    # Same chain, one more cycle, renormalised to unit energy; float32 net: 1e-4 relative.
-    torch.testing.assert_close(
-        objective.chain_e[order],
-        (expected / norm.view(-1, 1, 1, 1))[reference],
-        rtol=1e-5,
-        atol=1e-5,
-    )
+            h = h + 0.8 * (rhs.b - problem.apply(h)) / problem.diagonal()
+        expected = (energy(problem, e - h) / energy(problem, e)).mean()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=0.0)
+
+
+def test_objective_config_names_the_family_and_its_settings():
+    net = corrector_net(modes=4, width=8, layers=1)
+    objective = CorrectorObjective(DarcyCorrector(), net, DarcyCorrectorConfig(nu=3))
+    config = objective.config()
+    assert config["objective"] == "corrector" and config["family"] == "darcy"
+    assert config["corrector"]["nu"] == 3 and config["model"] is not None
+    assert objective.selection_metric == "cycle_factor"
+    with pytest.raises(TypeError, match="expected DarcyCorrectorConfig settings"):
+        CorrectorObjective(DarcyCorrector(), net, HelmholtzCorrectorConfig())
+    with pytest.raises(TypeError, match="expected a CorrectorFamily instance"):
+        CorrectorObjective(DarcyCorrector, net)
 
 
 #: A net and objective small enough for a CLI run of a few seconds.
 TINY_CORRECTOR = ["--modes", "4", "--hidden", "8", "--layers", "1", "--nu", "1"]
-TINY_CORRECTOR += ["--max-cycles", "1", "--val-cycles", "2", "--no-progress"]
+TINY_CORRECTOR += ["--val-cycles", "2", "--no-progress"]
 
 
 class _Interrupted(Exception):
@@ -138,6 +156,7 @@ def test_train_corrector_cli_runs_one_epoch_and_resumes(tmp_path, capsys, monkey
     out = tmp_path / "run"
     args = [
         "train-corrector",
+        "darcy",
         "--out",
         str(out),
         "--resolution",
@@ -166,6 +185,7 @@ def test_train_corrector_cli_runs_one_epoch_and_resumes(tmp_path, capsys, monkey
     assert (out / "last.pt").is_file() and (out / "best.pt").is_file()
     summary = json.loads((out / "last.json").read_text())
     assert summary["epoch"] == 1 and summary["config"]["objective"] == "corrector"
+    assert summary["config"]["family"] == "darcy"
     assert main([*args, "--resume"]) == 0
     assert json.loads((out / "last.json").read_text())["epoch"] == 2
     printed = capsys.readouterr().out
@@ -181,12 +201,14 @@ def test_train_corrector_reads_a_data_files_coefficients_with_a_seeded_hold_out(
     )
     tiny = ["--batch-size", "3", "--epochs", "1", *TINY_CORRECTOR]
     out = tmp_path / "run"
-    args = ["train-corrector", "--data", str(data), "--val-fraction", "0.25", "--out", str(out)]
+    args = ["train-corrector", "darcy", "--data", str(data), "--val-fraction", "0.25"]
+    args += ["--out", str(out)]
     assert main([*args, *tiny]) == 0
     summary = json.loads((out / "last.json").read_text())
     assert 0 < summary["record"]["val_cycle_factor"] < 1  # validated on the 3 held-out fields
     both = [
         "train-corrector",
+        "darcy",
         "--data",
         str(data),
         "--val-fraction",

@@ -1,7 +1,10 @@
 """The closed-loop corrector: homogeneity, fixed point at the solution, safe step lengths.
 
-Untrained nets suffice here: every property below holds for any ``Phi``.
-A trained corrector is tested in ``tests/learned/test_corrector_training.py``.
+One :class:`ResidualCorrector` serves real (Darcy, Poisson) and complex (Helmholtz)
+problems; untrained nets suffice here: every property below holds for any ``Phi``.
+References: ``scipy.sparse.linalg.spsolve`` and NumPy's least-squares minimiser.
+A trained corrector is tested in ``tests/learned/test_corrector_training.py``, the
+learned Helmholtz preconditioner in ``tests/solvers/test_helmholtz_corrector.py``.
 """
 
 from __future__ import annotations
@@ -13,20 +16,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.linalg import spsolve
 
-from irsolve import Interleave, ReturnCode, solve
+from irsolve import Cycle, Interleave, ReturnCode, solve
 from irsolve.interface import with_rhs
+from irsolve.learned.helmholtz_corrector import helmholtz_corrector_net, mixed_speed
 from irsolve.learned.nets import base_operator
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,
     GaussSeidel,
+    Helmholtz2D,
     Jacobi,
     Poisson2D,
     ResidualCorrector,
     darcy_coefficient,
     gaussian_random_field,
 )
-from irsolve.solvers.corrector import corrector_features
+from irsolve.solvers.corrector import KH2_UNIT, corrector_features
+from irsolve.solvers.helmholtz import point_source, random_source
 
 
 def _net(dtype: torch.dtype = torch.float32) -> torch.nn.Module:
@@ -191,7 +197,7 @@ def test_corrector_preconditions_flexible_cg_to_the_discrete_solution():
     torch.manual_seed(0)
     net = torch.nn.Conv2d(2, 1, 3, padding=1)  # any Phi: FCG's energy line search keeps it safe
     smooth = GaussSeidel(sweeps=2)
-    pcg = FlexibleCG(Interleave(smooth, ResidualCorrector(net), smooth), preconditioner_steps=3)
+    pcg = FlexibleCG(Cycle(smooth, ResidualCorrector(net), smooth))  # one application: all three
     sol = solve(None, pcg, problem, tol=0.0, rtol=1e-10, maxiter=300)
     assert sol.retcodes == [ReturnCode.SUCCESS] * 3, sol
     for b, matrix in enumerate(problem.to_scipy()):
@@ -199,3 +205,101 @@ def test_corrector_preconditions_flexible_cg_to_the_discrete_solution():
         error = np.linalg.norm(sol.u[b].flatten().numpy() - exact) / np.linalg.norm(exact)
         # relative residual 1e-10 and cond(A) ~ 1e3 at n = 16 bound the error by ~1e-7.
         assert error < 1e-7
+
+
+# --- complex problems (Helmholtz): (Re, Im) channels, minimal-residual step --------------
+
+
+def _helmholtz(n: int, batch: int, seed: int) -> Helmholtz2D:
+    g = torch.Generator().manual_seed(seed)
+    return Helmholtz2D(mixed_speed(batch, n, g), point_source(batch, n, generator=g))
+
+
+def _helmholtz_corrector() -> ResidualCorrector:
+    torch.manual_seed(3)
+    return ResidualCorrector(helmholtz_corrector_net(4, 2), step_length="residual")
+
+
+def test_complex_step_never_increases_the_residual_with_a_random_net():
+    problem = _helmholtz(24, 4, seed=0)
+    corrector = _helmholtz_corrector()
+    ctx = corrector.prepare(problem)
+    h = random_source(4, 24, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for k in range(3):
+            before = problem.residual(h).flatten(1).norm(dim=1)
+            h = corrector.step(ctx, h, k)
+            after = problem.residual(h).flatten(1).norm(dim=1)
+            assert h.is_complex() and bool((after <= before * (1 + 1e-12)).all())
+
+
+def test_complex_step_length_is_numpys_least_squares_minimiser():
+    problem = _helmholtz(16, 2, seed=2)
+    corrector = _helmholtz_corrector()
+    ctx = corrector.prepare(problem)
+    r = random_source(2, 16, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        d = corrector.direction(ctx, r)
+        alpha = corrector.step_size(ctx, r, d)
+        ad = problem.apply(d)
+    assert d.dtype == r.dtype and d.shape == r.shape
+    for b in range(2):
+        column = ad[b].flatten().numpy()[:, None]
+        best = np.linalg.lstsq(column, r[b].flatten().numpy(), rcond=None)[0][0]
+        assert abs(complex(alpha[b]) - best) < 1e-10 * abs(best)
+
+
+def test_complex_residual_reaches_the_net_as_re_im_channels_after_the_features():
+    problem = _helmholtz(8, 2, seed=3)
+    seen = []
+
+    class Probe(torch.nn.Module):
+        in_channels = 4
+
+        def forward(self, x):
+            seen.append(x)
+            return torch.zeros_like(x[:, 2:])
+
+    corrector = ResidualCorrector(Probe(), step_length="residual")
+    ctx = corrector.prepare(problem)
+    r = random_source(2, 8, generator=torch.Generator().manual_seed(6))
+    corrector.direction(ctx, r)
+    (x,) = seen
+    s = r.flatten(1).abs().pow(2).mean(dim=1).sqrt().view(-1, 1, 1, 1)
+    kh2, gamma = problem.features().split(1, dim=1)
+    torch.testing.assert_close(x[:, :1], (kh2 / KH2_UNIT).float())
+    torch.testing.assert_close(x[:, 1:2], gamma.float())
+    torch.testing.assert_close(x[:, 2:3], (r.real / s).float())
+    torch.testing.assert_close(x[:, 3:4], (r.imag / s).float())
+
+
+def test_helmholtz_features_are_scaled_wavenumber_and_attenuation_with_unit_scale():
+    problem = _helmholtz(16, 2, seed=4)
+    features, scale = corrector_features(problem)
+    assert features.shape == (2, 2, 16, 16) and not features.is_complex()
+    assert torch.equal(scale, torch.ones(2, dtype=torch.float64))
+    # At the default 10 points per wavelength k h = 2 pi / 10 where the speed is 1, so the
+    # first feature is 1 / c^2 (a fixed unit, not the problem's ppw).
+    torch.testing.assert_close(features[:, :1], problem.speed.pow(-2), rtol=1e-12, atol=0.0)
+
+
+def test_energy_step_on_a_complex_problem_is_refused_at_prepare():
+    corrector = ResidualCorrector(helmholtz_corrector_net(4, 2))  # default: "energy"
+    with pytest.raises(ValueError, match="expected step_length 'residual' or None") as info:
+        corrector.prepare(_helmholtz(8, 1, seed=0))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("net", "problem"),
+    [
+        (helmholtz_corrector_net(4, 2), _darcy()),  # reads 4 channels, Darcy gives 2
+        (base_operator("fno", 2, 1, n_modes=(2, 2), hidden_channels=4, n_layers=1), None),
+    ],
+)
+def test_a_net_of_another_family_is_refused_at_prepare(net, problem):
+    problem = _helmholtz(8, 1, seed=0) if problem is None else problem
+    corrector = ResidualCorrector(net, step_length="residual")
+    with pytest.raises(ValueError, match="a net trained for another problem family") as info:
+        corrector.prepare(problem)
+    assert "\n" not in str(info.value)

@@ -1,4 +1,4 @@
-"""Multigrid with a learned coarse solve (``Multigrid(coarse=ResidualCorrector(...))``).
+"""Multigrid with any coarse solver (``Multigrid(coarse=ResidualCorrector(...))``, Jacobi, a Cycle).
 
 References are independent of the code under test: dense solves of the
 Galerkin coarse matrix (``stencil_to_dense``) and ``scipy.sparse.linalg.spsolve``
@@ -7,22 +7,31 @@ Galerkin coarse matrix (``stencil_to_dense``) and ``scipy.sparse.linalg.spsolve`
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from irsolve import solve
+import irsolve.solvers.multigrid as multigrid_module
+from irsolve import Cycle, solve
 from irsolve.analysis import reference_solve
-from irsolve.learned.corrector_training import corrector_net
+from irsolve.learned.darcy_corrector import corrector_net
 from irsolve.solvers import (
     Darcy2D,
     FlexibleCG,
+    GaussSeidel,
+    Jacobi,
     Multigrid,
+    Poisson2D,
     ResidualCorrector,
     darcy_coefficient,
     gaussian_random_field,
 )
 from irsolve.solvers._stencil import stencil_to_dense
+from irsolve.solvers.corrector import CorrectorContext
+from irsolve.solvers.multigrid import CoarseProblem
 
 DT = torch.float64
 
@@ -64,7 +73,7 @@ class ExactCoarseNet(nn.Module):
 def test_default_is_the_direct_coarse_solve():
     """``Multigrid()`` keeps the LU coarse solve: its ``Hierarchy`` holds the factor."""
     ctx = Multigrid().prepare(_darcy(2, 31))
-    assert ctx.lu is not None and ctx.coarse_features is None
+    assert ctx.lu is not None and ctx.coarse is None
     assert "coarse solver: dense LU of 49 unknowns" in repr(ctx)
 
 
@@ -77,6 +86,9 @@ def test_exact_net_reproduces_the_direct_cycle():
     learned = Multigrid(coarse=ResidualCorrector(ExactCoarseNet(coarse_dense)), coarsest=16)
     learned_ctx = learned.prepare(problem)
     assert learned_ctx.lu is None and learned_ctx.levels[-1].n == 15
+    assert isinstance(learned_ctx.coarse, CorrectorContext)
+    assert isinstance(learned_ctx.coarse.problem, CoarseProblem)
+    assert learned_ctx.coarse_name == "ResidualCorrector"
     r = problem.f
     expected = direct.precondition(ctx, r)
     got = learned.precondition(learned_ctx, r)
@@ -108,19 +120,39 @@ def test_coarse_feature_is_the_centred_restricted_log_coefficient():
     """A constant coefficient gives a zero feature and ``a_g`` equal to it."""
     a = torch.full((2, 1, 32, 32), 7.0, dtype=DT)
     ctx = Multigrid(coarse=_untrained_corrector(), coarsest=8).prepare(Darcy2D(a))
-    assert ctx.coarse_features.shape == (2, 1, 8, 8)
-    assert ctx.coarse_features.dtype == torch.float32  # the net's dtype
-    assert float(ctx.coarse_features.abs().max()) < 1e-6
-    torch.testing.assert_close(ctx.coarse_scale, torch.full((2,), 7.0, dtype=DT))
+    assert ctx.coarse.features.shape == (2, 1, 8, 8)
+    assert ctx.coarse.features.dtype == torch.float32  # the net's dtype
+    assert float(ctx.coarse.features.abs().max()) < 1e-6
+    torch.testing.assert_close(ctx.coarse.scale, torch.full((2,), 7.0, dtype=DT))
+
+
+def test_the_coarse_coefficient_is_the_restricted_log_coefficient():
+    """``log a_c = R log a / R 1`` level by level is a weighted mean (``R`` has nonnegative
+    weights), so the coarse ``log a`` stays within the fine extremes; the coarse problem
+    carries the Galerkin stencil of the last level."""
+    grf = gaussian_random_field(2, 32, generator=torch.Generator().manual_seed(9))
+    problem = Darcy2D(darcy_coefficient(grf))
+    ctx = Multigrid(coarse=_untrained_corrector(), coarsest=8).prepare(problem)
+    coarse = ctx.coarse.problem
+    assert torch.equal(coarse.stencil, ctx.levels[-1].stencil)
+    log_a, fine = coarse.a.log(), problem.a.log()
+    assert coarse.a.shape == (2, 1, 8, 8)
+    assert bool((log_a >= fine.amin(dim=(1, 2, 3), keepdim=True) - 1e-12).all())
+    assert bool((log_a <= fine.amax(dim=(1, 2, 3), keepdim=True) + 1e-12).all())
 
 
 @pytest.mark.parametrize("coarse_sweeps", [0, 2])
 def test_fcg_with_learned_coarse_solve_matches_spsolve(coarse_sweeps):
     """FCG(Multigrid with an untrained coarse FNO) still converges (the energy step keeps
     the preconditioner positive); 1e-10 relative residual, so the error is below
-    ``cond(A) * 1e-10`` (cond ~ 2e3 at 32^2 with contrast 4): 1e-6."""
+    ``cond(A) * 1e-10`` (cond ~ 2e3 at 32^2 with contrast 4): 1e-6. The old
+    ``coarse_sweeps=s`` (the multigrid's smoother, Gauss-Seidel) is now a Cycle."""
     problem = _darcy(2, 32)
-    mg = Multigrid(coarse=_untrained_corrector(), coarsest=8, coarse_sweeps=coarse_sweeps)
+    corrector = _untrained_corrector()
+    coarse = (
+        corrector if coarse_sweeps == 0 else Cycle(corrector, GaussSeidel(sweeps=coarse_sweeps))
+    )
+    mg = Multigrid(coarse=coarse, coarsest=8)
     sol = solve(None, FlexibleCG(mg), problem, tol=0.0, rtol=1e-10, maxiter=100)
     assert sol.success
     reference = reference_solve(problem)
@@ -140,17 +172,47 @@ def test_learned_coarse_solve_is_not_limited_to_max_direct():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        (
-            {"coarse": nn.Identity()},
-            TypeError,
-            "expected coarse to be 'direct' or a ResidualCorrector, got Identity",
-        ),
+        ({"coarse": nn.Identity()}, TypeError, r"coarse \('direct' or a solver\).*got Identity"),
         ({"coarse": "lu"}, ValueError, "coarse"),
-        ({"coarse_steps": 0}, ValueError, "coarse_steps"),
-        ({"coarse_sweeps": -1}, ValueError, "coarse_sweeps"),
+        ({"coarse": Jacobi}, TypeError, r"pass an instance, Jacobi\(\)"),
     ],
 )
 def test_bad_coarse_arguments_give_one_line(kwargs, error, match):
     with pytest.raises(error, match=match) as info:
         Multigrid(**kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_multigrid_imports_nothing_learned():
+    """The classical multigrid knows its coarse solver only as a FixedPointSolver."""
+    tree = ast.parse(Path(multigrid_module.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import: resolve it here"
+            imported.add(node.module)
+            imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+    forbidden = ("irsolve.learned", "irsolve.solvers.corrector", "irsolve.solvers.helmholtz")
+    assert imported and not {m for m in imported if m.startswith(forbidden)}, imported
+    assert not any("Corrector" in name or "Helmholtz" in name for name in imported), imported
+
+
+@pytest.mark.parametrize("family", ["poisson", "darcy"])
+def test_jacobi_sweeps_as_the_coarse_solve_converge_to_spsolve(family):
+    """Ten Jacobi sweeps from zero on the 8^2 Galerkin problem replace the LU solve: an
+    inexact coarse solve, so the V-cycle converges more slowly but to the same solution
+    (relative residual 1e-10 and cond(A) ~ 2e3 at 32^2 bound the error by ~1e-6)."""
+    problem = _darcy(2, 32) if family == "darcy" else Poisson2D(torch.ones(2, 1, 32, 32, dtype=DT))
+    mg = Multigrid(coarse=Jacobi(sweeps=10), coarsest=8)
+    ctx = mg.prepare(problem)
+    assert ctx.lu is None and ctx.coarse_name == "Jacobi"
+    assert isinstance(ctx.coarse, CoarseProblem) and ctx.coarse.f.shape == (2, 1, 8, 8)
+    sol = solve(None, mg, problem, tol=0.0, rtol=1e-10, maxiter=200)
+    assert sol.success, sol
+    reference = reference_solve(problem)
+    error = (sol.u - reference).flatten(1).norm(dim=1) / reference.flatten(1).norm(dim=1)
+    assert float(error.max()) < 1e-6
+    exact_coarse = solve(None, Multigrid(coarsest=8), problem, tol=0.0, rtol=1e-10, maxiter=200)
+    assert int(exact_coarse.iterations.max()) <= int(sol.iterations.max())
