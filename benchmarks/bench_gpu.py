@@ -16,7 +16,7 @@ FNO-benchmark coefficients (12/3, ``f = 1``):
   corrector's hybrid cycle (the learned :class:`~irsolve.solvers.ResidualCorrector`, a
   neuralop FNO ``Phi``, then its smoothing sweeps), to 1e-8; with ``--corrector
   CHECKPOINT`` the cycle it was trained with (:func:`irsolve.learned.trained.load_corrector`),
-  else the default :class:`~irsolve.learned.corrector_training.CorrectorConfig` cycle with
+  else the default :class:`~irsolve.learned.darcy_corrector.DarcyCorrectorConfig` cycle with
   random weights (then only its time per iteration means something).
 
 Each timing follows one untimed warm-up call and ends with ``torch.cuda.synchronize``.
@@ -47,7 +47,7 @@ from torch.utils.data import TensorDataset
 
 from irsolve import solve
 from irsolve.distributed import resolve_device
-from irsolve.learned.corrector_training import CorrectorConfig, corrector_net
+from irsolve.learned.darcy_corrector import DarcyCorrector, DarcyCorrectorConfig, corrector_net
 from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.trained import load_corrector
 from irsolve.learned.training import (
@@ -164,7 +164,8 @@ def solve_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str,
     if args.corrector is not None:
         cycle, _ = load_corrector(args.corrector, device=device)
     else:
-        cycle = CorrectorConfig().cycle(corrector_net(args.modes, 32, 4).to(device).eval())
+        net = corrector_net(args.modes, 32, 4).to(device).eval()
+        cycle = DarcyCorrector().cycle(net, DarcyCorrectorConfig())
     hybrid = FlexibleCG(cycle, m=5)
     for n in args.sizes:
         problem = darcy(args.batch, n, device)
