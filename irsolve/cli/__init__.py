@@ -181,6 +181,12 @@ def command_names(parser: argparse.ArgumentParser | None = None) -> list[str]:
     return names
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    """``irsolve COMMAND`` as typed, with its sub-command (``irsolve train-corrector darcy``)."""
+    words = ["irsolve", args.command, getattr(args, "family", None)]
+    return " ".join(word for word in words if word)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``irsolve`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -210,11 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"irsolve {args.command}: interrupted", file=sys.stderr)
+        print(f"{_command_name(args)}: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, NonFiniteTrainingError) as err:  # one line, no traceback
         if args.debug:
             raise
         code = 1 if isinstance(err, NonFiniteTrainingError) else 2
-        print(f"irsolve {args.command}: error: {err}", file=sys.stderr)
+        print(f"{_command_name(args)}: error: {err}", file=sys.stderr)
         return code
