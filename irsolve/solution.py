@@ -108,6 +108,14 @@ class Solution:
         return ReturnCode.SUCCESS
 
     @property
+    def relative_residuals(self) -> Tensor:
+        """``(B,)``: ``final_residuals`` over each sample's measure at ``h0``, the quantity
+        ``rtol`` bounds; NaN under the update criterion (``h0`` has no measure) or where
+        the start's residual is zero."""
+        start = self.residuals[0] if len(self.residuals) else self.final_residuals
+        return self.final_residuals / start.where(start > 0, start.new_tensor(float("nan")))
+
+    @property
     def success(self) -> bool:
         """True when every sample did what was asked: converged, or (``tol=None``) ran
         every requested step."""
@@ -121,18 +129,29 @@ class Solution:
             its = self.iterations.float()
             iters = f"{int(its.min())}..{int(its.max())} (mean {its.mean():.1f})"
             final = self.final_residuals
-            measure = f"{final.max().item():.3e} (worst), {final.min().item():.3e} (best)"
+            measure = _worst_best(final)
+            relative = _worst_best(self.relative_residuals)
         else:
-            iters, measure = "-", "-"
+            iters, measure, relative = "-", "-", "-"
         lines = [
             f"Solution(retcode={self.retcode}, batch={batch}, shape={tuple(self.u.shape)})",
             f"  retcodes:   {codes or '-'}",
             f"  iterations: {iters}",
             f"  {self.criterion + ':':<11} {measure}",
         ]
+        if self.criterion == "residual":
+            lines.append(f"  relative:   {relative} (over the residual at h0)")
         if self.stats.get("steps_per_solver"):
             per = ", ".join(f"{k}: {v}" for k, v in self.stats["steps_per_solver"].items())
             lines.append(f"  steps:      {per}")
         if "wall_time" in self.stats:
             lines.append(f"  wall time:  {self.stats['wall_time']:.3g} s")
         return "\n".join(lines)
+
+
+def _worst_best(values: Tensor) -> str:
+    """``"max (worst), min (best)"`` of per-sample measures, NaN-aware."""
+    finite = values[~values.isnan()]
+    if not len(finite):
+        return "-"
+    return f"{finite.max().item():.3e} (worst), {finite.min().item():.3e} (best)"

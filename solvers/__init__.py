@@ -6,11 +6,15 @@ Classical solvers, each one step of a fixed-point iteration on such a problem:
 :class:`Jacobi`, :class:`GaussSeidel` (red-black / four-colour, SOR) and
 :class:`Multigrid` (black-box multigrid, one cycle per step). Flexible
 Krylov methods, one iteration per step, with any of these as preconditioner:
-:class:`FlexibleCG` (SPD problems) and :class:`FlexibleGMRES`. The learned
-step is :class:`Refiner`. :class:`Helmholtz2D` (complex, indefinite) is solved by
-:class:`FlexibleGMRES` preconditioned with :class:`ShiftedLaplacian`. Coefficient
-fields for Darcy data:
-:func:`gaussian_random_field`, :func:`darcy_coefficient`.
+:class:`FlexibleCG` (SPD problems) and :class:`FlexibleGMRES`. Learned steps:
+:class:`Refiner` (IRNO, ``h + alpha Phi(x, h)``: reads the iterate) and
+:class:`ResidualCorrector` (``h + alpha s Phi(a, r / s)``: reads the residual, so the
+solution is a fixed point). :class:`Helmholtz2D` (complex, indefinite) is solved by
+:class:`FlexibleGMRES` preconditioned with :class:`ShiftedLaplacian` or with
+:func:`learned_preconditioner` (shifted-Laplacian cycles and a learned step). Fields:
+:func:`gaussian_random_field`, :func:`darcy_coefficient` (Darcy coefficients);
+:func:`smooth_speed`, :func:`piecewise_speed`, :func:`layered_speed` (wave speeds),
+:func:`point_source`, :func:`random_source` (Helmholtz sources).
 
 >>> a = darcy_coefficient(gaussian_random_field(16, 256))     # doctest: +SKIP
 >>> sol = solve(None, Multigrid(), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP
@@ -20,8 +24,15 @@ fields for Darcy data:
 from irsolve.solvers.corrector import ResidualCorrector
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
-from irsolve.solvers.helmholtz import Helmholtz2D
-from irsolve.solvers.helmholtz_preconditioner import ShiftedLaplacian
+from irsolve.solvers.helmholtz import (
+    Helmholtz2D,
+    layered_speed,
+    piecewise_speed,
+    point_source,
+    random_source,
+    smooth_speed,
+)
+from irsolve.solvers.helmholtz_preconditioner import ShiftedLaplacian, learned_preconditioner
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.krylov import FlexibleCG, FlexibleGMRES
 from irsolve.solvers.multigrid import Multigrid
@@ -44,4 +55,10 @@ __all__ = [
     "StencilProblem",
     "darcy_coefficient",
     "gaussian_random_field",
+    "layered_speed",
+    "learned_preconditioner",
+    "piecewise_speed",
+    "point_source",
+    "random_source",
+    "smooth_speed",
 ]

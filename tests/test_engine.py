@@ -401,8 +401,21 @@ def test_repr_names_retcodes_and_iterations():
     problem = DiagonalProblem(
         torch.ones(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
     )
-    text = repr(solve(None, Richardson(omega=0.5), problem, tol=1e-6))
+    sol = solve(None, Richardson(omega=0.5), problem, tol=1e-6)
+    text = repr(sol)
     assert "retcode=SUCCESS" in text and "SUCCESS: 2" in text and "residual:" in text
+    # Richardson with omega 1/2 on the identity halves the residual each step: r_k = r_0 / 2^k.
+    expected = 0.5 ** sol.iterations.double()
+    assert torch.allclose(sol.relative_residuals, expected, rtol=1e-12, atol=0)
+    assert f"relative:   {float(expected.max()):.3e} (worst)" in text
+
+
+def test_relative_residuals_are_nan_without_a_residual_at_h0():
+    problem = DiagonalProblem(
+        torch.ones(1, 4, dtype=torch.float64), torch.full((1, 4), 8.0, dtype=torch.float64)
+    )
+    sol = solve(None, PlainRichardson(omega=0.5), problem, tol=0.0, rtol=1e-3)
+    assert bool(sol.relative_residuals.isnan().all()) and "relative:" not in repr(sol)
 
 
 class PlainRichardson(Richardson):
