@@ -48,11 +48,12 @@ def test_the_lock_of_a_killed_process_is_taken_over(tmp_path: Path, caplog) -> N
 def test_a_command_refuses_an_out_folder_another_run_holds(tmp_path: Path, capsys) -> None:
     out = tmp_path / "runs"
     with locked(out):
-        code = main(["train-corrector", "--out", str(out), "--train-samples", "1"])
+        code = main(["train-corrector", "darcy", "--out", str(out), "--train-samples", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1
-    assert err[0].startswith(f"irsolve train-corrector: error: --out {out} is in use by process")
+    prefix = f"irsolve train-corrector darcy: error: --out {out} is in use by process"
+    assert err[0].startswith(prefix)
 
 
 def test_a_lock_file_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:

@@ -136,11 +136,13 @@ def _run(args: argparse.Namespace) -> int:
     options = run_options(args)
     train_config = settings_from_args(TrainConfig, args)
     config = settings_from_args(family.config_type, args)
-    train, val = _data(family, config, args)
-    seed_everything(args.seed)  # before the net is built: --seed fixes its initial weights
+    # The net (and --init) before the data: a net too large or a bad checkpoint is refused
+    # before minutes of data generation. --seed fixes its initial weights.
+    seed_everything(args.seed)
     net = _FAMILY_CLI[family.name]["net"](args)
     if args.init:
         load_weights(net, args.init)
+    train, val = _data(family, config, args)
     result = fit(CorrectorObjective(family, net, config), train, val, train_config, **options)
     metric = f"val_{family.selection_metric}"
     print(f"{len(train)} training samples at {args.resolution}^2 ({family.name})")

@@ -238,4 +238,24 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keywords of :func:`irsolve.learned.training.fit` that :func:`add_run_flags` set."""
     require(args, "out")
-    return {"checkpoint_dir": args.out, "resume": args.resume, "overwrite": args.overwrite}
+    return {
+        "checkpoint_dir": args.out,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "callback": print_epoch,
+    }
+
+
+def print_epoch(record: dict[str, float]) -> None:
+    """One line per finished epoch on stdout, flushed (a log file shows progress as it
+    happens; progress bars are for terminals only): its record, training and validation
+    metrics first."""
+    from irsolve.distributed import is_main
+
+    def order(key: str) -> int:
+        return 0 if key.startswith("train_") else 1 if key.startswith("val_") else 2
+
+    if is_main():
+        keys = sorted((key for key in record if key != "epoch"), key=order)
+        shown = ", ".join(f"{key} {record[key]:.4g}" for key in keys)
+        print(f"epoch {int(record['epoch'])}: {shown}", flush=True)

@@ -329,7 +329,7 @@ def test_the_cli_overwrite_and_resume_refuse_a_crafted_manifest_in_one_line(tmp_
     torch.save({"x": x[:, 0], "y": y[:, 0]}, tmp_path / "pairs.pt")
     base = ["train-base", "--data", str(tmp_path / "pairs.pt"), "--epochs", "1"]
     base += ["--modes", "2", "--hidden", "4", "--layers", "1", "--no-progress"]
-    corrector = ["train-corrector", "--resolution", "16", "--train-samples", "4"]
+    corrector = ["train-corrector", "darcy", "--resolution", "16", "--train-samples", "4"]
     corrector += ["--val-samples", "2", "--batch-size", "4", "--epochs", "1"]
     corrector += ["--modes", "2", "--hidden", "4", "--layers", "1", "--no-progress"]
     for kind, folder, outside in _crafted_folders(tmp_path):

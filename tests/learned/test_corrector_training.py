@@ -176,7 +176,7 @@ def test_train_corrector_cli_runs_one_epoch_and_resumes(tmp_path, capsys, monkey
         raise _Interrupted
 
     def stop_after_first_epoch(*fit_args, **fit_kwargs):
-        return fit(*fit_args, **fit_kwargs, callback=interrupt)
+        return fit(*fit_args, **{**fit_kwargs, "callback": interrupt})
 
     with monkeypatch.context() as patch:
         patch.setattr(corrector_cli, "fit", stop_after_first_epoch)
@@ -190,6 +190,8 @@ def test_train_corrector_cli_runs_one_epoch_and_resumes(tmp_path, capsys, monkey
     assert json.loads((out / "last.json").read_text())["epoch"] == 2
     printed = capsys.readouterr().out
     assert "train_factor" in printed and "best checkpoint" in printed
+    # Each epoch's line is printed as it ends (for a log file), not only the final table.
+    assert "epoch 2: train_loss " in printed and "epoch 1:" not in printed
 
 
 def test_train_corrector_reads_a_data_files_coefficients_with_a_seeded_hold_out(tmp_path, caplog):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from irsolve.learned.checkpoint import load_checkpoint, load_model_state
+from irsolve.learned.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from irsolve.learned.losses import progressive_spectral_loss
 from irsolve.learned.nets import RefinementUNet, base_operator
 from irsolve.learned.training import (
@@ -164,6 +164,42 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
         assert torch.equal(a["model"][key], b["model"][key]), key
     losses = [r["train_loss"] for r in full.history]
     assert losses == [r["train_loss"] for r in resumed.history]
+
+
+@pytest.mark.parametrize(
+    ("train_data", "val_data", "changed"),
+    [
+        (_pairs(n=6), _pairs(n=8), r"data.train.samples \(saved 8, now 6\)"),
+        (_pairs(size=12), _pairs(n=8), r"data.train.shapes \(saved \[\[1, 8, 8\], \[1, 8, 8\]\]"),
+        (_pairs(n=8), None, r"data.val \(saved \{'samples': 8"),
+    ],
+    ids=["samples", "resolution", "no validation"],
+)
+def test_a_resume_on_other_data_is_refused_naming_what_changed(
+    tmp_path, train_data, val_data, changed
+):
+    """Another sample count or resolution would continue the run on other data: refused."""
+    data = _pairs(n=8)
+    train, refine = TrainConfig(epochs=2, **FAST), RefinerConfig(K=2)
+
+    def stop(record):
+        raise KeyboardInterrupt  # a run killed after its first committed epoch
+
+    with pytest.raises(KeyboardInterrupt):
+        train_refiner(
+            _perturbed_base, _small_unet(), data, data, train, refine,
+            checkpoint_dir=tmp_path, callback=stop,
+        )  # fmt: skip
+    with pytest.raises(CheckpointError, match=changed):
+        train_refiner(
+            _perturbed_base, _small_unet(), train_data, val_data, train, refine,
+            checkpoint_dir=tmp_path, resume=True,
+        )  # fmt: skip
+    resumed = train_refiner(
+        _perturbed_base, _small_unet(), data, data, train, refine,
+        checkpoint_dir=tmp_path, resume=True,
+    )  # fmt: skip
+    assert len(resumed.history) == 2  # the same data resumes
 
 
 def test_checkpoints_are_weights_only_with_a_json_summary(tmp_path):
@@ -409,8 +445,6 @@ def test_a_training_state_survives_its_state_dict():
 
 
 def test_load_weights_of_a_file_that_is_no_training_checkpoint_names_the_file(tmp_path):
-    from irsolve.learned.checkpoint import CheckpointError
-
     data_file = tmp_path / "train.pt"
     torch.save({"inputs": torch.zeros(2, 1, 4, 4), "targets": torch.zeros(2, 1, 4, 4)}, data_file)
     with pytest.raises(CheckpointError, match=rf"{data_file}: not a training checkpoint"):

@@ -73,7 +73,7 @@ class TrainResult:
     ``history`` has one record per epoch (train loss and its parts, learning
     rate, skipped batches, mean validation metrics, seconds); ``best_metric``
     is the lowest mean ``val_<selection_metric>`` of the objective (its
-    :attr:`~irsolve.learned.training.objectives.Objective.selection_metric`;
+    ``selection_metric``, see :class:`~irsolve.learned.training.objectives.Objective`;
     the train loss when there is no validation set) and ``best_epoch`` its
     epoch (1-based);
     ``skipped_batches`` counts non-finite batches over the whole run.
@@ -297,7 +297,11 @@ class _Trainer:
             optimizer, T_max=config.epochs * len(self.loader), eta_min=config.lr_min
         )
         self.state = TrainingState(model, optimizer, scheduler, shuffle)
-        self.summary_config = {"train": dataclasses.asdict(config), **objective.config()}
+        self.summary_config = {
+            "train": dataclasses.asdict(config),
+            **objective.config(),
+            "data": {"train": _data_shape(train_data), "val": _data_shape(val_data)},
+        }
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.batch_loss: Callable[[Tensor, Tensor, float], tuple[Tensor, dict[str, float]]]
         self.batch_loss = objective.loss
@@ -329,9 +333,10 @@ class _Trainer:
             if callback is not None:
                 callback(record)
         if state.best_epoch == 0:
+            validated = self.val_loader is not None
+            selected = f"val_{self.objective.selection_metric}" if validated else "train_loss"
             raise NonFiniteTrainingError(
-                f"no epoch of {config.epochs} gave a finite "
-                f"{'validation VRMSE' if self.val_loader is not None else 'training loss'}: "
+                f"no epoch of {config.epochs} gave a finite {selected}: "
                 "check the data for NaN or infinite values and lower the learning rate "
                 f"(lr={config.lr:g})"
             )
@@ -487,7 +492,8 @@ def fit(
         states are restored, so the run continues exactly as an
         uninterrupted one would (on CPU). The run's settings must be those
         of the checkpoint (``device``, ``progress``, ``compile`` and
-        ``num_workers`` may differ).
+        ``num_workers`` may differ), and so must the number of training and
+        validation samples and their shapes.
     overwrite
         Train from the start into a ``checkpoint_dir`` that holds a run; its
         files are replaced when this run commits its first epoch.
@@ -525,6 +531,22 @@ def fit(
     """
     trainer = _Trainer(objective, train_data, val_data, config, checkpoint_dir)
     return trainer.train(resume, overwrite, callback)
+
+
+def _data_shape(data: Dataset | None) -> dict[str, Any] | None:
+    """What a resume checks of a dataset: its size and its first sample's shapes and dtypes
+    (another ``--resolution`` or sample count is refused; other data of the same size and
+    shape is not detected)."""
+    if data is None:
+        return None
+    size = len(data)  # type: ignore[arg-type]
+    first = data[0] if size else ()
+    parts = first if isinstance(first, (tuple, list)) else (first,)
+    return {
+        "samples": size,
+        "shapes": [list(getattr(part, "shape", ())) for part in parts],
+        "dtypes": [str(getattr(part, "dtype", type(part).__name__)) for part in parts],
+    }
 
 
 #: Training settings a resumed run may change: where and how fast it runs, how it reports.
