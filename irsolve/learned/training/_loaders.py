@@ -12,14 +12,14 @@ from torch.utils.data.distributed import DistributedSampler
 def _loader(
     data: Dataset,
     batch_size: int,
-    shuffle: bool,
-    generator: torch.Generator | None,
     num_workers: int = 0,
     device: torch.device | None = None,
     sampler: DistributedSampler | None = None,
 ) -> DataLoader:
-    """Batches of ``data``; ``num_workers > 0`` reads them in that many persistent worker
-    processes (each opens its own file handles), pinned for a copy to a CUDA ``device``."""
+    """Batches of ``data``, in ``sampler``'s order or else in order; ``num_workers > 0``
+    reads them in that many persistent worker processes (each opens its own file handles),
+    pinned for a copy to a CUDA ``device``. The workers' base seeds come from a generator
+    of their own, never from the global RNG, which the loss's random draws use."""
     workers: dict[str, Any] = {}
     if num_workers > 0:
         pin = device is not None and device.type == "cuda"
@@ -27,8 +27,7 @@ def _loader(
     return DataLoader(
         data,
         batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
         sampler=sampler,
+        generator=torch.Generator().manual_seed(0),
         **workers,
     )

@@ -23,7 +23,7 @@ def residual_rms(
     """Root mean square of the base's error, ``sqrt(mean((y - T(x))^2))`` over ``data``."""
     total, count = 0.0, 0
     with torch.no_grad():
-        for x, y in _loader(data, batch_size, False, None):
+        for x, y in _loader(data, batch_size):
             y = y.to(device)
             total += (y - base(x.to(device)).to(y.dtype)).square().sum().item()
             count += y.numel()

@@ -86,20 +86,19 @@ class TrainResult:
     checkpoint_dir: Path | None
 
 
-def _train_loader(
-    data: Dataset, config: TrainConfig, generator: torch.Generator, device: torch.device
-) -> DataLoader:
+def _train_loader(data: Dataset, config: TrainConfig, device: torch.device) -> DataLoader:
     """Shuffled training batches of ``config.batch_size`` samples in all.
 
-    One process shuffles with ``generator``. Under ``torchrun`` each of the
-    ``W`` ranks reads ``batch_size / W`` samples per batch from its share of
-    a :class:`~torch.utils.data.distributed.DistributedSampler` (seeded with
-    ``config.seed``, reshuffled per epoch by ``set_epoch``), so one step
-    averages the gradient over the same global batch size as one process.
+    The order is a :class:`~torch.utils.data.distributed.DistributedSampler`'s,
+    seeded with ``config.seed`` and reshuffled per epoch by ``set_epoch``: a
+    function of the seed and the epoch alone, so it does not depend on
+    ``num_workers`` (whose persistent workers draw from a shared generator at
+    other times than one process does) and a resume needs only the epoch. Under
+    ``torchrun`` each of the ``W`` ranks reads ``batch_size / W`` samples per
+    batch from its share, so one step averages the gradient over the same global
+    batch size as one process.
     """
     world = distributed.world_size()
-    if world == 1:
-        return _loader(data, config.batch_size, True, generator, config.num_workers, device)
     if config.batch_size % world:
         raise ValueError(
             f"expected batch_size to be a multiple of the world size {world} (it is the global "
@@ -108,9 +107,7 @@ def _train_loader(
     sampler = DistributedSampler(
         data, num_replicas=world, rank=distributed.rank(), shuffle=True, seed=config.seed
     )
-    return _loader(
-        data, config.batch_size // world, False, None, config.num_workers, device, sampler
-    )
+    return _loader(data, config.batch_size // world, config.num_workers, device, sampler)
 
 
 class _ObjectiveLoss(nn.Module):
@@ -172,7 +169,6 @@ _PAYLOAD = (
     "steps",
     "rng_torch",
     "rng_cuda",
-    "rng_shuffle",
 )
 
 
@@ -180,10 +176,11 @@ _PAYLOAD = (
 class TrainingState:
     """What a run carries from one epoch to the next: the resumable part of its checkpoint.
 
-    ``model``, ``optimizer``, ``scheduler`` and ``shuffle`` (the generator of
-    the data order) are the live objects; ``epoch`` counts the epochs done,
-    ``steps`` the optimiser steps, ``skipped`` the non-finite batches,
-    ``best`` / ``best_epoch`` the lowest selection metric and its epoch.
+    ``model``, ``optimizer`` and ``scheduler`` are the live objects; ``epoch``
+    counts the epochs done (it also fixes the data order, see
+    :func:`_train_loader`), ``steps`` the optimiser steps, ``skipped`` the
+    non-finite batches, ``best`` / ``best_epoch`` the lowest selection metric
+    and its epoch.
     :meth:`state_dict` and :meth:`load` convert it to and from a checkpoint
     payload together with the global RNG states, so a resumed run continues
     bit for bit as an uninterrupted one would (on CPU).
@@ -192,7 +189,6 @@ class TrainingState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    shuffle: torch.Generator
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     best: float = math.inf
     best_epoch: int = 0
@@ -215,7 +211,6 @@ class TrainingState:
             "steps": self.steps,
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "rng_shuffle": self.shuffle.get_state(),
         }
         if len(rank_states) > 1:
             payload["rng_torch_ranks"] = rank_states
@@ -251,7 +246,6 @@ class TrainingState:
             )
         if payload["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(payload["rng_cuda"])
-        self.shuffle.set_state(payload["rng_shuffle"])
         self.history = list(payload["history"])
         self.best, self.best_epoch = float(payload["best"]), int(payload["best_epoch"])
         self.skipped, self.epoch = int(payload["skipped"]), int(payload["epoch"])
@@ -281,22 +275,19 @@ class _Trainer:
             model.compile()  # in place: the objective's calls and the state dict keys are unchanged
         # Rank 0 draws what one process draws; the other ranks draw their own noise and unrolls.
         torch.manual_seed(config.seed + distributed.rank())
-        shuffle = torch.Generator().manual_seed(config.seed)
-        self.loader = _train_loader(train_data, config, shuffle, self.device)
+        self.loader = _train_loader(train_data, config, self.device)
         if len(self.loader) == 0:
             raise ValueError("expected a non-empty training dataset, got 0 samples")
         self.val_loader = None
         if val_data is not None:
             shard = distributed.shard(val_data)
-            self.val_loader = _loader(
-                shard, config.batch_size, False, None, config.num_workers, self.device
-            )
+            self.val_loader = _loader(shard, config.batch_size, config.num_workers, self.device)
         self.params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=config.epochs * len(self.loader), eta_min=config.lr_min
         )
-        self.state = TrainingState(model, optimizer, scheduler, shuffle)
+        self.state = TrainingState(model, optimizer, scheduler)
         self.summary_config = {
             "train": dataclasses.asdict(config),
             **objective.config(),
@@ -503,12 +494,12 @@ def fit(
     Notes
     -----
     Under ``torchrun`` (inside :func:`irsolve.distributed.session`) the
-    objective's loss is wrapped in ``DistributedDataParallel`` and the
-    training data read through an epoch-seeded ``DistributedSampler``; each
-    rank takes ``batch_size / world`` samples per step, so with a per-sample
-    mean loss a step is one process's step on the same global batch. The
-    shuffle differs from one process's, and when the ranks cannot share the
-    data evenly the sampler repeats up to ``world - 1`` samples per epoch, so
+    objective's loss is wrapped in ``DistributedDataParallel`` and each rank
+    takes ``batch_size / world`` samples per step from its share of the same
+    epoch-seeded permutation one process reads, so with a per-sample mean loss
+    a step is one process's step on the same global batch (when ``world``
+    divides the sample count; else the sampler repeats up to ``world - 1``
+    samples per epoch). The ranks' random draws differ from one process's, so
     runs on different numbers of processes are alike, not identical. Epoch
     records are averaged over all ranks' batches and validation metrics
     summed over the ranks' blocks of ``val_data``: every rank returns the
