@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "DIGEST",
     "MANIFEST",
     "CheckpointError",
     "commit_checkpoints",
@@ -51,6 +52,7 @@ __all__ = [
     "load_model_state",
     "load_summary",
     "model_state",
+    "payload_digest",
     "read_manifest",
     "recover_checkpoints",
     "save_checkpoint",
@@ -134,10 +136,63 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+#: The payload key of a checkpoint's own checksum (see :func:`payload_digest`).
+DIGEST = "sha256"
+
+
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 over a payload's content, its :data:`DIGEST` key left out: keys in sorted
+    order, each tensor's dtype, shape and bytes, every other value's ``repr``. Stored in
+    the checkpoint itself, so a file damaged after writing is found even with no
+    manifest beside it (a flipped bit in a weight changes the digest)."""
+    hasher = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            hasher.update(f"T{value.dtype}{tuple(value.shape)}".encode())
+            hasher.update(flat.view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, Mapping):
+            hasher.update(b"{")
+            for key in sorted(value, key=str):
+                if value is not payload or key != DIGEST:
+                    hasher.update(repr(key).encode())
+                    feed(value[key])
+            hasher.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            hasher.update(b"[")
+            for item in value:
+                feed(item)
+            hasher.update(b"]")
+        else:
+            hasher.update(repr(value).encode())
+
+    feed(payload)
+    return hasher.hexdigest()
+
+
 def _torch_bytes(payload: Mapping[str, Any]) -> bytes:
     buffer = io.BytesIO()
-    torch.save(dict(payload), buffer)
+    torch.save({**payload, DIGEST: payload_digest(payload)}, buffer)
     return buffer.getvalue()
+
+
+def _check_digest(path: Path, state: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose content differs from its stored :func:`payload_digest`,
+    and a model checkpoint without one (not written by this irsolve)."""
+    stored = state.get(DIGEST)
+    if stored is None:
+        if "model" in state:
+            raise CheckpointError(
+                f"checkpoint {path} carries no checksum (written by another irsolve version "
+                "or by hand); retrain it or resume from an older run"
+            )
+        return
+    if stored != payload_digest(state):
+        raise CheckpointError(
+            f"checkpoint {path} is damaged (its content differs from the checksum stored in "
+            "it: changed after it was written); delete it or resume from an older run"
+        )
 
 
 def _json_bytes(summary: Mapping[str, Any]) -> bytes:
@@ -405,8 +460,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         When ``path`` is not a file.
     CheckpointError
         When the file is damaged (empty, truncated, not a torch file, holds
-        objects other than tensors and plain containers) or is not the one
-        its manifest lists (a stale ``best.pt``).
+        objects other than tensors and plain containers, its content differs
+        from the checksum stored in it, a model without one) or is not the
+        one its manifest lists (a stale ``best.pt``).
     """
     path = Path(path)
     data = _verified_bytes(path)
@@ -419,4 +475,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} is damaged (expected a dict of states, got "
             f"{type(state).__name__}); delete the folder or resume from an older run"
         )
+    _check_digest(path, state)
+    state.pop(DIGEST, None)
     return state

@@ -363,3 +363,26 @@ def test_disk_full_names_the_file_and_keeps_the_committed_checkpoint(tmp_path, m
     assert err.value.errno == errno.ENOSPC
     assert target.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_bit_flipped_weight_is_refused_without_a_manifest(tmp_path):
+    """The checksum stored in the checkpoint itself finds damage no manifest would see."""
+    weight = torch.full((64,), 1.2345, dtype=torch.float64)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": {"weight": weight}, "config": {"kind": "test"}}, {})
+    assert torch.equal(load_checkpoint(path)["model"]["weight"], weight)
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(weight.numpy().tobytes())  # stored uncompressed in the zip
+    data[at + 100] ^= 0x01  # one bit of the 13th value
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="differs from the checksum stored in it"):
+        load_checkpoint(path)
+
+
+def test_a_model_checkpoint_without_a_checksum_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "hand.pt"
+    torch.save({"model": {"weight": torch.ones(2)}, "config": {}}, path)
+    with pytest.raises(CheckpointError, match="hand.pt carries no checksum"):
+        load_checkpoint(path)
+    torch.save({"x": torch.ones(2)}, tmp_path / "data.pt")  # not a model: left to the caller
+    assert set(load_checkpoint(tmp_path / "data.pt")) == {"x"}
