@@ -31,7 +31,7 @@ from irsolve._validate import check_memory
 from irsolve.cli.flags import add_flags
 from irsolve.cli.types import integer, path
 from irsolve.data.atomic_folder import check_folder_name, is_work_folder
-from irsolve.data.checksums import CHECKSUM_FILE, verify_checksums
+from irsolve.data.checksums import CHECKSUM_FILE, read_checksums, verify_checksums
 from irsolve.data.formats import detect_format, load_dataset
 from irsolve.data.generate import (
     TRAJECTORIES_PER_FILE,
@@ -371,6 +371,13 @@ def _describe_dataset(path: Path) -> str:
             lines.append(f"  {name}: mean {table['mean'][name]}, std {table['std'][name]}")
     else:
         lines.append("stats.yaml: missing")
+    listed = read_checksums(path)
+    if listed is None:
+        lines.append(f"{CHECKSUM_FILE}: missing (damaged files cannot be detected)")
+    else:
+        lines.append(
+            f"{CHECKSUM_FILE}: {len(listed)} files, checked when read (all now: --verify)"
+        )
     return "\n".join(lines)
 
 

@@ -3,8 +3,9 @@
 ``irsolve data generate`` writes ``<dataset>/SHA256SUMS`` (the format of GNU
 ``sha256sum``, so ``cd <dataset> && sha256sum -c SHA256SUMS`` checks it too)
 over every ``.hdf5`` file and ``stats.yaml``; ``irsolve data info --verify``
-recomputes them (:func:`verify_checksums`). HDF5 files carry no checksum of
-their data, so a flipped byte in a field would otherwise load silently.
+recomputes them (:func:`verify_checksums`) and every load checks the files it
+reads (:func:`check_read_files`). HDF5 files carry no checksum of their data,
+so a flipped byte in a field would otherwise load silently.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["CHECKSUM_FILE", "verify_checksums", "write_checksums"]
+__all__ = [
+    "CHECKSUM_FILE",
+    "check_read_files",
+    "read_checksums",
+    "verify_checksums",
+    "write_checksums",
+]
 
 #: Name of the checksum file inside a dataset folder.
 CHECKSUM_FILE = "SHA256SUMS"
@@ -44,6 +51,30 @@ def write_checksums(folder: str | os.PathLike[str]) -> Path:
     return path
 
 
+def read_checksums(folder: str | os.PathLike[str]) -> dict[str, str] | None:
+    """``{relative path: sha256}`` of ``folder/SHA256SUMS``, or ``None`` when it has none.
+
+    Raises
+    ------
+    ValueError
+        If a line is not ``<64 hex digits>  <relative path>`` or names a path outside
+        the folder.
+    """
+    listing = Path(folder) / CHECKSUM_FILE
+    if not listing.is_file():
+        return None
+    expected = {}
+    for number, line in enumerate(listing.read_text().splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        parts = Path(name).parts
+        if len(digest) != 64 or not name or Path(name).is_absolute() or ".." in parts:
+            raise ValueError(
+                f"{listing}:{number}: expected '<sha256>  <relative path>', got {line[:80]!r}"
+            )
+        expected[name] = digest.lower()
+    return expected
+
+
 def verify_checksums(folder: str | os.PathLike[str]) -> list[str]:
     """Check a dataset folder against its ``SHA256SUMS``; return one line per problem.
 
@@ -56,25 +87,15 @@ def verify_checksums(folder: str | os.PathLike[str]) -> list[str]:
         If ``folder`` has no ``SHA256SUMS`` (datasets written before irsolve
         recorded checksums, or not by irsolve).
     ValueError
-        If a line of ``SHA256SUMS`` is not ``<64 hex digits>  <relative path>``
-        or names a path outside the folder.
+        As :func:`read_checksums`.
     """
     folder = Path(folder)
-    listing = folder / CHECKSUM_FILE
-    if not listing.is_file():
+    expected = read_checksums(folder)
+    if expected is None:
         raise FileNotFoundError(
             f"{folder} has no {CHECKSUM_FILE}: nothing to verify against (datasets written by "
             "irsolve data generate record one)"
         )
-    expected = {}
-    for number, line in enumerate(listing.read_text().splitlines(), 1):
-        digest, _, name = line.partition("  ")
-        parts = Path(name).parts
-        if len(digest) != 64 or not name or Path(name).is_absolute() or ".." in parts:
-            raise ValueError(
-                f"{listing}:{number}: expected '<sha256>  <relative path>', got {line[:80]!r}"
-            )
-        expected[name] = digest.lower()
     problems = []
     for name, digest in expected.items():
         path = folder / name
@@ -85,3 +106,28 @@ def verify_checksums(folder: str | os.PathLike[str]) -> list[str]:
     unlisted = sorted(set(_covered(folder)) - expected.keys())
     problems += [f"{name}: not in {CHECKSUM_FILE}" for name in unlisted]
     return problems
+
+
+def check_read_files(folder: str | os.PathLike[str], paths: list[Path]) -> bool:
+    """Check the files about to be read (``paths``, inside ``folder``) against
+    ``folder/SHA256SUMS``; ``False`` when the folder has none (nothing to check).
+
+    Raises
+    ------
+    ValueError
+        When a file's SHA-256 differs from the listed one, or it is not listed.
+    """
+    folder = Path(folder)
+    expected = read_checksums(folder)
+    if expected is None:
+        return False
+    for path in paths:
+        name = Path(path).resolve().relative_to(folder.resolve()).as_posix()
+        if name not in expected:
+            raise ValueError(f"{path}: not in {folder / CHECKSUM_FILE}; regenerate the dataset")
+        if _sha256(Path(path)) != expected[name]:
+            raise ValueError(
+                f"{path}: its SHA-256 differs from {folder / CHECKSUM_FILE} (modified or "
+                "damaged since it was written); regenerate the dataset"
+            )
+    return True

@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from irsolve.data.atomic_folder import is_work_folder
+from irsolve.data.checksums import CHECKSUM_FILE, check_read_files
 from irsolve.data.well_format import SPLITS, FieldSpec, field_specs
 
 __all__ = ["HDF5Dataset"]
@@ -116,6 +117,7 @@ class HDF5Dataset(Dataset):
         self.stride = stride
         self.normalize = normalize
         paths = _split_files(self.root, split)
+        _check_integrity(self.root, paths)
         self._infos: list[_FileInfo] = []
         self._input_specs, self._output_specs = self._read_layout(
             paths[0], input_fields, output_fields
@@ -278,6 +280,26 @@ class HDF5Dataset(Dataset):
         return (
             f"HDF5Dataset({str(self.root)!r}, split={self.split!r}, {kind}, "
             f"items={len(self)}, x_channels={len(self.x_mean)}, y_channels={len(self.y_mean)})"
+        )
+
+
+def _check_integrity(root: Path, paths: list[Path]) -> None:
+    """Check the files about to be read against their dataset's ``SHA256SUMS``: ``root``
+    itself, or for a single file the dataset three levels up
+    (``<name>/data/<split>/file.hdf5``). A dataset folder without one is read with a
+    warning that its files cannot be checked."""
+    folder = root if root.is_dir() else root.parents[2] if len(root.parents) > 2 else None
+    if folder is None or not (folder / "data").is_dir():
+        return  # a lone file: no dataset, no checksum to check against
+    stats = folder / "stats.yaml"
+    if check_read_files(folder, [*paths, *([stats] if stats.is_file() else [])]):
+        logger.info("%d file(s) of %s match its %s", len(paths), folder, CHECKSUM_FILE)
+    else:
+        logger.warning(
+            "%s has no %s: its files' integrity cannot be checked (irsolve data generate "
+            "writes one)",
+            folder,
+            CHECKSUM_FILE,
         )
 
 

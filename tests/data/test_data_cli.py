@@ -44,5 +44,10 @@ def test_generate_then_info_describes_the_written_dataset(
     out = capsys.readouterr().out
     assert "train: 1 file(s), 8 trajectories" in out
     assert "t0_fields/u: shape (8, 1, 7, 7) float64" in out
+    # three split files and stats.yaml
+    assert "SHA256SUMS: 4 files, checked when read (all now: --verify)" in out
+    (tmp_path / "poisson" / "SHA256SUMS").unlink()
+    assert run(["data", "info", str(tmp_path / "poisson")]) == 0
+    assert "SHA256SUMS: missing (damaged files cannot be detected)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="2"):
         run(["data", "info", str(tmp_path / "missing")])

@@ -173,8 +173,29 @@ def test_truncated_file_error_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "toy" / "data" / "valid" / "toy_valid_000.hdf5"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"toy_valid_000\.hdf5: its SHA-256 differs from"):
+        HDF5Dataset(tmp_path / "toy", "valid")
+    (tmp_path / "toy" / "SHA256SUMS").unlink()  # no checksums: HDF5's own error, named
     with pytest.raises(ValueError, match=r"toy_valid_000\.hdf5: cannot open as HDF5"):
         HDF5Dataset(tmp_path / "toy", "valid")
+
+
+def test_a_flipped_byte_in_a_field_is_refused_by_the_checksum(tmp_path: Path, caplog) -> None:
+    """HDF5 has no checksum of its data: SHA256SUMS is what finds a changed value."""
+    write_dataset(tmp_path, np.random.default_rng(3))
+    path = tmp_path / "toy" / "data" / "train" / "toy_train_000.hdf5"
+    HDF5Dataset(tmp_path / "toy", "train")  # intact: loads
+    HDF5Dataset(path)  # the file alone: checked against its dataset's SHA256SUMS too
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # one bit, near the end of the file
+    path.write_bytes(bytes(data))
+    for root in (tmp_path / "toy", path):
+        with pytest.raises(ValueError, match=r"toy_train_000\.hdf5: its SHA-256 differs"):
+            HDF5Dataset(root, "train")
+    (tmp_path / "toy" / "SHA256SUMS").unlink()
+    with caplog.at_level("WARNING"):
+        HDF5Dataset(tmp_path / "toy", "train")  # loads, and says it could not check
+    assert "has no SHA256SUMS: its files' integrity cannot be checked" in caplog.text
 
 
 def test_corrupt_file_error_names_the_file(tmp_path: Path) -> None:
