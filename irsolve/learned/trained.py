@@ -109,16 +109,39 @@ def load_net(
     device = resolve_device(device)
     state = load_checkpoint(path, map_location=device)
     config = state.get("config") or {}
-    if config.get("objective") != objective or config.get("model") is None or "model" not in state:
+    if config.get("objective") == objective and config.get("model") is None:
+        raise CheckpointError(
+            f"checkpoint {path}: expected config.model (the architecture to rebuild), found "
+            "none; a checkpoint of another irsolve version or edited"
+        )
+    if config.get("objective") != objective or "model" not in state:
         raise CheckpointError(
             f"expected {flag or 'the checkpoint'} to be a {objective} checkpoint (written by "
             f"{_WRITTEN_BY[objective]}), got one with objective {config.get('objective')!r}: "
             f"{path}"
         )
-    net = build_net(config["model"])
+    net = _rebuilt(config["model"], path)
     load_model_state(net, state["model"], source=str(path))
     logger.info("loaded the %s net of %s", objective, path)
     return net.to(device).eval().requires_grad_(False), config
+
+
+def _rebuilt(model: Any, path: str | Path) -> nn.Module:
+    """The net ``config.model`` of checkpoint ``path`` describes; a config that is not a
+    mapping of names, names an unknown argument, or asks for more memory than the machine
+    has: one line naming the file and the key, before anything is allocated."""
+    if not isinstance(model, dict) or not all(isinstance(key, str) for key in model):
+        raise CheckpointError(
+            f"checkpoint {path}: expected config.model to be a mapping of argument names, "
+            f"got {model!r:.80}; a checkpoint of another irsolve version or edited"
+        )
+    try:
+        return build_net(model)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {path}: config.model does not build a net ({err}); a checkpoint of "
+            "another irsolve version or edited: retrain it"
+        ) from None
 
 
 def _settings(kind: type[Settings], values: Any, path: str | Path) -> Settings:

@@ -8,6 +8,7 @@ the two reference models of the IRNO paper with our defaults.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from typing import Any, Literal
 from neuralop.models import FNO, TFNO
 from torch import Tensor, nn
 
-from irsolve._validate import check_choice, check_int
+from irsolve._validate import check_choice, check_int, check_memory
 
 __all__ = ["base_operator", "warn_if_odd_resolution"]
 
@@ -114,6 +115,15 @@ def base_operator(
             f"base_operator: expected n_modes to be a non-empty tuple of ints, got {n_modes!r}"
         )
     n_modes = tuple(check_int("base_operator", "n_modes", m, minimum=1) for m in n_modes)
+    # Dense spectral weights: hidden^2 complex64 per kept mode (the last dimension's real
+    # FFT keeps m // 2 + 1), per layer; with gradients and two Adam moments.
+    kept = math.prod(n_modes[:-1]) * (n_modes[-1] // 2 + 1)
+    check_memory(
+        "base_operator",
+        f"the spectral weights of hidden_channels={hidden_channels}, n_modes={n_modes}, "
+        f"n_layers={n_layers} (complex64, with gradients and two Adam moments)",
+        4 * 8 * n_layers * hidden_channels**2 * kept,
+    )
     model = cls(
         n_modes=tuple(n_modes),
         in_channels=in_channels,
