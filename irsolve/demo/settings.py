@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 #: Raised when what the cache holds changes shape within one version (2: corrector
-#: checkpoints name their family), so an older cache is not read as a newer one.
-CACHE_LAYOUT = 2
+#: checkpoints name their family; 3: checkpoints carry their own checksum and training
+#: reads the data in an epoch-seeded order), so an older cache is not read as a newer one.
+CACHE_LAYOUT = 3
 
 
 @dataclasses.dataclass(frozen=True)
