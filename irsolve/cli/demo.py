@@ -47,7 +47,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smaller sizes (within 2 minutes on idle cores)"
+        "--quick", action="store_true", help="smaller sizes (about 3.5 minutes on one idle core)"
     )
     add_flags(parser, "--out", out={"default": Path("runs/demo"), "help": "report folder"})
     parser.add_argument(

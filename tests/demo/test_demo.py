@@ -46,13 +46,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: problems. A change to the demo that moves them updates both.
 QUICK_FIGURES = {
     "base_vrmse": 0.0986,
-    "cut_K": 62,
-    "cut_2K": 64,
-    "cut_one_shot": 66,
+    "cut_K": 59,
+    "cut_2K": 61,
+    "cut_one_shot": 65,
     "certificate_holds": 0,
     "analyze_samples": 4,
-    "corrector_cycles": 81,
-    "fcg_corrector_iterations": 39,
+    "corrector_cycles": 73,
+    "fcg_corrector_iterations": 36,
     "jacobi_pcg_iterations": 119,
     "jacobi_sweeps": 4000,
     "jacobi_residual": 8.7e-6,
