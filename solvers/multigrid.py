@@ -361,6 +361,12 @@ class Multigrid(FixedPointSolver):
         """The coarsest level as a :class:`CoarseProblem` (zero right-hand side), with the
         coefficient ``a`` of a diffusion problem averaged down: ``log a <- R log a / R 1``."""
         stencil = levels[-1].stencil
+        if stencil.is_complex():
+            raise ValueError(
+                f"Multigrid: expected coarse='direct' for the complex {type(problem).__name__} "
+                f"(a coarse solver runs on real coarse problems), got "
+                f"{type(self.coarse).__name__}"
+            )
         a = getattr(problem, "a", None)
         if isinstance(a, Tensor):
             log_a = a.log().to(levels[0].stencil.dtype)

@@ -18,7 +18,7 @@ import torch
 
 from irsolve import solve
 from irsolve.interface import FixedPointSolver, apply_from_zero
-from irsolve.solvers import FlexibleGMRES, Helmholtz2D, Multigrid, ShiftedLaplacian
+from irsolve.solvers import FlexibleGMRES, Helmholtz2D, Jacobi, Multigrid, ShiftedLaplacian
 from irsolve.solvers.helmholtz import (
     layered_speed,
     piecewise_speed,
@@ -237,3 +237,10 @@ def test_an_empty_batch_gives_an_empty_solution():
     sol = solve(None, FlexibleGMRES(ShiftedLaplacian()), problem, tol=0.0, rtol=1e-7)
     assert sol.u.shape == (0, 1, 8, 8) and sol.retcodes == []
     assert layered_speed(0, 8).shape == (0, 1, 8, 8) and point_source(0, 8).shape == (0, 1, 8, 8)
+
+
+def test_a_coarse_solver_on_a_complex_problem_is_one_line_naming_coarse_direct():
+    problem = Helmholtz2D(layered_speed(1, 16), point_source(1, 16))
+    for solver in (Multigrid(coarse=Jacobi()), ShiftedLaplacian(Multigrid(coarse=Jacobi()))):
+        with pytest.raises(ValueError, match="expected coarse='direct' for the complex "):
+            solve(None, FlexibleGMRES(solver), problem, tol=0.0, rtol=1e-6, maxiter=5)
