@@ -33,7 +33,7 @@ def reference_solve(problem: StencilProblem) -> Tensor:
         ``(B, C, *space)``, shaped like ``problem.zeros()`` and in its dtype
         and device (computed on the host in float64, or complex128).
     """
-    problem = require_stencil_problem(problem, "reference_solve")
+    problem = require_stencil_problem(problem, "reference_solve", dims=(2, 3))
     like = problem.zeros()
     rhs = problem.f.detach().cpu().reshape(problem.batch_size, -1).numpy()
     solutions = [spsolve(matrix.tocsc(), rhs[b]) for b, matrix in enumerate(problem.to_scipy())]

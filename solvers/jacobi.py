@@ -67,10 +67,10 @@ class Jacobi(FixedPointSolver):
         self.sweeps = check_int("Jacobi", "sweeps", sweeps, minimum=1)
 
     def prepare(self, x: StencilProblem) -> StencilProblem:
-        return require_stencil_problem(x, "Jacobi")
+        return require_stencil_problem(x, "Jacobi", dims=(2, 3))
 
     def step(self, ctx: StencilProblem, h: Tensor, k: int) -> Tensor:
-        problem = require_stencil_problem(ctx, "Jacobi")
+        problem = require_stencil_problem(ctx, "Jacobi", dims=(2, 3))
         return self.smooth(self.setup(problem.stencil, problem.periodic), h, problem.f, self.sweeps)
 
     def setup(self, stencil: Tensor, periodic: bool) -> JacobiData:

@@ -1,10 +1,11 @@
-"""Discrete elliptic model problems on the unit square, batched in torch.
+"""Discrete elliptic model problems on the unit square and cube, batched in torch.
 
-Both problems are finite-difference / finite-volume discretisations
-``A u = f`` on a uniform ``n x n`` grid, held as a batched stencil (see
-:mod:`irsolve.solvers._stencil`) so that the classical solvers can smooth and
-coarsen them without forming matrices. Tensors are ``(B, 1, n, n)``; index
-``i`` (dim -2) runs along ``x`` and ``j`` (dim -1) along ``y``.
+The problems are finite-difference / finite-volume discretisations
+``A u = f`` on a uniform ``n x n`` (``n x n x n``) grid, held as a batched stencil
+(see :mod:`irsolve.solvers._stencil`) so that the classical solvers can smooth
+and coarsen them without forming matrices, built by one code for both
+dimensions. Tensors are ``(B, 1, n, n)`` (``(B, 1, n, n, n)``); index ``i``
+(the first grid dim) runs along ``x``, ``j`` along ``y`` (and ``l`` along ``z``).
 
 References
 ----------
@@ -29,9 +30,23 @@ from irsolve._validate import (
     check_real,
 )
 from irsolve.interface import Problem
-from irsolve.solvers._stencil import apply_stencil, centre_index, offsets, stencil_to_scipy
+from irsolve.solvers._stencil import (
+    apply_stencil,
+    centre_index,
+    offsets,
+    stencil_dim,
+    stencil_to_scipy,
+)
 
-__all__ = ["Darcy2D", "Poisson2D", "StencilProblem", "check_omega", "require_stencil_problem"]
+__all__ = [
+    "Darcy2D",
+    "Darcy3D",
+    "Poisson2D",
+    "Poisson3D",
+    "StencilProblem",
+    "check_omega",
+    "require_stencil_problem",
+]
 
 
 def _check_field(
@@ -42,8 +57,10 @@ def _check_field(
     *,
     dtype: torch.dtype | None = None,
     arrays: int = 0,
+    dim: int = 2,
 ) -> None:
-    """Raise unless ``value`` is a finite real tensor of shape ``(B, 1, n, n)`` (or ``shape``).
+    """Raise unless ``value`` is a finite real tensor of shape ``(B, 1, n, ..., n)`` over ``dim``
+    grid dimensions (or ``shape``).
 
     With ``arrays > 0``, also refuse (before the finiteness check reads it) a
     grid on which ``arrays`` fields of ``dtype`` exceed the machine's memory:
@@ -56,32 +73,33 @@ def _check_field(
         )
     if value.dtype == torch.bool or value.is_complex():
         raise TypeError(f"{owner}: expected {name} with a real dtype, got {value.dtype}")
-    expected = "(B, 1, n, n)" if shape is None else str(shape)
-    square = value.dim() == 4 and value.shape[1] == 1 and value.shape[2] == value.shape[3]
+    expected = f"(B, 1, {', '.join('n' * dim)})" if shape is None else str(shape)
+    grid = value.shape[2:]
+    square = value.dim() == 2 + dim and value.shape[1] == 1 and len(set(grid)) == 1
     if not square or value.shape[-1] < 1 or (shape is not None and tuple(value.shape) != shape):
         raise ValueError(f"{owner}: expected {name} of shape {expected}, got {tuple(value.shape)}")
     if arrays:
         batch, n = value.shape[0], value.shape[-1]
         check_memory(
             owner,
-            f"building the stencil and fields of a batch of {batch} on a {n} x {n} grid ({dtype}, "
-            f"a measured peak of {arrays} fields)",
-            arrays * batch * n * n * (torch.finfo(dtype).bits // 8),
+            f"building the stencil and fields of a batch of {batch} on a "
+            f"{' x '.join([str(n)] * dim)} grid ({dtype}, a measured peak of {arrays} fields)",
+            arrays * batch * n**dim * (torch.finfo(dtype).bits // 8),
         )
     if not torch.isfinite(value).all():
         raise ValueError(f"{owner}: expected finite values in {name}, got NaN or infinity")
 
 
 class StencilProblem(Problem):
-    """A batched problem ``A u = f`` whose operator is a 5- or 9-point stencil.
+    """A batched problem ``A u = f`` whose operator is a stencil on a 2-D or 3-D grid.
 
     Parameters
     ----------
     stencil
-        ``(B, K, n, n)`` coefficients, ``K`` in {5, 9} (layout in
-        :mod:`irsolve.solvers._stencil`).
+        ``(B, K, n, n)`` coefficients, ``K`` in {5, 9}, or ``(B, K, n, n, n)``, ``K``
+        in {7, 27} (layout in :mod:`irsolve.solvers._stencil`).
     f
-        Right-hand side ``(B, 1, n, n)``.
+        Right-hand side ``(B, 1, n, n)`` (``(B, 1, n, n, n)``).
     periodic
         Whether the grid wraps around (else zero Dirichlet boundary values; the
         coefficients that point out of the grid must then be zero).
@@ -108,20 +126,20 @@ class StencilProblem(Problem):
                     f"{owner}: expected {name} to be a torch.Tensor, got {type(value).__name__}"
                 )
         self.periodic = check_bool(owner, "periodic", periodic)
-        if (
-            stencil.dim() != 4
-            or stencil.shape[1] not in (5, 9)
-            or stencil.shape[2] != stencil.shape[3]
-        ):
+        try:
+            dim = stencil_dim(stencil)
+        except ValueError:
+            dim = 0
+        if not dim or len(set(stencil.shape[2:])) != 1:
             raise ValueError(
-                f"{owner}: expected stencil of shape (B, 5, n, n) or (B, 9, n, n) on a square "
-                f"grid, got {tuple(stencil.shape)}"
+                f"{owner}: expected stencil of shape (B, 5 or 9, n, n) or (B, 7 or 27, n, n, n) "
+                f"on a square grid, got {tuple(stencil.shape)}"
             )
-        batch, _, n, _ = stencil.shape
-        if tuple(f.shape) != (batch, 1, n, n):
+        batch, n = stencil.shape[0], stencil.shape[-1]
+        if tuple(f.shape) != (batch, 1, *[n] * dim):
             raise ValueError(
-                f"{owner}: expected f of shape {(batch, 1, n, n)} (the stencil's batch and grid), "
-                f"got {tuple(f.shape)}"
+                f"{owner}: expected f of shape {(batch, 1, *[n] * dim)} (the stencil's batch and "
+                f"grid), got {tuple(f.shape)}"
             )
         check_float_dtype(owner, "stencil.dtype", stencil.dtype)
         if f.dtype != stencil.dtype or f.device != stencil.device:
@@ -146,11 +164,16 @@ class StencilProblem(Problem):
         """Grid points per side."""
         return self.f.shape[-1]
 
+    @property
+    def dim(self) -> int:
+        """Grid dimensions: 2 or 3."""
+        return self.f.dim() - 2
+
     def zeros(self) -> Tensor:
         return torch.zeros_like(self.f)
 
     def apply(self, u: Tensor) -> Tensor:
-        """``A u`` for ``u`` of shape ``(B, C, n, n)``."""
+        """``A u`` for ``u`` of shape ``(B, C, n, n)`` (``(B, C, n, n, n)``)."""
         return apply_stencil(self.stencil, u, self.periodic)
 
     def residual(self, u: Tensor) -> Tensor:
@@ -158,20 +181,21 @@ class StencilProblem(Problem):
         return self.f - self.apply(u)
 
     def diagonal(self) -> Tensor:
-        """Diagonal of ``A``, shape ``(B, 1, n, n)``."""
+        """Diagonal of ``A``, shaped as ``f``."""
         c = centre_index(self.stencil)
         return self.stencil[:, c : c + 1]
 
     def to_scipy(self) -> list[sp.csr_matrix]:
-        """``A`` as one CSR matrix per sample (list index = batch index), rows ``i * n + j``.
+        """``A`` as one CSR matrix per sample (list index = batch index), rows in C order.
 
         For references: this copies to the host.
         """
         return stencil_to_scipy(self.stencil, self.periodic)
 
-    def coordinates(self) -> tuple[Tensor, Tensor]:
-        """Node coordinates ``(x, y)``, each ``(n, n)``, ``x`` along dim -2."""
-        return grid_coordinates(self.n, self.periodic, self.f.dtype, self.f.device)
+    def coordinates(self) -> tuple[Tensor, ...]:
+        """Node coordinates ``(x, y)`` (``(x, y, z)``), each shaped as the grid, ``x`` along
+        the first grid dim."""
+        return grid_coordinates(self.n, self.periodic, self.f.dtype, self.f.device, self.dim)
 
     def features(self) -> Tensor:
         """Input of a learned step (:class:`~irsolve.solvers.Refiner`): ``f``, ``(B, 1, n, n)``."""
@@ -199,7 +223,35 @@ class StencilProblem(Problem):
         return f"{type(self).__name__}(batch={self.batch_size}, n={self.n}, bc={bc!r})"
 
 
-class Poisson2D(StencilProblem):
+class _Poisson(StencilProblem):
+    """``-Δu = f`` with the ``(2 d + 1)``-point Laplacian on a grid of :attr:`dims` dimensions."""
+
+    dims = 2
+
+    def __init__(
+        self, f: Tensor, bc: str = "dirichlet", dtype: torch.dtype = torch.float64
+    ) -> None:
+        owner, dim = type(self).__name__, self.dims
+        check_choice(owner, "bc", bc, ("dirichlet", "periodic"))
+        check_float_dtype(owner, "dtype", dtype)
+        _check_field(owner, "f", f, dtype=dtype, arrays=6 * dim, dim=dim)
+        f = f.to(dtype)
+        n = f.shape[-1]
+        periodic = bc == "periodic"
+        self.h = 1.0 / n if periodic else 1.0 / (n + 1)
+        if periodic:
+            f = f - f.mean(dim=tuple(range(-dim, 0)), keepdim=True)
+        inv_h2 = 1.0 / self.h**2
+        stencil = torch.full(
+            (f.shape[0], 2 * dim + 1, *[n] * dim), -inv_h2, dtype=dtype, device=f.device
+        )
+        stencil[:, dim] = 2 * dim * inv_h2
+        if not periodic:
+            _zero_outward(stencil)
+        super().__init__(stencil, f, periodic)
+
+
+class Poisson2D(_Poisson):
     """``-Δu = f`` on the unit square with the 5-point Laplacian.
 
     ``(A u)_ij = (4 u_ij - u_{i-1,j} - u_{i+1,j} - u_{i,j-1} - u_{i,j+1}) / h^2``.
@@ -222,30 +274,76 @@ class Poisson2D(StencilProblem):
         Floating dtype of the problem (``f`` is converted).
     """
 
+    dims = 2
+
+
+class Poisson3D(_Poisson):
+    """``-Δu = f`` on the unit cube with the 7-point Laplacian, ``f`` of shape
+    ``(B, 1, n, n, n)``: ``(A u)_P = (6 u_P - sum of the 6 neighbours) / h^2``, equal to
+    ``pyamg.gallery.poisson((n, n, n)) / h**2`` (Dirichlet). Otherwise as
+    :class:`Poisson2D` (``bc``, ``dtype``, the periodic mean-zero projection)."""
+
+    dims = 3
+
+
+def _zero_outward(stencil: Tensor) -> None:
+    """Zero, in place, every coefficient that points out of a Dirichlet grid."""
+    for k, offset in enumerate(offsets(stencil)):
+        for axis, o in enumerate(offset):
+            if o:
+                stencil[:, k].narrow(axis + 1, 0 if o < 0 else stencil.shape[-1] - 1, 1).zero_()
+
+
+class _Darcy(StencilProblem):
+    """``-div(a grad u) = f``, zero Dirichlet values, on a grid of :attr:`dims` dimensions:
+    the finite-volume scheme of :class:`Darcy2D` with ``2 d`` faces per node."""
+
+    dims = 2
+
     def __init__(
-        self, f: Tensor, bc: str = "dirichlet", dtype: torch.dtype = torch.float64
+        self, a: Tensor, f: float | Tensor = 1.0, dtype: torch.dtype = torch.float64
     ) -> None:
-        check_choice("Poisson2D", "bc", bc, ("dirichlet", "periodic"))
-        check_float_dtype("Poisson2D", "dtype", dtype)
-        _check_field("Poisson2D", "f", f, dtype=dtype, arrays=12)
-        f = f.to(dtype)
-        n = f.shape[-1]
-        periodic = bc == "periodic"
-        self.h = 1.0 / n if periodic else 1.0 / (n + 1)
-        if periodic:
-            f = f - f.mean(dim=(-2, -1), keepdim=True)
+        owner, dim = type(self).__name__, self.dims
+        check_float_dtype(owner, "dtype", dtype)
+        _check_field(owner, "a", a, dtype=dtype, arrays=9 * dim, dim=dim)
+        if not bool((a > 0).all()):
+            raise ValueError(
+                f"{owner}: expected a strictly positive coefficient a, got min {float(a.min()):.3g}"
+            )
+        a = a.to(dtype)
+        _check_coefficient_range(owner, a, dim)
+        if isinstance(f, Tensor):
+            _check_field(owner, "f", f, tuple(a.shape), dim=dim)
+            f = f.to(dtype=dtype, device=a.device)
+        else:
+            f = torch.full_like(a, check_real(owner, "f", f))
+        n = a.shape[-1]
+        self.a = a
+        self.h = 1.0 / (n + 1)
+        stencil = a.new_zeros(a.shape[0], 2 * dim + 1, *[n] * dim)
         inv_h2 = 1.0 / self.h**2
-        stencil = torch.full((f.shape[0], 5, n, n), -inv_h2, dtype=dtype, device=f.device)
-        stencil[:, 2] = 4.0 * inv_h2
-        if not periodic:
-            stencil[:, 0, 0, :] = 0.0
-            stencil[:, 4, -1, :] = 0.0
-            stencil[:, 1, :, 0] = 0.0
-            stencil[:, 3, :, -1] = 0.0
-        super().__init__(stencil, f, periodic)
+        inverse = 1.0 / a
+        boundary = torch.zeros_like(a)
+        for axis in range(2, 2 + dim):  # the grid dims of a (B, 1, n, ...)
+            # Channels of the neighbours before and after along this axis: in the star's
+            # lexicographic order the first grid axis is channels 0 and 2 d, the next 1 and 2 d - 1.
+            before, after = axis - 2, 2 * dim - (axis - 2)
+            harmonic = 2.0 / (inverse.narrow(axis, 1, n - 1) + inverse.narrow(axis, 0, n - 1))
+            stencil[:, before : before + 1].narrow(axis, 1, n - 1).copy_(-inv_h2 * harmonic)
+            stencil[:, after : after + 1].narrow(axis, 0, n - 1).copy_(-inv_h2 * harmonic)
+            boundary.narrow(axis, 0, 1).add_(a.narrow(axis, 0, 1))
+            boundary.narrow(axis, n - 1, 1).add_(a.narrow(axis, n - 1, 1))
+        # The centre is the sum of the face coefficients, boundary faces (a_P) included.
+        faces = -stencil[:, [k for k in range(2 * dim + 1) if k != dim]].sum(dim=1, keepdim=True)
+        stencil[:, dim : dim + 1] = faces + inv_h2 * boundary
+        super().__init__(stencil, f, periodic=False)
+
+    def features(self) -> Tensor:
+        """Input of a learned step: coefficient and forcing ``cat([a, f])``, ``(B, 2, ...)``."""
+        return torch.cat([self.a, self.f], dim=1)
 
 
-class Darcy2D(StencilProblem):
+class Darcy2D(_Darcy):
     """``-div(a grad u) = f`` on the unit square, zero Dirichlet boundary values.
 
     Five-point finite-volume scheme on the control volumes of side ``h``
@@ -273,79 +371,60 @@ class Darcy2D(StencilProblem):
         Floating dtype of the problem.
     """
 
-    def __init__(
-        self, a: Tensor, f: float | Tensor = 1.0, dtype: torch.dtype = torch.float64
-    ) -> None:
-        check_float_dtype("Darcy2D", "dtype", dtype)
-        _check_field("Darcy2D", "a", a, dtype=dtype, arrays=18)
-        if not bool((a > 0).all()):
-            raise ValueError(
-                f"Darcy2D: expected a strictly positive coefficient a, got min {float(a.min()):.3g}"
-            )
-        a = a.to(dtype)
-        _check_coefficient_range(a)
-        if isinstance(f, Tensor):
-            _check_field("Darcy2D", "f", f, tuple(a.shape))
-            f = f.to(dtype=dtype, device=a.device)
-        else:
-            f = torch.full_like(a, check_real("Darcy2D", "f", f))
-        n = a.shape[-1]
-        self.a = a
-        self.h = 1.0 / (n + 1)
-        stencil = a.new_zeros(a.shape[0], 5, n, n)
-        inv_h2 = 1.0 / self.h**2
-        inverse = 1.0 / a
-        harmonic_x = 2.0 / (inverse[..., 1:, :] + inverse[..., :-1, :])
-        harmonic_y = 2.0 / (inverse[..., :, 1:] + inverse[..., :, :-1])
-        stencil[:, 0:1, 1:, :] = -inv_h2 * harmonic_x
-        stencil[:, 4:5, :-1, :] = -inv_h2 * harmonic_x
-        stencil[:, 1:2, :, 1:] = -inv_h2 * harmonic_y
-        stencil[:, 3:4, :, :-1] = -inv_h2 * harmonic_y
-        # The centre is the sum of the face coefficients, boundary faces (a_P) included.
-        faces = -stencil[:, [0, 1, 3, 4]].sum(dim=1, keepdim=True)
-        boundary = torch.zeros_like(a)
-        boundary[..., 0, :] += a[..., 0, :]
-        boundary[..., -1, :] += a[..., -1, :]
-        boundary[..., :, 0] += a[..., :, 0]
-        boundary[..., :, -1] += a[..., :, -1]
-        stencil[:, 2:3] = faces + inv_h2 * boundary
-        super().__init__(stencil, f, periodic=False)
-
-    def features(self) -> Tensor:
-        """Input of a learned step: coefficient and forcing ``cat([a, f])``, ``(B, 2, n, n)``."""
-        return torch.cat([self.a, self.f], dim=1)
+    dims = 2
 
 
-def _check_coefficient_range(a: Tensor) -> None:
-    """Raise unless ``a`` (already in the problem's dtype) lies where the stencil is finite."""
+class Darcy3D(_Darcy):
+    """``-div(a grad u) = f`` on the unit cube, zero Dirichlet values: the scheme of
+    :class:`Darcy2D` with the six faces of each control volume (harmonic face means),
+    ``a`` and ``f`` of shape ``(B, 1, n, n, n)``; the coefficient must lie in
+    ``[tiny, max / (12 (n + 1)^2)]`` of the dtype."""
+
+    dims = 3
+
+
+def _check_coefficient_range(owner: str, a: Tensor, dim: int) -> None:
+    """Raise unless ``a`` (already in the problem's dtype) lies where the stencil is finite:
+    ``[tiny, max / (4 d (n + 1)^2)]`` (the centre sums ``2 d`` faces of ``a / h^2``)."""
     info = torch.finfo(a.dtype)
     n = a.shape[-1]
-    low, high = info.tiny, info.max / (8.0 * (n + 1) ** 2)
+    low, high = info.tiny, info.max / (4.0 * dim * (n + 1) ** 2)
     if a.numel() == 0:  # an empty batch: nothing to check
         return
     smallest, largest = float(a.min()), float(a.max())
     if smallest < low or largest > high:
         raise ValueError(
-            f"Darcy2D: expected the coefficient a in [{low:.3g}, {high:.3g}] for {a.dtype} on a "
-            f"{n} x {n} grid (beyond it the stencil a / h^2 under- or overflows), got min "
+            f"{owner}: expected the coefficient a in [{low:.3g}, {high:.3g}] for {a.dtype} on a "
+            f"{' x '.join([str(n)] * dim)} grid (beyond it the stencil a / h^2 under- or "
+            "overflows), got min "
             f"{smallest:.3g}, max {largest:.3g}"
         )
 
 
 def grid_coordinates(
-    n: int, periodic: bool, dtype: torch.dtype, device: torch.device
-) -> tuple[Tensor, Tensor]:
-    """Nodes of the ``n x n`` grid: ``(i + 1) / (n + 1)`` (Dirichlet) or ``i / n`` (periodic)."""
+    n: int, periodic: bool, dtype: torch.dtype, device: torch.device, dim: int = 2
+) -> tuple[Tensor, ...]:
+    """Nodes of the ``n^dim`` grid, one tensor per axis: ``(i + 1) / (n + 1)`` (Dirichlet)
+    or ``i / n`` (periodic)."""
     t = torch.arange(n, dtype=dtype, device=device)
     t = t / n if periodic else (t + 1) / (n + 1)
-    return torch.meshgrid(t, t, indexing="ij")
+    return torch.meshgrid(*[t] * dim, indexing="ij")
 
 
-def require_stencil_problem(x: object, solver: str) -> StencilProblem:
-    """``x`` if it is a :class:`StencilProblem`, else a ``TypeError`` naming ``solver``."""
+def require_stencil_problem(
+    x: object, solver: str, dims: tuple[int, ...] = (2,)
+) -> StencilProblem:
+    """``x`` if it is a :class:`StencilProblem` on a grid of one of ``dims`` dimensions, else a
+    ``TypeError`` naming ``solver``."""
     if not isinstance(x, StencilProblem):
         raise TypeError(
             f"{solver} expected a stencil problem (Poisson2D, Darcy2D), got {type(x).__name__}"
+        )
+    if x.dim not in dims:
+        raise TypeError(
+            f"{solver} expected a {' or '.join(f'{d}-D' for d in dims)} stencil problem, got the "
+            f"{x.dim}-D {type(x).__name__} (3-D problems: Jacobi, FlexibleCG/FlexibleGMRES with "
+            "Jacobi, reference_solve)"
         )
     return x
 
@@ -361,13 +440,16 @@ def check_omega(omega: float, owner: str = "check_omega") -> float:
 
 def _check_dirichlet_stencil(owner: str, stencil: Tensor) -> None:
     """Raise unless every coefficient that points out of a Dirichlet grid is zero."""
-    for k, (di, dj) in enumerate(offsets(stencil)):
-        rows = [0] if di < 0 else [-1] if di > 0 else []
-        cols = [0] if dj < 0 else [-1] if dj > 0 else []
-        edges = [stencil[:, k, r, :] for r in rows] + [stencil[:, k, :, c] for c in cols]
+    n = stencil.shape[-1]
+    for k, offset in enumerate(offsets(stencil)):
+        edges = [
+            stencil[:, k].narrow(axis + 1, 0 if o < 0 else n - 1, 1)
+            for axis, o in enumerate(offset)
+            if o
+        ]
         if any(bool((edge != 0).any()) for edge in edges):
             raise ValueError(
                 f"{owner}: expected zero stencil coefficients pointing out of the Dirichlet grid, "
-                f"got non-zero ones for offset {(di, dj)} (channel {k}); pass periodic=True "
+                f"got non-zero ones for offset {offset} (channel {k}); pass periodic=True "
                 "for a wrapping grid"
             )
