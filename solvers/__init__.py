@@ -1,7 +1,9 @@
 """Fixed-point solvers, classical and learned, and the discrete PDE problems they solve.
 
 Problems (batched, ``(B, 1, n, n)``, float64 by default): :class:`Poisson2D`
-and :class:`Darcy2D`, with ``apply``, ``residual``, ``diagonal`` and ``to_scipy``.
+and :class:`Darcy2D`, with ``apply``, ``residual``, ``diagonal`` and ``to_scipy``;
+in 3-D (``(B, 1, n, n, n)``, 7-point) :class:`Poisson3D` and :class:`Darcy3D`, so
+solved by :class:`GeometricMultigrid` (also 2-D), :class:`Jacobi` and Krylov methods.
 Classical solvers, each one step of a fixed-point iteration on such a problem:
 :class:`Jacobi`, :class:`GaussSeidel` (red-black / four-colour, SOR) and
 :class:`Multigrid` (black-box multigrid, one cycle per step). Flexible
@@ -24,6 +26,7 @@ solution is a fixed point). :class:`Helmholtz2D` (complex, indefinite) is solved
 from irsolve.solvers.corrector import ResidualCorrector
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
+from irsolve.solvers.geometric_multigrid import GeometricMultigrid
 from irsolve.solvers.helmholtz import (
     Helmholtz2D,
     layered_speed,
@@ -36,19 +39,22 @@ from irsolve.solvers.helmholtz_preconditioner import ShiftedLaplacian, learned_p
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.krylov import FlexibleCG, FlexibleGMRES
 from irsolve.solvers.multigrid import Multigrid
-from irsolve.solvers.problems import Darcy2D, Poisson2D, StencilProblem
+from irsolve.solvers.problems import Darcy2D, Darcy3D, Poisson2D, Poisson3D, StencilProblem
 from irsolve.solvers.refiner import GeometricAlpha, Refiner
 
 __all__ = [
     "Darcy2D",
+    "Darcy3D",
     "FlexibleCG",
     "FlexibleGMRES",
     "GaussSeidel",
+    "GeometricMultigrid",
     "GeometricAlpha",
     "Helmholtz2D",
     "Jacobi",
     "Multigrid",
     "Poisson2D",
+    "Poisson3D",
     "Refiner",
     "ResidualCorrector",
     "ShiftedLaplacian",
