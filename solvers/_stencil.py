@@ -144,12 +144,13 @@ def stencil_from_scipy(
     entries couple only grid neighbours (a Galerkin product of stencil operators): the
     inverse of :func:`stencil_to_scipy`. Entries outside the box are not represented."""
     points = stencil_offsets(dim, 3**dim)
-    stencil = torch.zeros(len(matrices), len(points), *[n] * dim, dtype=torch.float64)
+    host = torch.complex128 if dtype.is_complex else torch.float64
+    stencil = torch.zeros(len(matrices), len(points), *[n] * dim, dtype=host)
     for b, matrix in enumerate(matrices):
         csr = matrix.tocsr()
         for k, offset in enumerate(points):
             rows, cols, inside = _row_col(n, offset, False)
-            values = np.zeros(rows.shape)
+            values = np.zeros(rows.shape, dtype=complex if dtype.is_complex else float)
             values[inside] = np.asarray(csr[rows[inside], cols[inside]]).ravel()
             stencil[b, k] = torch.from_numpy(values.reshape((n,) * dim))
     return stencil.to(dtype=dtype, device=device)

@@ -27,18 +27,19 @@ def gaussian_random_field(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
+    dim: int = 2,
 ) -> Tensor:
     """Samples of the Gaussian random field ``N(0, (-Δ + tau^2 I)^-alpha)``.
 
-    The field lives on the periodic unit square ``[0, 1)^2`` and is sampled at
-    the ``n x n`` nodes ``x_i = i / n``. With the Fourier basis
+    The field lives on the periodic unit square ``[0, 1)^2`` (cube ``[0, 1)^3``
+    with ``dim=3``) and is sampled at the ``n^dim`` nodes ``x_i = i / n``. With the Fourier basis
     ``e_k(x) = exp(2 pi i k.x)``, ``-Δ e_k = 4 pi^2 |k|^2 e_k``, so
 
     ``g(x) = sum_k (4 pi^2 |k|^2 + tau^2)^(-alpha/2) xi_k e_k(x)``,
 
     with ``xi_k`` standard complex normal (Hermitian, so ``g`` is real), truncated
-    to the ``n x n`` frequencies the grid resolves. It is computed as
-    ``n * ifft2(s * fft2(w))`` for real white noise ``w`` of unit variance, which
+    to the ``n^dim`` frequencies the grid resolves. It is computed as
+    ``n^(dim/2) * ifftn(s * fftn(w))`` for real white noise ``w`` of unit variance, which
     gives pointwise variance ``sum_k s_k^2`` with ``s_k = (4 pi^2 |k|^2 + tau^2)^(-alpha/2)``.
     The ``k = 0`` mode is kept (its variance is ``tau^(-2 alpha)``), as the
     covariance operator prescribes.
@@ -54,11 +55,13 @@ def gaussian_random_field(
         ``Generator`` is refused: torch draws the noise).
     dtype, device
         Of the returned tensor; the noise is drawn on ``device``.
+    dim
+        Grid dimensions, 2 or 3.
 
     Returns
     -------
     Tensor
-        Shape ``(batch, 1, n, n)``.
+        Shape ``(batch, 1, n, n)`` (``(batch, 1, n, n, n)``).
     """
     owner = "gaussian_random_field"
     batch = check_int(owner, "batch", batch, minimum=1)
@@ -71,18 +74,23 @@ def gaussian_random_field(
             f"{owner}: expected generator to be a torch.Generator or None, "
             f"got {type(generator).__module__}.{type(generator).__name__}"
         )
+    if dim not in (2, 3) or isinstance(dim, bool):
+        raise ValueError(f"{owner}: expected dim 2 or 3, got {dim!r}")
     itemsize = torch.finfo(dtype).bits // 8
     check_memory(
         owner,
-        f"{batch} field(s) of {n} x {n} ({dtype}) with their Fourier transforms",
+        f"{batch} field(s) of {' x '.join([str(n)] * dim)} ({dtype}) with their Fourier "
+        "transforms",
         # the noise, its complex transforms and the result: a peak of 9 fields (measured)
-        9 * batch * n * n * itemsize,
+        9 * batch * n**dim * itemsize,
     )
-    noise = torch.randn(batch, 1, n, n, generator=generator, dtype=dtype, device=device)
+    noise = torch.randn(batch, 1, *[n] * dim, generator=generator, dtype=dtype, device=device)
     k = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device)
-    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    k2 = sum(axis**2 for axis in torch.meshgrid(*[k] * dim, indexing="ij"))
     scale = (4.0 * math.pi**2 * k2 + tau**2) ** (-alpha / 2.0)
-    return n * torch.fft.ifft2(scale * torch.fft.fft2(noise)).real
+    axes = tuple(range(-dim, 0))
+    spectrum = scale * torch.fft.fftn(noise, dim=axes)
+    return n ** (dim / 2) * torch.fft.ifftn(spectrum, dim=axes).real
 
 
 def darcy_coefficient(grf: Tensor, high: float = 12.0, low: float = 3.0) -> Tensor:

@@ -1,12 +1,14 @@
 """Geometric multigrid in 2-D and 3-D: (bi/tri)linear transfers, Galerkin coarse operators.
 
-On a Dirichlet grid of ``n = 2^L - 1`` points per side (``h = 1 / (n + 1)``) the
+On a Dirichlet grid of ``n = 2^L m - 1`` points per side (odd at every level above the
+coarsest, which has ``m - 1``: 31, 47, 63, 95, 127, ...) (``h = 1 / (n + 1)``) the
 coarse grid keeps every second node: coarse node ``I`` is fine node ``2 I + 1``,
 so ``n_c = (n - 1) / 2``. Prolongation ``P`` is (bi/tri)linear interpolation,
 the tensor product of the 1-D ``[1/2, 1, 1/2]``; restriction is ``R = P^T``
 and the coarse operator the Galerkin product ``A_c = P^T A P`` (a 9- or 27-point
 stencil, whatever the fine one), formed per sample with SciPy at set-up; the
-cycles run in torch. Smoothing: damped Jacobi. The coarsest level is solved
+cycles run in torch, real or complex (the shifted Laplacian of a Helmholtz problem:
+:class:`~irsolve.solvers.ShiftedLaplacian` uses this cycle in 3-D). Smoothing: damped Jacobi. The coarsest level is solved
 directly (batched dense LU). This is the textbook method (Briggs, Henson and
 McCormick, *A Multigrid Tutorial*, 2nd ed., SIAM 2000, Ch. 3 and 8; Trottenberg,
 Oosterlee and Schüller, *Multigrid*, 2001, Ch. 2 and 7), here mainly for 3-D
@@ -71,8 +73,8 @@ def _interpolation(n_coarse: int, dim: int) -> sp.csr_matrix:
 
 
 class GeometricMultigrid(FixedPointSolver):
-    """One multigrid V-cycle per step, on a 2-D or 3-D Dirichlet stencil problem with
-    ``n = 2^L - 1`` points per side (see the module docstring for the method).
+    """One multigrid V-cycle per step, on a 2-D or 3-D Dirichlet stencil problem, real or
+    complex, with ``n = 2^L m - 1`` points per side (see the module docstring).
 
     Parameters
     ----------
@@ -109,10 +111,12 @@ class GeometricMultigrid(FixedPointSolver):
     def prepare(self, x: StencilProblem) -> GeometricLevels:
         problem = require_stencil_problem(x, "GeometricMultigrid", dims=(2, 3))
         n, dim = problem.n, problem.dim
-        if problem.periodic or (n + 1) & n or n < 1:
+        if problem.periodic or not _coarsens(n, self.coarsest):
             raise ValueError(
-                "GeometricMultigrid: expected a Dirichlet grid of 2^L - 1 points per side "
-                f"(7, 15, 31, 63, ...), got {n} ({'periodic' if problem.periodic else 'Dirichlet'})"
+                "GeometricMultigrid: expected a Dirichlet grid whose side stays odd while it is "
+                f"coarsened, n = 2^L m - 1 with m <= coarsest + 1 = {self.coarsest + 1} (15, 31, "
+                f"47, 63, 95, 127, ...), got {n} "
+                f"({'periodic' if problem.periodic else 'Dirichlet'})"
             )
         stencil, levels = problem.stencil, []
         matrices = stencil_to_scipy(stencil, False)
@@ -148,6 +152,16 @@ class GeometricMultigrid(FixedPointSolver):
             f"GeometricMultigrid(smoother={self.smoother!r}, presmooth={self.presmooth}, "
             f"postsmooth={self.postsmooth}, coarsest={self.coarsest})"
         )
+
+
+def _coarsens(n: int, coarsest: int) -> bool:
+    """Whether every grid above ``coarsest`` points per side, from ``n`` down, is odd (so its
+    coarse grid, every second node, is ``(n - 1) / 2``)."""
+    while n > coarsest:
+        if n % 2 == 0:
+            return False
+        n = (n - 1) // 2
+    return n >= 1
 
 
 def _kernel(dim: int, like: Tensor) -> Tensor:

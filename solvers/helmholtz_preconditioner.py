@@ -1,14 +1,16 @@
 """The shifted-Laplacian preconditioner for Helmholtz, as a fixed-point solver.
 
-For ``A u = f`` (:class:`~irsolve.solvers.Helmholtz2D`) one step of
+For ``A u = f`` (:class:`~irsolve.solvers.Helmholtz2D`, :class:`~irsolve.solvers.Helmholtz3D`)
+one step of
 :class:`ShiftedLaplacian` is preconditioned Richardson
 
 ``h <- h + B_M (f - A h)``,
 
 with ``B_M`` an approximate inverse of the shifted Laplacian
 ``M = -Δ - k^2 (β_1 - i (β_2 + γ))``: one step of an inner solver on
-``M e = r`` from ``e = 0`` (by default one V(1,1) cycle of :class:`~irsolve.solvers.Multigrid` with
-damped Jacobi, ``ω = 0.8``; ``Cycle(Multigrid(...), repeats=2)`` for two). From ``h = 0`` one
+``M e = r`` from ``e = 0`` (by default one V(1,1) cycle with damped Jacobi, ``ω = 0.8``: of
+:class:`~irsolve.solvers.Multigrid` in 2-D, of :class:`~irsolve.solvers.GeometricMultigrid`
+in 3-D; ``Cycle(Multigrid(...), repeats=2)`` for two). From ``h = 0`` one
 step is ``B_M f``, so inside :class:`~irsolve.solvers.FlexibleGMRES` it is the
 classical preconditioner of Erlangga, Oosterlee and Vuik (2006). Stand-alone
 the iteration diverges (``I - B_M A`` has eigenvalues beyond 1: ``M`` differs
@@ -33,18 +35,24 @@ from irsolve._validate import check_int
 from irsolve.composition import Cycle
 from irsolve.interface import FixedPointSolver, apply_from_zero, require_solver
 from irsolve.solvers.corrector import ResidualCorrector
-from irsolve.solvers.helmholtz import Helmholtz2D
+from irsolve.solvers.geometric_multigrid import GeometricMultigrid
+from irsolve.solvers.helmholtz import HelmholtzProblem
 from irsolve.solvers.jacobi import Jacobi
 from irsolve.solvers.multigrid import Multigrid
 
-__all__ = ["ShiftedLaplacian", "ShiftedLaplacianContext", "learned_preconditioner"]
+__all__ = [
+    "ShiftedLaplacian",
+    "ShiftedLaplacianContext",
+    "default_inner_solver",
+    "learned_preconditioner",
+]
 
 
 @dataclass
 class ShiftedLaplacianContext:
     """Per-solve state: the Helmholtz problem and the inner solver's context on ``M``."""
 
-    problem: Helmholtz2D
+    problem: HelmholtzProblem
     inner: Any
 
 
@@ -56,16 +64,16 @@ class ShiftedLaplacian(FixedPointSolver):
     solver
         Inner solver for ``M e = r`` (a :class:`~irsolve.FixedPointSolver`
         instance whose context accepts a new right-hand side); default
-        ``Multigrid(cycle="V", pre=1, post=1, smoother=Jacobi(omega=0.8))``.
+        ``Multigrid(cycle="V", pre=1, post=1, smoother=Jacobi(omega=0.8))`` on 2-D problems,
+        ``GeometricMultigrid(Jacobi(omega=0.8), presmooth=1, postsmooth=1)`` on 3-D ones
+        (:func:`default_inner_solver`).
     beta
         ``β_1 - i β_2`` with finite ``β_1`` and ``β_2 >= 0`` (default ``1 - 0.5 i``), see
         :meth:`~irsolve.solvers.Helmholtz2D.shifted_laplacian`.
     """
 
     def __init__(self, solver: FixedPointSolver | None = None, beta: complex = 1 - 0.5j) -> None:
-        if solver is None:
-            solver = Multigrid(cycle="V", pre=1, post=1, smoother=Jacobi(omega=0.8))
-        self.solver = require_solver("ShiftedLaplacian", "solver", solver)
+        self.solver = None if solver is None else require_solver("ShiftedLaplacian", "solver", solver)
         if (
             isinstance(beta, bool)
             or not isinstance(beta, (int, float, complex))
@@ -76,16 +84,30 @@ class ShiftedLaplacian(FixedPointSolver):
                 f"ShiftedLaplacian: expected beta = b1 - i b2, finite, with b2 >= 0, got {beta!r}"
             )
         self.beta = complex(beta)
+        self._defaults: dict[int, FixedPointSolver] = {}
 
-    def prepare(self, x: Helmholtz2D) -> ShiftedLaplacianContext:
+    def prepare(self, x: HelmholtzProblem) -> ShiftedLaplacianContext:
         """Build ``M`` and the inner solver's context on it (a multigrid hierarchy)."""
-        if not isinstance(x, Helmholtz2D):
-            raise TypeError(f"ShiftedLaplacian expected a Helmholtz2D, got {type(x).__name__}")
-        return ShiftedLaplacianContext(x, self.solver.prepare(x.shifted_laplacian(self.beta)))
+        if not isinstance(x, HelmholtzProblem):
+            raise TypeError(
+                f"ShiftedLaplacian expected a Helmholtz2D or Helmholtz3D, got {type(x).__name__}"
+            )
+        inner = self.inner_solver(x.dim).prepare(x.shifted_laplacian(self.beta))
+        return ShiftedLaplacianContext(x, inner)
 
     def step(self, ctx: ShiftedLaplacianContext, h: Tensor, k: int) -> Tensor:
         """``h + B_M (f - A h)``."""
-        return h + apply_from_zero(self.solver, ctx.inner, ctx.problem.residual(h))
+        solver = self.inner_solver(ctx.problem.dim)
+        return h + apply_from_zero(solver, ctx.inner, ctx.problem.residual(h))
+
+    def inner_solver(self, dim: int) -> FixedPointSolver:
+        """The solver on ``M``: the one given, else :func:`default_inner_solver` (one instance
+        per grid dimension)."""
+        if self.solver is not None:
+            return self.solver
+        if dim not in self._defaults:
+            self._defaults[dim] = default_inner_solver(dim)
+        return self._defaults[dim]
 
     def residual(self, ctx: ShiftedLaplacianContext, h: Tensor) -> Tensor:
         return ctx.problem.residual(h)
@@ -96,7 +118,17 @@ class ShiftedLaplacian(FixedPointSolver):
         return ShiftedLaplacianContext(ctx.problem.with_rhs(f), ctx.inner)
 
     def __repr__(self) -> str:
-        return f"ShiftedLaplacian({self.solver!r}, beta={self.beta!r})"
+        inner = "default" if self.solver is None else repr(self.solver)
+        return f"ShiftedLaplacian({inner}, beta={self.beta!r})"
+
+
+def default_inner_solver(dim: int) -> FixedPointSolver:
+    """The SL's inner cycle on a ``dim``-D problem: one V(1,1) with damped Jacobi (``ω = 0.8``),
+    of :class:`~irsolve.solvers.Multigrid` (2-D) or :class:`~irsolve.solvers.GeometricMultigrid`
+    (3-D)."""
+    if dim == 2:
+        return Multigrid(cycle="V", pre=1, post=1, smoother=Jacobi(omega=0.8))
+    return GeometricMultigrid(Jacobi(omega=0.8), presmooth=1, postsmooth=1)
 
 
 def learned_preconditioner(

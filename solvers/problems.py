@@ -44,8 +44,10 @@ __all__ = [
     "Poisson2D",
     "Poisson3D",
     "StencilProblem",
+    "check_dirichlet_stencil",
     "check_omega",
     "require_stencil_problem",
+    "zero_outward",
 ]
 
 
@@ -151,7 +153,7 @@ class StencilProblem(Problem):
             if not bool(torch.isfinite(value).all()):
                 raise ValueError(f"{owner}: expected finite values in {name}, got NaN or infinity")
         if not self.periodic:
-            _check_dirichlet_stencil(owner, stencil)
+            check_dirichlet_stencil(owner, stencil)
         self.stencil = stencil
         self.f = f
 
@@ -247,7 +249,7 @@ class _Poisson(StencilProblem):
         )
         stencil[:, dim] = 2 * dim * inv_h2
         if not periodic:
-            _zero_outward(stencil)
+            zero_outward(stencil)
         super().__init__(stencil, f, periodic)
 
 
@@ -286,7 +288,7 @@ class Poisson3D(_Poisson):
     dims = 3
 
 
-def _zero_outward(stencil: Tensor) -> None:
+def zero_outward(stencil: Tensor) -> None:
     """Zero, in place, every coefficient that points out of a Dirichlet grid."""
     for k, offset in enumerate(offsets(stencil)):
         for axis, o in enumerate(offset):
@@ -438,7 +440,7 @@ def check_omega(omega: float, owner: str = "check_omega") -> float:
     return value
 
 
-def _check_dirichlet_stencil(owner: str, stencil: Tensor) -> None:
+def check_dirichlet_stencil(owner: str, stencil: Tensor) -> None:
     """Raise unless every coefficient that points out of a Dirichlet grid is zero."""
     n = stencil.shape[-1]
     for k, offset in enumerate(offsets(stencil)):

@@ -98,13 +98,15 @@ def test_it_also_solves_2d_and_variable_3d_coefficients():
     ("build", "error", "match"),
     [
         (lambda: solve(None, GeometricMultigrid(), Poisson3D(torch.ones(1, 1, 8, 8, 8))),
-         ValueError, "2\\^L - 1 points per side .*got 8"),
+         ValueError, "side stays odd while it is coarsened.*got 8"),
+        (lambda: solve(None, GeometricMultigrid(), Poisson3D(torch.ones(1, 1, 21, 21, 21))),
+         ValueError, "got 21"),
         (lambda: solve(None, GeometricMultigrid(), Poisson2D(torch.ones(1, 1, 7, 7), "periodic")),
          ValueError, "got 7 .periodic."),
         (lambda: GeometricMultigrid(GaussSeidel()), TypeError, "expected a Jacobi smoother"),
         (lambda: GeometricMultigrid(presmooth=-1), ValueError, "presmooth"),
     ],
-    ids=["not-2^L-1", "periodic", "smoother", "sweeps"],
+    ids=["even", "even-coarse", "periodic", "smoother", "sweeps"],
 )  # fmt: skip
 def test_bad_inputs_are_one_line(build, error, match):
     with pytest.raises(error, match=match):

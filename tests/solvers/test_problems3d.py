@@ -129,12 +129,12 @@ def test_a_random_3d_stencil_applies_as_its_sparse_and_dense_matrices(points, pe
     """The generic stencil algebra in 3-D: ``apply_stencil``, ``stencil_to_scipy`` and
     ``stencil_to_dense`` are one operator (Dirichlet: outward coefficients zeroed)."""
     from irsolve.solvers._stencil import apply_stencil, stencil_to_dense, stencil_to_scipy
-    from irsolve.solvers.problems import _zero_outward
+    from irsolve.solvers.problems import zero_outward
 
     n, generator = 4, torch.Generator().manual_seed(points)
     stencil = torch.randn(2, points, n, n, n, generator=generator, dtype=DT)
     if not periodic:
-        _zero_outward(stencil)
+        zero_outward(stencil)
     u = torch.randn(2, 1, n, n, n, generator=generator, dtype=DT)
     applied = apply_stencil(stencil, u, periodic).flatten(1)
     dense = stencil_to_dense(stencil, periodic)
