@@ -33,15 +33,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
-import multiprocessing  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 import torch  # noqa: E402
+from timing import run_in_child  # noqa: E402
 
 from irsolve import solve  # noqa: E402
 from irsolve.solvers import Darcy3D, FlexibleCG, GeometricMultigrid, Poisson3D  # noqa: E402
@@ -88,8 +87,8 @@ ROWS: dict[str, Callable] = {
 }
 
 
-def _run_row(row: str, kind: str, n: int, queue) -> None:
-    """In a child process: build the problem, time the row, report its figures and peak RSS."""
+def _run_row(row: str, kind: str, n: int) -> tuple[int, float, float]:
+    """In a child process: build the problem, time the row, return its figures."""
     torch.set_num_threads(1)
     problem = problems(n)[kind]
     start = time.perf_counter()
@@ -97,18 +96,13 @@ def _run_row(row: str, kind: str, n: int, queue) -> None:
     seconds = time.perf_counter() - start
     matrix, b = problem.to_scipy()[0], problem.f[0, 0].numpy().ravel()
     relative = float(np.linalg.norm(b - matrix @ u) / np.linalg.norm(b))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB -> GB
-    queue.put((iterations, seconds, relative, peak))
+    return iterations, seconds, relative
 
 
 def measure(row: str, kind: str, n: int) -> tuple[int, float, float, float]:
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_run_row, args=(row, kind, n, queue))
-    child.start()
-    figures = queue.get()
-    child.join()
-    return figures
+    """The row's iterations, seconds, relative residual and peak RSS (GB), from its own process."""
+    (iterations, seconds, relative), peak = run_in_child(_run_row, row, kind, n)
+    return iterations, seconds, relative, peak
 
 
 def main() -> None:

@@ -11,12 +11,13 @@ Krylov methods, one iteration per step, with any of these as preconditioner:
 :class:`FlexibleCG` (SPD problems) and :class:`FlexibleGMRES`. Learned steps:
 :class:`Refiner` (IRNO, ``h + alpha Phi(x, h)``: reads the iterate) and
 :class:`ResidualCorrector` (``h + alpha s Phi(a, r / s)``: reads the residual, so the
-solution is a fixed point). :class:`Helmholtz2D` and :class:`Helmholtz3D` (complex, indefinite) are solved by
-:class:`FlexibleGMRES` preconditioned with :class:`ShiftedLaplacian` or with
-:func:`learned_preconditioner` (shifted-Laplacian cycles and a learned step). Fields:
-:func:`gaussian_random_field`, :func:`darcy_coefficient` (Darcy coefficients);
-:func:`smooth_speed`, :func:`piecewise_speed`, :func:`layered_speed` (wave speeds),
-:func:`point_source`, :func:`random_source` (Helmholtz sources); each takes ``dim=3``.
+solution is a fixed point). :class:`Helmholtz2D` and :class:`Helmholtz3D` (complex,
+indefinite) are solved by :class:`FlexibleGMRES` preconditioned with
+:class:`ShiftedLaplacian` or with :func:`learned_preconditioner` (shifted-Laplacian
+cycles and a learned step). Fields: :func:`gaussian_random_field`,
+:func:`darcy_coefficient` (Darcy coefficients); :func:`smooth_speed`,
+:func:`piecewise_speed`, :func:`layered_speed` (wave speeds), :func:`point_source`,
+:func:`random_source` (Helmholtz sources); each takes ``dim=3``.
 
 >>> a = darcy_coefficient(gaussian_random_field(16, 256))     # doctest: +SKIP
 >>> sol = solve(None, Multigrid(), Darcy2D(a), tol=0.0, rtol=1e-8)  # doctest: +SKIP

@@ -46,9 +46,11 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from irsolve._validate import check_int
 from irsolve.interface import FixedPointSolver
 from irsolve.reductions import broadcast, dot, rms
-from irsolve.solvers.helmholtz import Helmholtz2D
+from irsolve.solvers.geometric_multigrid import prolong_grid, restrict_grid
+from irsolve.solvers.helmholtz import HelmholtzProblem
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
 
 __all__ = ["CorrectorContext", "ResidualCorrector", "StepLength", "corrector_features"]
@@ -70,7 +72,8 @@ def corrector_features(problem: StencilProblem) -> tuple[Tensor, Tensor]:
       with values 3 and 12 it lies in ``[log(1/4), log 4]``). Dividing the
       coefficient and the learned direction by ``a_g`` makes the step invariant
       under ``a -> c a`` (then ``A^{-1} -> A^{-1} / c``);
-    - :class:`~irsolve.solvers.Helmholtz2D`: ``[k^2 h^2 / KH2_UNIT, γ]``, both
+    - :class:`~irsolve.solvers.Helmholtz2D` / :class:`~irsolve.solvers.Helmholtz3D`:
+      ``[k^2 h^2 / KH2_UNIT, γ]``, both
       dimensionless and, at fixed points per wavelength, the same at every grid
       size; ``a_g = 1``;
     - any other stencil problem (Poisson): a zero channel, ``a_g = 1``.
@@ -78,19 +81,19 @@ def corrector_features(problem: StencilProblem) -> tuple[Tensor, Tensor]:
     Returns
     -------
     features : Tensor
-        ``(B, C, n, n)``, real, in the problem's real dtype.
+        ``(B, C, n, ..., n)``, real, in the problem's real dtype.
     scale : Tensor
         ``(B,)``: ``a_g``.
     """
     f = problem.f
     ones = torch.ones(f.shape[0], dtype=f.real.dtype, device=f.device)
-    if isinstance(problem, Helmholtz2D):
+    if isinstance(problem, HelmholtzProblem):
         kh2, gamma = problem.features().split(1, dim=1)
         return torch.cat([kh2 / KH2_UNIT, gamma], dim=1), ones
     a = getattr(problem, "a", None)
     if isinstance(a, Tensor):
         log_a = a.log()
-        mean = log_a.mean(dim=(-3, -2, -1))
+        mean = log_a.flatten(1).mean(dim=1)
         return log_a - broadcast(mean, log_a), mean.exp()
     return torch.zeros_like(f.real), ones
 
@@ -113,9 +116,9 @@ class CorrectorContext:
     """Per-solve state of a :class:`ResidualCorrector`.
 
     ``problem`` is the problem solved (the residual and ``A d`` come from it;
-    swapping its right-hand side re-uses the rest); ``features`` ``(B, C, n, n)``
-    are in the net's dtype and device and do not depend on ``f``; ``scale``
-    ``(B,)`` is the coefficient scale ``a_g``.
+    swapping its right-hand side re-uses the rest); ``features`` ``(B, C, ...)``
+    (on the grid the net runs on) are in the net's dtype and device and do not
+    depend on ``f``; ``scale`` ``(B,)`` is the coefficient scale ``a_g``.
     """
 
     problem: StencilProblem
@@ -140,6 +143,15 @@ class ResidualCorrector(FixedPointSolver):
         ``"energy"`` (default, SPD problems), ``"residual"`` (any problem; the
         only rule for a complex one besides ``None``) or ``None``; see the
         module docstring.
+    coarsen
+        Grid levels below the problem's the net runs on (default 0): the residual
+        is restricted by full weighting ``coarsen`` times (every second node, as
+        :class:`~irsolve.solvers.GeometricMultigrid`), the net's direction
+        prolonged back (linear interpolation), and the step length is taken on
+        the fine grid, so a coarse direction cannot increase the residual either.
+        Each level cuts the net's cost by ``2^d``; the waves of a Helmholtz
+        problem at 10 points per wavelength are still resolved one level down
+        (5 points).
 
     The context (:class:`CorrectorContext`) holds the problem, so the
     corrector also serves as a preconditioner for ``A z = r`` from ``z = 0``.
@@ -147,9 +159,12 @@ class ResidualCorrector(FixedPointSolver):
 
     default_dtype = torch.float32
 
-    def __init__(self, net: nn.Module, step_length: StepLength | None = "energy") -> None:
+    def __init__(
+        self, net: nn.Module, step_length: StepLength | None = "energy", coarsen: int = 0
+    ) -> None:
         if isinstance(net, type) or not callable(net):
             raise TypeError(f"expected net to be a callable module, got {net!r}")
+        self.coarsen = check_int("ResidualCorrector", "coarsen", coarsen, minimum=0)
         if step_length is not None and step_length not in get_args(StepLength):
             raise ValueError(
                 f"expected step_length 'energy', 'residual' or None, got {step_length!r}"
@@ -166,7 +181,7 @@ class ResidualCorrector(FixedPointSolver):
 
     def prepare(self, x: StencilProblem) -> CorrectorContext:
         """Features of the problem in the net's dtype and device (built once per solve)."""
-        problem = require_stencil_problem(x, "ResidualCorrector")
+        problem = require_stencil_problem(x, "ResidualCorrector", dims=(2, 3))
         complex_problem = problem.f.is_complex()
         if complex_problem and self.step_length == "energy":
             raise ValueError(
@@ -175,6 +190,7 @@ class ResidualCorrector(FixedPointSolver):
                 "got 'energy'"
             )
         features, scale = corrector_features(problem)
+        features = self._coarse_features(problem, features)
         reads = features.shape[1] + (2 if complex_problem else 1)
         expected = getattr(self.net, "in_channels", reads)
         if expected != reads:
@@ -195,15 +211,37 @@ class ResidualCorrector(FixedPointSolver):
         """
         s = rms(r)
         safe = torch.where(s > 0, s, torch.ones_like(s))
-        z = _as_channels(r / broadcast(safe, r)).to(ctx.features)
+        z = r / broadcast(safe, r)
+        for _ in range(self.coarsen):
+            z = restrict_grid(z) / 2 ** (z.dim() - 2)  # full weighting: weights sum to 1
+        z = _as_channels(z).to(ctx.features)
         phi = self.net(torch.cat([ctx.features, z], dim=1))
         if phi.shape != z.shape:
             raise ValueError(
                 f"expected the net to return a direction shaped like the residual's channels "
                 f"{tuple(z.shape)}, got {tuple(phi.shape)}"
             )
+        direction = _from_channels(phi, r)
+        for _ in range(self.coarsen):
+            direction = prolong_grid(direction)
         weight = torch.where(s > 0, s, torch.zeros_like(s)) / ctx.scale
-        return _from_channels(phi, r) * broadcast(weight, r)
+        return direction * broadcast(weight, r)
+
+    def _coarse_features(self, problem: StencilProblem, features: Tensor) -> Tensor:
+        """The features on the grid ``coarsen`` levels down (every second node, so ``n``
+        must stay odd); a Helmholtz ``k^2 h^2`` is that grid's (``x 4`` per level)."""
+        n = problem.n
+        for _ in range(self.coarsen):
+            if n % 2 == 0 or n < 3 or problem.periodic:
+                raise ValueError(
+                    f"ResidualCorrector: expected a Dirichlet grid whose side stays odd through "
+                    f"coarsen={self.coarsen} levels, got {problem.n} (at {n})"
+                )
+            n = (n - 1) // 2
+            features = features[(slice(None), slice(None), *[slice(1, None, 2)] * problem.dim)]
+            if isinstance(problem, HelmholtzProblem):
+                features = torch.cat([4 * features[:, :1], features[:, 1:]], dim=1)
+        return features
 
     def step_size(self, ctx: CorrectorContext, r: Tensor, d: Tensor) -> Tensor:
         """Per-sample ``alpha`` ``(B,)`` of :attr:`step_length` (0 where ``d`` is 0)."""
@@ -230,4 +268,8 @@ class ResidualCorrector(FixedPointSolver):
         return ctx.problem.residual(h)
 
     def __repr__(self) -> str:
-        return f"ResidualCorrector({type(self.net).__name__}, step_length={self.step_length!r})"
+        coarse = f", coarsen={self.coarsen}" if self.coarsen else ""
+        return (
+            f"ResidualCorrector({type(self.net).__name__}, step_length={self.step_length!r}"
+            f"{coarse})"
+        )

@@ -79,8 +79,7 @@ def gaussian_random_field(
     itemsize = torch.finfo(dtype).bits // 8
     check_memory(
         owner,
-        f"{batch} field(s) of {' x '.join([str(n)] * dim)} ({dtype}) with their Fourier "
-        "transforms",
+        f"{batch} field(s) of {' x '.join([str(n)] * dim)} ({dtype}) with their Fourier transforms",
         # the noise, its complex transforms and the result: a peak of 9 fields (measured)
         9 * batch * n**dim * itemsize,
     )

@@ -2,17 +2,17 @@
 
 On a Dirichlet grid of ``n = 2^L m - 1`` points per side (odd at every level above the
 coarsest, which has ``m - 1``: 31, 47, 63, 95, 127, ...) (``h = 1 / (n + 1)``) the
-coarse grid keeps every second node: coarse node ``I`` is fine node ``2 I + 1``,
-so ``n_c = (n - 1) / 2``. Prolongation ``P`` is (bi/tri)linear interpolation,
-the tensor product of the 1-D ``[1/2, 1, 1/2]``; restriction is ``R = P^T``
-and the coarse operator the Galerkin product ``A_c = P^T A P`` (a 9- or 27-point
-stencil, whatever the fine one), formed per sample with SciPy at set-up; the
-cycles run in torch, real or complex (the shifted Laplacian of a Helmholtz problem:
-:class:`~irsolve.solvers.ShiftedLaplacian` uses this cycle in 3-D). Smoothing: damped Jacobi. The coarsest level is solved
-directly (batched dense LU). This is the textbook method (Briggs, Henson and
-McCormick, *A Multigrid Tutorial*, 2nd ed., SIAM 2000, Ch. 3 and 8; Trottenberg,
-Oosterlee and Schüller, *Multigrid*, 2001, Ch. 2 and 7), here mainly for 3-D
-problems, where :class:`~irsolve.solvers.Multigrid` (2-D black-box) does not go.
+coarse grid keeps every second node: coarse node ``I`` is fine node ``2 I + 1``, so
+``n_c = (n - 1) / 2``. Prolongation ``P`` is (bi/tri)linear interpolation, the tensor
+product of the 1-D ``[1/2, 1, 1/2]``; restriction is ``R = P^T`` and the coarse operator
+the Galerkin product ``A_c = P^T A P`` (a 9- or 27-point stencil, whatever the fine
+one), formed per sample with SciPy at set-up; the cycles run in torch, real or complex
+(the shifted Laplacian of a Helmholtz problem:
+:class:`~irsolve.solvers.ShiftedLaplacian` uses this cycle in 3-D). Smoothing: damped
+Jacobi. The coarsest level is solved directly (batched dense LU). This is the textbook
+method (Briggs, Henson and McCormick, *A Multigrid Tutorial*, 2nd ed., SIAM 2000, Ch. 3
+and 8; Trottenberg, Oosterlee and Schüller, *Multigrid*, 2001, Ch. 2 and 7), here mainly
+for 3-D problems, where :class:`~irsolve.solvers.Multigrid` (2-D black-box) does not go.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from irsolve.solvers._stencil import (
 from irsolve.solvers.jacobi import Jacobi, JacobiData
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
 
-__all__ = ["GeometricMultigrid"]
+__all__ = ["GeometricMultigrid", "prolong_grid", "restrict_grid"]
 
 
 @dataclasses.dataclass
@@ -142,9 +142,9 @@ class GeometricMultigrid(FixedPointSolver):
             return solution.reshape(f.shape)
         data = ctx.levels[depth]
         u = self.smoother.smooth(data, u, f, self.presmooth) if self.presmooth else u
-        coarse_f = _restrict(f - apply_stencil(data.stencil, u, False))
+        coarse_f = restrict_grid(f - apply_stencil(data.stencil, u, False))
         coarse = self._cycle(ctx, depth + 1, torch.zeros_like(coarse_f), coarse_f)
-        u = u + _prolong(coarse)
+        u = u + prolong_grid(coarse)
         return self.smoother.smooth(data, u, f, self.postsmooth) if self.postsmooth else u
 
     def __repr__(self) -> str:
@@ -173,13 +173,13 @@ def _kernel(dim: int, like: Tensor) -> Tensor:
     return kernel[None, None]
 
 
-def _restrict(r: Tensor) -> Tensor:
+def restrict_grid(r: Tensor) -> Tensor:
     """``R r = P^T r``: the weights of :func:`_kernel`, stride 2, no padding."""
     return _transfer(r, transpose=False)
 
 
-def _prolong(e: Tensor) -> Tensor:
-    """``P e``: the transposed convolution of :func:`_restrict`."""
+def prolong_grid(e: Tensor) -> Tensor:
+    """``P e``: the transposed convolution of :func:`restrict_grid`."""
     return _transfer(e, transpose=True)
 
 

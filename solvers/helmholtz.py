@@ -52,8 +52,8 @@ import torch
 from torch import Tensor
 
 from irsolve._validate import check_int, check_memory, check_real
-from irsolve.solvers.fields import gaussian_random_field
 from irsolve.solvers._stencil import centre_index, stencil_dim
+from irsolve.solvers.fields import gaussian_random_field
 from irsolve.solvers.problems import (
     StencilProblem,
     check_dirichlet_stencil,
@@ -323,9 +323,7 @@ class HelmholtzProblem(ComplexStencilProblem):
         dim = self.dim
         centre = laplacian_stencil(1, self.n, self.f.device, dim)[:, dim : dim + 1]
         stencil = self.stencil.clone()
-        stencil[:, dim : dim + 1] = centre - self.k2 * (
-            beta.real - 1j * (-beta.imag + self.gamma)
-        )
+        stencil[:, dim : dim + 1] = centre - self.k2 * (beta.real - 1j * (-beta.imag + self.gamma))
         return ComplexStencilProblem(stencil, self.f)
 
     def __repr__(self) -> str:
@@ -361,9 +359,7 @@ def _check_speed_range(owner: str, speed: Tensor) -> None:
         )
 
 
-def _angular_frequency(
-    owner: str, c_min: Tensor, h: float, ppw: Any, omega: Any
-) -> Tensor:
+def _angular_frequency(owner: str, c_min: Tensor, h: float, ppw: Any, omega: Any) -> Tensor:
     """``ω`` per sample, ``(B,)``: ``2 π c_min / (ppw h)``, or ``omega`` for all; the achieved
     points per wavelength refused below :data:`MIN_PPW` and warned about below :data:`WARN_PPW`."""
     if omega is None:

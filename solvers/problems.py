@@ -413,9 +413,7 @@ def grid_coordinates(
     return torch.meshgrid(*[t] * dim, indexing="ij")
 
 
-def require_stencil_problem(
-    x: object, solver: str, dims: tuple[int, ...] = (2,)
-) -> StencilProblem:
+def require_stencil_problem(x: object, solver: str, dims: tuple[int, ...] = (2,)) -> StencilProblem:
     """``x`` if it is a :class:`StencilProblem` on a grid of one of ``dims`` dimensions, else a
     ``TypeError`` naming ``solver``."""
     if not isinstance(x, StencilProblem):

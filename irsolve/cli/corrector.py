@@ -79,7 +79,7 @@ def _darcy_net(args: argparse.Namespace) -> nn.Module:
 
 
 def _helmholtz_net(args: argparse.Namespace) -> nn.Module:
-    return helmholtz_corrector_net(args.unet_base, args.unet_depth)
+    return helmholtz_corrector_net(args.unet_base, args.unet_depth, dims=args.dim)
 
 
 def _file_pairs(args: argparse.Namespace) -> tuple[TensorDataset, TensorDataset | None]:

@@ -375,9 +375,7 @@ def _describe_dataset(path: Path) -> str:
     if listed is None:
         lines.append(f"{CHECKSUM_FILE}: missing (damaged files cannot be detected)")
     else:
-        lines.append(
-            f"{CHECKSUM_FILE}: {len(listed)} files, checked when read (all now: --verify)"
-        )
+        lines.append(f"{CHECKSUM_FILE}: {len(listed)} files, checked when read (all now: --verify)")
     return "\n".join(lines)
 
 

@@ -37,6 +37,8 @@ from irsolve.learned.settings import check_settings, setting
 from irsolve.reductions import norm
 from irsolve.solvers.helmholtz import (
     Helmholtz2D,
+    Helmholtz3D,
+    HelmholtzProblem,
     layered_speed,
     piecewise_speed,
     point_source,
@@ -60,25 +62,30 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def helmholtz_corrector_net(base_channels: int = 8, depth: int = 3) -> nn.Module:
-    """The reference net: a U-Net (zero padding, layer norm) from 4 channels to 2.
+def helmholtz_corrector_net(base_channels: int = 8, depth: int = 3, dims: int = 2) -> nn.Module:
+    """The reference net: a U-Net (zero padding, layer norm) from 4 channels to 2, on
+    ``dims``-D grids (3x3x3 convolutions in 3-D).
 
     Convolutions see the waves in grid units, and at fixed points per
     wavelength a wave looks the same at every grid size, so the net is
     applied at any size without retraining.
     """
-    return RefinementUNet(4, 2, base_channels=base_channels, depth=depth, padding="zeros")
+    return RefinementUNet(
+        4, 2, base_channels=base_channels, depth=depth, padding="zeros", dims=dims
+    )
 
 
-def mixed_speed(batch: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+def mixed_speed(
+    batch: int, n: int, generator: torch.Generator | None = None, dim: int = 2
+) -> Tensor:
     """Wave speeds from the three families in turn (sample ``i`` of family ``i % 3``):
-    smooth (contrast 2), two-phase (contrast 2) and layered (contrast 2.5),
-    ``(batch, 1, n, n)`` float64."""
+    smooth (contrast 2), two-phase (contrast 2; inclusions in 3-D) and layered
+    (contrast 2.5), ``(batch, 1, n, ..., n)`` float64 over ``dim`` grid dims."""
     families = torch.stack(
         [
-            smooth_speed(batch, n, 2.0, generator),
-            piecewise_speed(batch, n, 2.0, generator),
-            layered_speed(batch, n, 2.5, generator=generator),
+            smooth_speed(batch, n, 2.0, generator, dim=dim),
+            piecewise_speed(batch, n, 2.0, generator, dim=dim),
+            layered_speed(batch, n, 2.5, generator=generator, dim=dim),
         ]
     )
     index = torch.arange(batch)
@@ -91,30 +98,39 @@ class HelmholtzCorrectorConfig:
 
     Attributes
     ----------
+    dim
+        Grid dimensions: 2 (:class:`Helmholtz2D`) or 3 (:class:`Helmholtz3D`).
     ppw, attenuation
-        Points per wavelength and uniform attenuation of :class:`Helmholtz2D`
-        (sponge: its defaults); :meth:`problem` builds problems with them.
-    repeats
-        SL cycle + learned step pairs per application (the deployed
+        Points per wavelength and uniform attenuation of the problems (sponge: its
+        defaults); :meth:`problem` builds problems with them.
+    repeats, coarsen
+        SL cycle + learned step pairs per application, and the grid levels below
+        the problem's on which the net runs (the deployed
         :func:`~irsolve.solvers.helmholtz_preconditioner.learned_preconditioner`).
     data_restart, data_maxiter
         FGMRES(SL multigrid) settings of the solves whose Arnoldi vectors are
         the training inputs (:func:`krylov_vectors`).
     """
 
+    dim: int = setting(2, "grid dimensions, 2 or 3", minimum=2)
     ppw: float = setting(10.0, "points per wavelength", minimum=4.0)
     attenuation: float = setting(0.0, "uniform attenuation", minimum=0.0)
     repeats: int = setting(3, "SL cycle + learned step pairs per application", minimum=1)
+    coarsen: int = setting(0, "grid levels below the problem's the net runs on", minimum=0)
     data_restart: int = setting(100, "FGMRES restart of the data solves", minimum=1)
     data_maxiter: int = setting(300, "FGMRES iterations of the data solves", minimum=1)
 
     def __post_init__(self) -> None:
         check_settings(self)
+        if self.dim > 3:
+            raise ValueError(f"HelmholtzCorrectorConfig: expected dim 2 or 3, got {self.dim}")
 
-    def problem(self, speed: Tensor, f: Tensor | None = None) -> Helmholtz2D:
-        """``Helmholtz2D`` of these settings (``f = 0`` when only the operator is needed)."""
+    def problem(self, speed: Tensor, f: Tensor | None = None) -> HelmholtzProblem:
+        """The Helmholtz problem of these settings (``f = 0`` when only the operator is
+        needed)."""
         f = torch.zeros_like(speed, dtype=torch.complex128) if f is None else f
-        return Helmholtz2D(speed, f, ppw=self.ppw, attenuation=self.attenuation)
+        kind = Helmholtz2D if self.dim == 2 else Helmholtz3D
+        return kind(speed, f, ppw=self.ppw, attenuation=self.attenuation)
 
 
 class _Recording(ShiftedLaplacian):
@@ -142,7 +158,7 @@ def krylov_vectors(
     """
     config = config or HelmholtzCorrectorConfig()
     generator = torch.Generator().manual_seed(seed)
-    f = point_source(speed.shape[0], speed.shape[-1], generator=generator)
+    f = point_source(speed.shape[0], speed.shape[-1], generator=generator, dim=config.dim)
     recorder = _Recording()
     sol = solve(
         None,
@@ -167,20 +183,20 @@ class HelmholtzCorrector(CorrectorFamily):
     selection_metric = "residual_factor"
 
     def cycle(self, net: nn.Module, config: HelmholtzCorrectorConfig) -> Cycle:
-        return learned_preconditioner(net, repeats=config.repeats)
+        return learned_preconditioner(net, repeats=config.repeats, coarsen=config.coarsen)
 
-    def problem(self, x: Tensor, config: HelmholtzCorrectorConfig) -> Helmholtz2D:
+    def problem(self, x: Tensor, config: HelmholtzCorrectorConfig) -> HelmholtzProblem:
         return config.problem(x.to(torch.float64))
 
     def training_rhs(
-        self, problem: Helmholtz2D, y: Tensor, config: HelmholtzCorrectorConfig
+        self, problem: HelmholtzProblem, y: Tensor, config: HelmholtzCorrectorConfig
     ) -> RightHandSides:
         r = torch.complex(y[:, :1].double(), y[:, 1:].double())
         return RightHandSides(r, r)
 
     validation_rhs = training_rhs
 
-    def factor(self, problem: Helmholtz2D, rhs: RightHandSides, h: Tensor) -> Tensor:
+    def factor(self, problem: HelmholtzProblem, rhs: RightHandSides, h: Tensor) -> Tensor:
         """``||r - A z||_2 / ||r||_2``: the residual the preconditioner leaves."""
         return norm(rhs.b - problem.apply(h)) / norm(rhs.b)
 
@@ -188,5 +204,5 @@ class HelmholtzCorrector(CorrectorFamily):
         self, count: int, n: int, seed: int, config: HelmholtzCorrectorConfig
     ) -> TensorDataset:
         """Arnoldi vectors of FGMRES(SL) on ``count`` media (:func:`mixed_speed`, seed ``seed``)."""
-        speed = mixed_speed(count, n, torch.Generator().manual_seed(seed))
+        speed = mixed_speed(count, n, torch.Generator().manual_seed(seed), dim=config.dim)
         return krylov_vectors(speed, config, seed=seed)

@@ -19,7 +19,7 @@ from irsolve.solvers import (
     Poisson3D,
 )
 from irsolve.solvers._stencil import stencil_from_scipy, stencil_to_scipy
-from irsolve.solvers.geometric_multigrid import _interpolation, _prolong, _restrict
+from irsolve.solvers.geometric_multigrid import _interpolation, prolong_grid, restrict_grid
 
 DT = torch.float64
 
@@ -48,10 +48,10 @@ def test_transfers_are_linear_interpolation_and_its_transpose(dim):
     r = torch.randn(2, 1, *[2 * n_coarse + 1] * dim, generator=generator, dtype=DT)
     for b in range(2):
         np.testing.assert_allclose(
-            _prolong(e)[b, 0].numpy().ravel(), reference @ e[b, 0].numpy().ravel(), atol=1e-14
+            prolong_grid(e)[b, 0].numpy().ravel(), reference @ e[b, 0].numpy().ravel(), atol=1e-14
         )
         np.testing.assert_allclose(
-            _restrict(r)[b, 0].numpy().ravel(), reference.T @ r[b, 0].numpy().ravel(), atol=1e-13
+            restrict_grid(r)[b, 0].numpy().ravel(), reference.T @ r[b, 0].numpy().ravel(), atol=1e-13
         )
 
 

@@ -50,9 +50,9 @@ class ChannelLayerNorm(nn.Module):
         return z.movedim(-1, 1)
 
 
-def _norm_layer(norm: Norm, channels: int, groups: int) -> nn.Module:
+def _norm_layer(norm: Norm, channels: int, groups: int, dims: int) -> nn.Module:
     if norm == "batch":
-        return nn.BatchNorm2d(channels)
+        return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm3d(channels)
     if norm == "layer":
         return ChannelLayerNorm(channels)
     if norm == "group":
@@ -60,56 +60,64 @@ def _norm_layer(norm: Norm, channels: int, groups: int) -> nn.Module:
     raise ValueError(f"expected norm 'batch', 'layer' or 'group', got {norm!r}")
 
 
-def _conv3x3(c_in: int, c_out: int, padding: Padding) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, padding_mode=padding)
+def _conv3x3(c_in: int, c_out: int, padding: Padding, dims: int) -> nn.Module:
+    conv = nn.Conv2d if dims == 2 else nn.Conv3d
+    return conv(c_in, c_out, kernel_size=3, padding=1, padding_mode=padding)
 
 
 class _Block(nn.Sequential):
-    """``[conv3x3 -> norm -> GELU] x 2``."""
+    """``[conv3x3 -> norm -> GELU] x 2`` (3x3x3 in 3-D)."""
 
-    def __init__(self, c_in: int, c_out: int, padding: Padding, norm: Norm, groups: int) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, padding: Padding, norm: Norm, groups: int, dims: int
+    ) -> None:
         super().__init__(
-            _conv3x3(c_in, c_out, padding),
-            _norm_layer(norm, c_out, groups),
+            _conv3x3(c_in, c_out, padding, dims),
+            _norm_layer(norm, c_out, groups, dims),
             nn.GELU(),
-            _conv3x3(c_out, c_out, padding),
-            _norm_layer(norm, c_out, groups),
+            _conv3x3(c_out, c_out, padding, dims),
+            _norm_layer(norm, c_out, groups, dims),
             nn.GELU(),
         )
 
 
 class _Up(nn.Module):
-    """Bilinear x2 upsampling (periodic at the border when circular), a 3x3 convolution,
+    """Bi/trilinear x2 upsampling (periodic at the border when circular), a 3x3 convolution,
     skip concatenation, then a block."""
 
-    def __init__(self, c_in: int, c_out: int, padding: Padding, norm: Norm, groups: int) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, padding: Padding, norm: Norm, groups: int, dims: int
+    ) -> None:
         super().__init__()
         self.periodic = padding == "circular"
-        self.conv = _conv3x3(c_in, c_out, padding)
-        self.block = _Block(2 * c_out, c_out, padding, norm, groups)
+        self.mode = "bilinear" if dims == 2 else "trilinear"
+        self.dims = dims
+        self.conv = _conv3x3(c_in, c_out, padding, dims)
+        self.block = _Block(2 * c_out, c_out, padding, norm, groups, dims)
 
     def forward(self, z: Tensor, skip: Tensor) -> Tensor:
         if self.periodic:
             # Interpolate with wrapped neighbours at the border: pad one cell circularly,
             # upsample, and crop the two extra output cells on each side.
-            z = F.pad(z, (1, 1, 1, 1), mode="circular")
-            z = F.interpolate(z, scale_factor=2.0, mode="bilinear", align_corners=False)
-            z = z[..., 2:-2, 2:-2]
+            z = F.pad(z, (1, 1) * self.dims, mode="circular")
+            z = F.interpolate(z, scale_factor=2.0, mode=self.mode, align_corners=False)
+            z = z[(..., *[slice(2, -2)] * self.dims)]
         else:
-            z = F.interpolate(z, scale_factor=2.0, mode="bilinear", align_corners=False)
+            z = F.interpolate(z, scale_factor=2.0, mode=self.mode, align_corners=False)
         return self.block(torch.cat([skip, self.conv(z)], dim=1))
 
 
-def _weight_count(in_channels: int, widths: list[int]) -> int:
-    """Weights of the 3x3 convolutions of a U-Net with level widths ``widths`` (biases, norms
-    and the 1x1 head are a lower-order term): encoder and bottleneck blocks
-    ``9 (c_in w + w^2)``, each up level ``9 (w_{i+1} w_i + 2 w_i^2 + w_i^2)``."""
-    count, c_prev = 0, in_channels
+def _weight_count(in_channels: int, widths: list[int], dims: int = 2) -> int:
+    """Weights of the 3x3 (3x3x3) convolutions of a U-Net with level widths ``widths``
+    (biases, norms and the 1x1 head are a lower-order term), ``K = 3^dims`` per kernel:
+    encoder and bottleneck blocks ``K (c_in w + w^2)``, each up level
+    ``K (w_{i+1} w_i + 2 w_i^2 + w_i^2)``."""
+    kernel, count, c_prev = 3**dims, 0, in_channels
     for width in widths:
-        count += 9 * (c_prev * width + width * width)
+        count += kernel * (c_prev * width + width * width)
         c_prev = width
     for low, high in zip(widths[:-1], widths[1:], strict=True):
-        count += 9 * (high * low + 3 * low * low)
+        count += kernel * (high * low + 3 * low * low)
     return count
 
 
@@ -135,6 +143,9 @@ class RefinementUNet(nn.Module):
         ``"group"``.
     groups
         Number of groups for ``norm="group"`` (capped at the channel count).
+    dims
+        Grid dimensions of the input: 2 (``(B, C, H, W)``) or 3 (``(B, C, D, H, W)``,
+        3x3x3 convolutions, trilinear upsampling).
     output_scale
         Multiplies the head's output, ``Phi = output_scale * head(...)``;
         :func:`irsolve.learned.training.train_refiner` sets it to the base's RMS
@@ -164,6 +175,7 @@ class RefinementUNet(nn.Module):
         norm: Norm = "layer",
         groups: int = 8,
         output_scale: float = 1.0,
+        dims: int = 2,
     ) -> None:
         super().__init__()
         owner = "RefinementUNet"
@@ -174,6 +186,9 @@ class RefinementUNet(nn.Module):
         base_channels = check_int(owner, "base_channels", base_channels, minimum=1)
         depth = check_int(owner, "depth", depth, minimum=0)
         groups = check_int(owner, "groups", groups, minimum=1)
+        dims = check_int(owner, "dims", dims, minimum=2)
+        if dims > 3:
+            raise ValueError(f"{owner}: expected dims 2 or 3, got {dims}")
         output_scale = check_real(owner, "output_scale", output_scale, minimum=0.0, open_min=True)
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -182,23 +197,25 @@ class RefinementUNet(nn.Module):
         self.padding = padding
         self.norm = norm
         self.groups = groups
+        self.dims = dims
         widths = [base_channels * 2**i for i in range(depth + 1)]
         check_memory(
             owner,
             f"the weights of base_channels={base_channels}, depth={depth} (float32, with "
             "gradients and two Adam moments)",
-            16 * _weight_count(in_channels, widths),
+            16 * _weight_count(in_channels, widths, dims),
         )
         self.encoder = nn.ModuleList()
         c_prev = in_channels
         for width in widths[:-1]:
-            self.encoder.append(_Block(c_prev, width, padding, norm, groups))
+            self.encoder.append(_Block(c_prev, width, padding, norm, groups, dims))
             c_prev = width
-        self.bottleneck = _Block(c_prev, widths[-1], padding, norm, groups)
+        self.bottleneck = _Block(c_prev, widths[-1], padding, norm, groups, dims)
         self.decoder = nn.ModuleList(
-            _Up(widths[i + 1], widths[i], padding, norm, groups) for i in reversed(range(depth))
+            _Up(widths[i + 1], widths[i], padding, norm, groups, dims)
+            for i in reversed(range(depth))
         )
-        self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
+        self.head = (nn.Conv2d if dims == 2 else nn.Conv3d)(widths[0], out_channels, 1)
         nn.init.xavier_uniform_(self.head.weight, gain=0.1)
         nn.init.zeros_(self.head.bias)
         self.register_buffer("output_scale", torch.tensor(float(output_scale)))
@@ -214,32 +231,41 @@ class RefinementUNet(nn.Module):
             "norm": self.norm,
             "groups": self.groups,
             "output_scale": float(self.output_scale),
+            "dims": self.dims,
         }
 
-    def _pad(self, z: Tensor, height: int, width: int) -> Tensor:
-        """Pad ``z`` at the bottom/right to ``(height, width)``: periodic copies or zeros."""
+    def _pad(self, z: Tensor, sizes: tuple[int, ...]) -> Tensor:
+        """Pad ``z`` at the far end of each grid dim to ``sizes``: periodic copies or zeros."""
         if self.padding == "zeros":
-            return F.pad(z, (0, width - z.shape[-1], 0, height - z.shape[-2]))
-        reps_h, reps_w = -(-height // z.shape[-2]), -(-width // z.shape[-1])
-        return z.repeat(1, 1, reps_h, reps_w)[..., :height, :width]
+            pads = [
+                p
+                for size, have in zip(reversed(sizes), reversed(z.shape[2:]), strict=True)
+                for p in (0, size - have)
+            ]
+            return F.pad(z, pads)
+        reps = [-(-size // have) for size, have in zip(sizes, z.shape[2:], strict=True)]
+        return z.repeat(1, 1, *reps)[(..., *[slice(0, size) for size in sizes])]
 
     def forward(self, z: Tensor) -> Tensor:
-        """Correction for ``z = cat([x, h], dim=1)`` of shape ``(B, in_channels, H, W)``."""
-        if z.dim() != 4 or z.shape[1] != self.in_channels:
+        """Correction for ``z = cat([x, h], dim=1)`` of shape ``(B, in_channels, H, W)``
+        (``(B, in_channels, D, H, W)`` in 3-D)."""
+        if z.dim() != 2 + self.dims or z.shape[1] != self.in_channels:
+            grid = "H, W" if self.dims == 2 else "D, H, W"
             raise ValueError(
-                f"expected input of shape (B, {self.in_channels}, H, W), got {tuple(z.shape)}"
+                f"expected input of shape (B, {self.in_channels}, {grid}), got {tuple(z.shape)}"
             )
-        height, width = z.shape[-2:]
+        sizes = tuple(z.shape[2:])
         multiple = 2**self.depth
-        pad_h, pad_w = -height % multiple, -width % multiple
-        if pad_h or pad_w:
-            z = self._pad(z, height + pad_h, width + pad_w)
+        padded = tuple(size + (-size % multiple) for size in sizes)
+        if padded != sizes:
+            z = self._pad(z, padded)
+        pool = F.max_pool2d if self.dims == 2 else F.max_pool3d
         skips = []
         for block in self.encoder:
             z = block(z)
             skips.append(z)
-            z = F.max_pool2d(z, 2)
+            z = pool(z, 2)
         z = self.bottleneck(z)
         for up, skip in zip(self.decoder, reversed(skips), strict=True):
             z = up(z, skip)
-        return self.output_scale * self.head(z)[..., :height, :width]
+        return self.output_scale * self.head(z)[(..., *[slice(0, size) for size in sizes])]
