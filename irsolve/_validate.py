@@ -53,6 +53,14 @@ def check_int(owner: str, name: str, value: Any, *, minimum: int | None = None) 
     return result
 
 
+def check_dim(owner: str, dim: Any) -> int:
+    """``dim`` (grid dimensions) as the ``int`` 2 or 3; integral floats pass, bools do not."""
+    dim = check_int(owner, "dim", dim)
+    if dim not in (2, 3):
+        raise ValueError(f"{owner}: expected dim 2 or 3, got {dim}")
+    return dim
+
+
 def check_real(
     owner: str,
     name: str,

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_float_dtype, check_int, check_memory, check_real
+from irsolve._validate import check_dim, check_float_dtype, check_int, check_memory, check_real
 
 __all__ = ["darcy_coefficient", "gaussian_random_field"]
 
@@ -74,8 +74,7 @@ def gaussian_random_field(
             f"{owner}: expected generator to be a torch.Generator or None, "
             f"got {type(generator).__module__}.{type(generator).__name__}"
         )
-    if dim not in (2, 3) or isinstance(dim, bool):
-        raise ValueError(f"{owner}: expected dim 2 or 3, got {dim!r}")
+    dim = check_dim(owner, dim)
     itemsize = torch.finfo(dtype).bits // 8
     check_memory(
         owner,

@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from irsolve._validate import check_int, check_memory, check_real
+from irsolve._validate import check_dim, check_int, check_memory, check_real
 from irsolve.solvers._stencil import centre_index, stencil_dim
 from irsolve.solvers.fields import gaussian_random_field
 from irsolve.solvers.problems import (
@@ -91,22 +91,22 @@ SPEED_RANGE = (1e-100, 1e100)
 HELMHOLTZ_FIELDS = {2: 25, 3: 29}
 
 
-def _check_grid(owner: str, batch: Any, n: Any, fields: float, dim: int = 2) -> tuple[int, int]:
-    """``(batch, n)`` checked (``batch >= 0``, ``n >= 2``) and refused, before anything is
-    allocated, when ``fields`` float64 fields of ``batch x n^dim`` exceed the machine's memory
-    (``fields``: the measured peak of what the caller builds)."""
+def _check_grid(
+    owner: str, batch: Any, n: Any, fields: float, dim: Any = 2
+) -> tuple[int, int, int]:
+    """``(batch, n, dim)`` checked (``batch >= 0``, ``n >= 2``, ``dim`` 2 or 3) and refused,
+    before anything is allocated, when ``fields`` float64 fields of ``batch x n^dim`` exceed
+    the machine's memory (``fields``: the measured peak of what the caller builds)."""
     batch = check_int(owner, "batch", batch, minimum=0)
     n = check_int(owner, "n", n, minimum=2)
-    dim = check_int(owner, "dim", dim, minimum=2)
-    if dim not in (2, 3):
-        raise ValueError(f"{owner}: expected dim 2 or 3, got {dim}")
+    dim = check_dim(owner, dim)
     grid = " x ".join([str(n)] * dim)
     check_memory(
         owner,
         f"a batch of {batch} on a {grid} grid (a measured peak of {fields:g} float64 fields)",
         fields * batch * n**dim * 8,
     )
-    return batch, n
+    return batch, n, dim
 
 
 def _check_real_field(
@@ -202,6 +202,7 @@ def sponge_profile(n: int, width: float = 0.1, strength: float = 1.0, dim: int =
     boundary of the unit square (cube), ``L = width``, ``σ = strength``.
     Returns ``(n, ..., n)`` float64.
     """
+    dim = check_dim("sponge_profile", dim)
     axes = grid_coordinates(n, False, torch.float64, torch.device("cpu"), dim)
     d = torch.stack([torch.minimum(x, 1 - x) for x in axes]).amin(dim=0)
     if width <= 0:
@@ -417,7 +418,7 @@ def smooth_speed(
     mapped affinely per sample. ``(batch, 1, n, ..., n)`` float64 over ``dim`` grid dims."""
     owner = "smooth_speed"
     contrast = _check_contrast(owner, contrast)
-    batch, n = _check_grid(owner, batch, n, 10, dim)
+    batch, n, dim = _check_grid(owner, batch, n, 10, dim)
     grf = gaussian_random_field(max(batch, 1), n, 3.0, 4.0, generator, dim=dim)[:batch]
     return 1 + (contrast - 1) * _unit_range(grf)
 
@@ -440,9 +441,9 @@ def piecewise_speed(
     """
     owner = "piecewise_speed"
     contrast = _check_contrast(owner, contrast)
-    batch, n = _check_grid(owner, batch, n, 10, dim)
+    batch, n, dim = _check_grid(owner, batch, n, 10, dim)
     grf = gaussian_random_field(max(batch, 1), n, 2.0, 3.0, generator, dim=dim)[:batch]
-    return torch.where(grf > 0, contrast, 1.0)
+    return torch.where(grf > 0, torch.full_like(grf, contrast), torch.ones_like(grf))
 
 
 def layered_speed(
@@ -463,7 +464,7 @@ def layered_speed(
     """
     owner = "layered_speed"
     contrast = _check_contrast(owner, contrast)
-    batch, n = _check_grid(owner, batch, n, 5, dim)
+    batch, n, dim = _check_grid(owner, batch, n, 5, dim)
     layers = check_int(owner, "layers", layers, minimum=2)
     x, *across = grid_coordinates(n, False, torch.float64, torch.device("cpu"), dim)
     shape = (batch, *[1] * dim)
@@ -499,7 +500,7 @@ def point_source(
     draws it uniformly inside the sponge-free region ``[0.2, 0.8]^dim``.
     """
     owner = "point_source"
-    batch, n = _check_grid(owner, batch, n, 2, dim)
+    batch, n, dim = _check_grid(owner, batch, n, 2, dim)
     if where is not None:
         where = _check_point(owner, where, dim)
     h = 1.0 / (n + 1)
@@ -538,7 +539,7 @@ def random_source(
 ) -> Tensor:
     """Complex white-noise sources, unit variance per node, ``(batch, 1, n, ..., n)``
     complex128."""
-    batch, n = _check_grid("random_source", batch, n, 6, dim)
+    batch, n, dim = _check_grid("random_source", batch, n, 6, dim)
     shape = (batch, 1, *[n] * dim)
     real = torch.randn(shape, generator=generator, dtype=torch.float64)
     imag = torch.randn(shape, generator=generator, dtype=torch.float64)

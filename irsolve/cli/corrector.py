@@ -145,7 +145,8 @@ def _run(args: argparse.Namespace) -> int:
     train, val = _data(family, config, args)
     result = fit(CorrectorObjective(family, net, config), train, val, train_config, **options)
     metric = f"val_{family.selection_metric}"
-    print(f"{len(train)} training samples at {args.resolution}^2 ({family.name})")
+    grid = f"{args.resolution}^{getattr(config, 'dim', 2)}"
+    print(f"{len(train)} training samples at {grid} ({family.name})")
     print(f"epoch   train_factor   {metric}")
     for record in result.history:
         value = record.get(metric, float("nan"))

@@ -51,7 +51,9 @@ def test_transfers_are_linear_interpolation_and_its_transpose(dim):
             prolong_grid(e)[b, 0].numpy().ravel(), reference @ e[b, 0].numpy().ravel(), atol=1e-14
         )
         np.testing.assert_allclose(
-            restrict_grid(r)[b, 0].numpy().ravel(), reference.T @ r[b, 0].numpy().ravel(), atol=1e-13
+            restrict_grid(r)[b, 0].numpy().ravel(),
+            reference.T @ r[b, 0].numpy().ravel(),
+            atol=1e-13,
         )
 
 

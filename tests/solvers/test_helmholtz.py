@@ -19,7 +19,6 @@ import torch
 from irsolve import solve
 from irsolve.interface import FixedPointSolver, apply_from_zero
 from irsolve.solvers import FlexibleGMRES, Helmholtz2D, Jacobi, Multigrid, ShiftedLaplacian
-from irsolve.solvers.helmholtz_preconditioner import default_inner_solver
 from irsolve.solvers.helmholtz import (
     layered_speed,
     piecewise_speed,
@@ -28,6 +27,7 @@ from irsolve.solvers.helmholtz import (
     smooth_speed,
     sponge_profile,
 )
+from irsolve.solvers.helmholtz_preconditioner import default_inner_solver
 
 GENERATORS = (smooth_speed, piecewise_speed, layered_speed)
 
