@@ -6,7 +6,8 @@ in 3-D (``(B, 1, n, n, n)``, 7-point) :class:`Poisson3D` and :class:`Darcy3D`, s
 solved by :class:`GeometricMultigrid` (also 2-D), :class:`Jacobi` and Krylov methods.
 Classical solvers, each one step of a fixed-point iteration on such a problem:
 :class:`Jacobi`, :class:`GaussSeidel` (red-black / four-colour, SOR) and
-:class:`Multigrid` (black-box multigrid, one cycle per step). Flexible
+:class:`Multigrid` (black-box multigrid, one cycle per step); :class:`SparseLU` (SuperLU
+factors per sample, for coarse grids and references). Flexible
 Krylov methods, one iteration per step, with any of these as preconditioner:
 :class:`FlexibleCG` (SPD problems) and :class:`FlexibleGMRES`. Learned steps:
 :class:`Refiner` (IRNO, ``h + alpha Phi(x, h)``: reads the iterate) and
@@ -25,6 +26,7 @@ cycles and a learned step). Fields: :func:`gaussian_random_field`,
 """
 
 from irsolve.solvers.corrector import ResidualCorrector
+from irsolve.solvers.direct import SparseLU
 from irsolve.solvers.fields import darcy_coefficient, gaussian_random_field
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.geometric_multigrid import GeometricMultigrid
@@ -61,6 +63,7 @@ __all__ = [
     "Refiner",
     "ResidualCorrector",
     "ShiftedLaplacian",
+    "SparseLU",
     "StencilProblem",
     "darcy_coefficient",
     "gaussian_random_field",

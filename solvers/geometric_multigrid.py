@@ -9,16 +9,18 @@ the Galerkin product ``A_c = P^T A P`` (a 9- or 27-point stencil, whatever the f
 one), formed per sample with SciPy at set-up; the cycles run in torch, real or complex
 (the shifted Laplacian of a Helmholtz problem:
 :class:`~irsolve.solvers.ShiftedLaplacian` uses this cycle in 3-D). Smoothing: damped
-Jacobi. The coarsest level is solved directly (batched dense LU). This is the textbook
-method (Briggs, Henson and McCormick, *A Multigrid Tutorial*, 2nd ed., SIAM 2000, Ch. 3
-and 8; Trottenberg, Oosterlee and Schüller, *Multigrid*, 2001, Ch. 2 and 7), here mainly
-for 3-D problems, where :class:`~irsolve.solvers.Multigrid` (2-D black-box) does not go.
+Jacobi. The coarsest level is solved directly (batched dense LU) or by any solver.
+This is the textbook method (Briggs, Henson and McCormick, *A Multigrid Tutorial*, 2nd
+ed., SIAM 2000, Ch. 3 and 8; Trottenberg, Oosterlee and Schüller, *Multigrid*, 2001,
+Ch. 2 and 7), here mainly for 3-D problems, where :class:`~irsolve.solvers.Multigrid`
+(2-D black-box) does not go.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import scipy.sparse as sp
 import torch
@@ -26,14 +28,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from irsolve._validate import check_int
-from irsolve.interface import FixedPointSolver, require_solver
+from irsolve.interface import FixedPointSolver, apply_from_zero, require_solver, restrict
 from irsolve.solvers._stencil import (
     apply_stencil,
     stencil_from_scipy,
     stencil_to_dense,
     stencil_to_scipy,
 )
+from irsolve.solvers.helmholtz import ComplexStencilProblem
 from irsolve.solvers.jacobi import Jacobi, JacobiData
+from irsolve.solvers.multigrid import MAX_DIRECT
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
 
 __all__ = ["GeometricMultigrid", "prolong_grid", "restrict_grid"]
@@ -42,12 +46,19 @@ __all__ = ["GeometricMultigrid", "prolong_grid", "restrict_grid"]
 @dataclasses.dataclass
 class GeometricLevels:
     """A solve's hierarchy: the problem, the smoother data of each level but the
-    coarsest (finest first) and the LU factors of the coarsest operator."""
+    coarsest (finest first), and the coarsest operator's LU factors or, with a coarse
+    solver, that solver's context on the coarsest problem (the other ``None``)."""
 
     problem: StencilProblem
     levels: list[JacobiData]
-    lu: Tensor
-    pivots: Tensor
+    lu: Tensor | None
+    pivots: Tensor | None
+    coarse: Any = None
+
+    def with_rhs(self, f: Tensor) -> GeometricLevels:
+        """The same hierarchy for the fine right-hand side ``f`` (the coarse solver's own
+        right-hand side is set per coarse solve)."""
+        return dataclasses.replace(self, problem=self.problem.with_rhs(f))
 
 
 @functools.cache
@@ -83,8 +94,17 @@ class GeometricMultigrid(FixedPointSolver):
     presmooth, postsmooth : int
         Sweeps before and after the coarse correction (default 2 and 2).
     coarsest : int
-        Coarsen while a grid has more than this many points per side (default 3);
-        that grid is solved by LU.
+        Coarsen while a grid has more than this many points per side (default 3).
+    coarse : ``"direct"`` or FixedPointSolver
+        The solve on the coarsest grid: batched dense LU (default; at most
+        ``MAX_DIRECT`` unknowns), or one step from zero of this solver, prepared once
+        on the coarsest Galerkin operator as a problem of its own
+        (:class:`~irsolve.solvers.StencilProblem`, or
+        :class:`~irsolve.solvers.helmholtz.ComplexStencilProblem` for a complex one):
+        ``Cycle(FlexibleGMRES(Jacobi(omega=1.0), restart=8), repeats=8)`` is eight
+        Jacobi-preconditioned GMRES iterations. The shifted Laplacian's 3-D cycle uses
+        this where Jacobi stops smoothing
+        (:func:`~irsolve.solvers.helmholtz_preconditioner.default_inner_solver`).
 
     As a preconditioner: ``FlexibleCG(GeometricMultigrid())`` (the V-cycle with
     symmetric smoothing, ``presmooth == postsmooth``, is a symmetric operator).
@@ -96,6 +116,7 @@ class GeometricMultigrid(FixedPointSolver):
         presmooth: int = 2,
         postsmooth: int = 2,
         coarsest: int = 3,
+        coarse: str | FixedPointSolver = "direct",
     ) -> None:
         owner = "GeometricMultigrid"
         self.smoother = Jacobi() if smoother is None else smoother
@@ -107,6 +128,9 @@ class GeometricMultigrid(FixedPointSolver):
         self.presmooth = check_int(owner, "presmooth", presmooth, minimum=0)
         self.postsmooth = check_int(owner, "postsmooth", postsmooth, minimum=0)
         self.coarsest = check_int(owner, "coarsest", coarsest, minimum=1)
+        if coarse != "direct":
+            require_solver(owner, "coarse", coarse)
+        self.coarse = coarse
 
     def prepare(self, x: StencilProblem) -> GeometricLevels:
         problem = require_stencil_problem(x, "GeometricMultigrid", dims=(2, 3))
@@ -126,6 +150,15 @@ class GeometricMultigrid(FixedPointSolver):
             p = _interpolation(n_coarse, dim)
             matrices = [(p.T @ matrix @ p).tocsr() for matrix in matrices]
             stencil = stencil_from_scipy(matrices, n_coarse, dim, stencil.dtype, stencil.device)
+        if self.coarse != "direct":
+            coarse = self.coarse.prepare(_coarse_problem(stencil))
+            return GeometricLevels(problem, levels, None, None, coarse)
+        if stencil.shape[-1] ** dim > MAX_DIRECT:
+            raise ValueError(
+                f"GeometricMultigrid: the coarsest grid ({stencil.shape[-1]}^{dim} unknowns) is "
+                f"too big for a dense LU (at most {MAX_DIRECT}): lower coarsest or pass a "
+                "coarse solver"
+            )
         lu, pivots = torch.linalg.lu_factor(stencil_to_dense(stencil, False))
         return GeometricLevels(problem, levels, lu, pivots)
 
@@ -138,6 +171,8 @@ class GeometricMultigrid(FixedPointSolver):
     def _cycle(self, ctx: GeometricLevels, depth: int, u: Tensor, f: Tensor) -> Tensor:
         """One V-cycle on level ``depth`` from ``u`` for ``A_depth u = f``."""
         if depth == len(ctx.levels):
+            if ctx.lu is None:
+                return apply_from_zero(self.coarse, ctx.coarse, f)
             solution = torch.linalg.lu_solve(ctx.lu, ctx.pivots, f.flatten(1).unsqueeze(-1))
             return solution.reshape(f.shape)
         data = ctx.levels[depth]
@@ -147,11 +182,28 @@ class GeometricMultigrid(FixedPointSolver):
         u = u + prolong_grid(coarse)
         return self.smoother.smooth(data, u, f, self.postsmooth) if self.postsmooth else u
 
+    def restrict(self, ctx: GeometricLevels, index: Tensor) -> GeometricLevels:
+        """The hierarchy of the samples ``index``; the coarse solver restricts its own context."""
+        own = restrict(dataclasses.replace(ctx, coarse=None), index)
+        if ctx.coarse is not None:
+            own.coarse = self.coarse.restrict(ctx.coarse, index)
+        return own
+
     def __repr__(self) -> str:
+        coarse = "" if self.coarse == "direct" else f", coarse={self.coarse!r}"
         return (
             f"GeometricMultigrid(smoother={self.smoother!r}, presmooth={self.presmooth}, "
-            f"postsmooth={self.postsmooth}, coarsest={self.coarsest})"
+            f"postsmooth={self.postsmooth}, coarsest={self.coarsest}{coarse})"
         )
+
+
+def _coarse_problem(stencil: Tensor) -> StencilProblem:
+    """The coarsest Galerkin operator as a problem (zero right-hand side, set per solve)."""
+    zeros = torch.zeros(stencil.shape[0], 1, *stencil.shape[2:], dtype=stencil.dtype)
+    zeros = zeros.to(stencil.device)
+    if stencil.is_complex():
+        return ComplexStencilProblem(stencil, zeros)
+    return StencilProblem(stencil, zeros, False)
 
 
 def _coarsens(n: int, coarsest: int) -> bool:

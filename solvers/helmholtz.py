@@ -130,8 +130,8 @@ def _check_real_field(
 
 
 class ComplexStencilProblem(StencilProblem):
-    """A batched ``A u = f`` with a complex128 star stencil (5-point 2-D, 7-point 3-D) on a
-    Dirichlet grid.
+    """A batched ``A u = f`` with a complex128 stencil (5- or 9-point 2-D, 7- or 27-point 3-D)
+    on a Dirichlet grid.
 
     Everything of :class:`~irsolve.solvers.StencilProblem` (``apply``,
     ``residual``, ``diagonal``, ``to_scipy``, ``with_rhs``, ``restrict``) holds;
@@ -142,8 +142,9 @@ class ComplexStencilProblem(StencilProblem):
     Parameters
     ----------
     stencil
-        ``(B, 5, n, n)`` or ``(B, 7, n, n, n)`` complex128 coefficients (layout of
-        :mod:`irsolve.solvers._stencil`), zero where they point out of the grid.
+        ``(B, 5 or 9, n, n)`` or ``(B, 7 or 27, n, n, n)`` complex128 coefficients (layout
+        of :mod:`irsolve.solvers._stencil`; the full ones are Galerkin coarse operators),
+        zero where they point out of the grid.
     f
         Right-hand side ``(B, 1, n, n)`` (``(B, 1, n, n, n)``), complex128.
 
@@ -168,11 +169,11 @@ class ComplexStencilProblem(StencilProblem):
             if value.dtype != torch.complex128:
                 raise TypeError(f"{owner}: expected {name} of dtype complex128, got {value.dtype}")
         dim = stencil.dim() - 2
-        star = dim in (2, 3) and stencil.shape[1] == 2 * dim + 1
-        if not star or len(set(stencil.shape[2:])) != 1:
+        points = (2 * dim + 1, 3**dim)
+        if dim not in (2, 3) or stencil.shape[1] not in points or len(set(stencil.shape[2:])) != 1:
             raise ValueError(
-                f"{owner}: expected stencil of shape (B, 5, n, n) or (B, 7, n, n, n), got "
-                f"{tuple(stencil.shape)}"
+                f"{owner}: expected stencil of shape (B, 5 or 9, n, n) or (B, 7 or 27, n, n, n), "
+                f"got {tuple(stencil.shape)}"
             )
         if tuple(f.shape) != (stencil.shape[0], 1, *stencil.shape[2:]):
             raise ValueError(
@@ -187,9 +188,12 @@ class ComplexStencilProblem(StencilProblem):
         self.periodic = False
 
     @property
-    def interpolation_stencil(self) -> Tensor:
+    def interpolation_stencil(self) -> Tensor | None:
         """The real stencil multigrid builds its interpolation from: the star ``-Δ`` (the
-        off-diagonal part of the stencil with its centre ``2 d / h^2``), ``(B, 2 d + 1, ...)``."""
+        off-diagonal part of a star stencil with its centre ``2 d / h^2``),
+        ``(B, 2 d + 1, ...)``; ``None`` for a full (Galerkin) stencil."""
+        if self.stencil.shape[1] != 2 * stencil_dim(self.stencil) + 1:
+            return None
         stencil = self.stencil.real.clone()
         stencil[:, centre_index(stencil)] = 2 * stencil_dim(stencil) * float(self.n + 1) ** 2
         return stencil

@@ -169,7 +169,7 @@ def test_fgmres_with_sl_multigrid_matches_scipy_gmres_and_spsolve():
 def test_sl_multigrid_cycle_contracts_on_the_shifted_laplacian():
     problem = _problem(n=63, batch=1)
     shifted = problem.shifted_laplacian()
-    mg = Multigrid(cycle="V", pre=1, post=1, smoother=default_inner_solver(2).smoother)
+    mg = Multigrid(cycle="V", pre=1, post=1, smoother=default_inner_solver(problem).smoother)
     ctx = mg.prepare(shifted)
     u = torch.zeros_like(shifted.f)
     norms = [float(shifted.residual(u).norm())]
@@ -182,7 +182,7 @@ def test_sl_multigrid_cycle_contracts_on_the_shifted_laplacian():
 def test_plain_multigrid_on_helmholtz_fails():
     """Standard multigrid on the indefinite operator itself does not converge."""
     problem = _problem(n=63, batch=1)
-    sol = solve(None, Multigrid(smoother=default_inner_solver(2).smoother), problem, tol=0.0,
+    sol = solve(None, Multigrid(smoother=default_inner_solver(problem).smoother), problem, tol=0.0,
                 rtol=1e-7, maxiter=20)  # fmt: skip
     assert not sol.success
     assert sol.retcodes[0].name in ("DIVERGED", "STALLED", "MAXITERS")
