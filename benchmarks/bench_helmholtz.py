@@ -17,7 +17,10 @@ Rows, all measured in this run:
   shifted Laplacian ``β = 1 - 0.5 i`` approximated by one V(1,1) cycle of our
   :class:`~irsolve.solvers.Multigrid` (damped Jacobi 0.8), batched over the 8;
 - ``FGMRES(SL MG x3)``: the same with three V(1,1) cycles on ``M e = r`` per
-  iteration (the SL work of the learned row below, without its net);
+  iteration (a better ``M^-1``);
+- ``FGMRES(SL MG x3 on A)``: three SL corrections ``z <- z + B_M (r - A z)``
+  per iteration (``Cycle(ShiftedLaplacian(), repeats=3)``): the learned row's
+  cycle without its net, the control that says what the net adds;
 - ``GMRES(SL exact)``: SciPy GMRES with the SL inverted by a sparse LU
   (``splu``): the best any SL cycle can do;
 - ``GMRES(PyAMG SA on SL)``: SciPy GMRES preconditioned by one V-cycle of
@@ -192,6 +195,9 @@ def run_size(
         ("FGMRES(SL MG x3)", lambda: _ours("FGMRES(SL MG x3)", problem,
                                            FlexibleGMRES(ShiftedLaplacian(Cycle(_sl_cycle(),
                                            repeats=3)), **fg), exact, args.cap)),
+        ("FGMRES(SL MG x3 on A)", lambda: _ours("FGMRES(SL MG x3 on A)", problem,
+                                                FlexibleGMRES(Cycle(ShiftedLaplacian(), repeats=3),
+                                                              **fg), exact, args.cap)),
         ("GMRES(SL exact)", lambda: _scipy("GMRES(SL exact)", problem, _splu, exact, args.cap,
                                            args.restart)),
         ("GMRES(PyAMG SA on SL)", lambda: _scipy("GMRES(PyAMG SA on SL)", problem, _pyamg, exact,

@@ -5,7 +5,8 @@ complex128, sponge on all six faces) at 10 points per wavelength
 (``k_max = 2 π (n + 1) / 10``: 20, 30, 40, 60, 80 at 31^3, 47^3, 63^3, 95^3,
 127^3), a point source, ``--batch`` held-out media per size
 (:func:`irsolve.learned.helmholtz_corrector.mixed_speed` with ``dim=3``, seed
-1000 + n: smooth, inclusions, layered), from zero to a relative residual
+1000 + n: smooth, inclusions, layered in turn; iterations are printed per
+medium, since they depend on the medium more than on ``n``), from zero to a relative residual
 ``||f - A u|| / ||f|| <= 1e-7``. Each row runs in its own forked process
 (peak resident memory per row, killed past ``--cap-s`` seconds, default 600).
 Rows:
@@ -24,6 +25,10 @@ Rows:
   :class:`~irsolve.solvers.ShiftedLaplacian` (``β = 1 - 0.5 i``, one V(1,1) of
   :class:`~irsolve.solvers.GeometricMultigrid`, Galerkin, Jacobi 0.8 on the levels
   where ``k h < 2``, a sparse LU on the first level beyond), batched;
+- ``FGMRES(SL MG x3 on A)``: the learned row's cycle without its net, three
+  corrections ``z <- z + B_M (r - A z)`` per iteration
+  (``Cycle(ShiftedLaplacian(), repeats=3)``): the control that says what the
+  net adds beyond more SL work;
 - ``GMRES(PyAMG SA on SL)``: SciPy GMRES preconditioned by one V-cycle of PyAMG
   smoothed aggregation built on the SL matrix (skipped when PyAMG is missing);
 - ``MG alone``: that V(1,1) cycle on ``A`` itself, 50 cycles (expected to fail);
@@ -61,7 +66,7 @@ import scipy.sparse.linalg as spl  # noqa: E402
 import torch  # noqa: E402
 from timing import run_in_child  # noqa: E402
 
-from irsolve import solve  # noqa: E402
+from irsolve import Cycle, solve  # noqa: E402
 from irsolve.learned.helmholtz_corrector import HelmholtzCorrectorConfig, mixed_speed  # noqa: E402
 from irsolve.learned.trained import load_corrector  # noqa: E402
 from irsolve.solvers import FlexibleGMRES, Helmholtz3D, ShiftedLaplacian, SparseLU  # noqa: E402
@@ -82,10 +87,17 @@ class Result:
     wall_s: float
 
 
-def problems(n: int, batch: int, config: HelmholtzCorrectorConfig) -> Helmholtz3D:
+def problems(n: int, args: argparse.Namespace, config: HelmholtzCorrectorConfig) -> Helmholtz3D:
+    """The ``args.batch`` media of size ``n``; the sponge is 0.1 of the side, or
+    ``args.sponge_wavelengths`` wavelengths at the slowest speed (``ppw h`` each)."""
     generator = torch.Generator().manual_seed(1000 + n)
-    speed = mixed_speed(batch, n, generator, dim=3)
-    return config.problem(speed, point_source(batch, n, generator=generator, dim=3))
+    speed = mixed_speed(args.batch, n, generator, dim=3)
+    f = point_source(args.batch, n, generator=generator, dim=3)
+    if args.sponge_wavelengths is None:
+        return config.problem(speed, f)
+    width = args.sponge_wavelengths * config.ppw / (n + 1)
+    return Helmholtz3D(speed, f, ppw=config.ppw, attenuation=config.attenuation,
+                       sponge_width=width)  # fmt: skip
 
 
 def _ours(problem: Helmholtz3D, solver, maxiter: int) -> Result:
@@ -136,13 +148,16 @@ def _sl_pyamg(shifted):
 def _row(name: str, n: int, args: argparse.Namespace, config, learned) -> Result:
     """Run row ``name`` at ``n^3`` (in the child process)."""
     torch.set_num_threads(1)
-    problem = problems(n, args.batch, config)
+    problem = problems(n, args, config)
     fgmres = {"restart": args.restart}
     if name == "splu(A)":
         return _direct(problem)
     if name == "FGMRES(SL exact)":
         shifted = ShiftedLaplacian(SparseLU(pivot_threshold=0.0))
         return _ours(problem, FlexibleGMRES(shifted, **fgmres), args.maxiter)
+    if name == "FGMRES(SL MG x3 on A)":
+        return _ours(problem, FlexibleGMRES(Cycle(ShiftedLaplacian(), repeats=3), **fgmres),
+                     args.maxiter)  # fmt: skip
     if name == "GMRES(PyAMG SA on SL)":
         return _scipy_gmres(problem, _sl_pyamg, args.restart, args.maxiter)
     if name == "FGMRES(SL MG)":
@@ -194,10 +209,10 @@ def _check(problem: Helmholtz3D, result: Result, reference) -> tuple[float, floa
 
 
 def run_size(n: int, args, config, learned, history) -> None:
-    problem = problems(n, args.batch, config)
+    problem = problems(n, args, config)
     print(f"\n## {n}^3 = {n**3:,} unknowns, k_max = {float(problem.k_max.max()):.1f}, "
           f"{config.ppw:g} points per wavelength, {args.batch} problem(s)\n")  # fmt: skip
-    print("| row | iterations (worst) | wall s | rel. residual | rel. error vs splu | "
+    print("| row | iterations: worst (per medium) | wall s | rel. residual | rel. error vs splu | "
           "return codes | peak RSS GB |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     names = list(ROWS) + (["FGMRES(learned)"] if learned is not None else [])
@@ -225,8 +240,9 @@ def run_size(n: int, args, config, learned, history) -> None:
             history["seconds"].append((n, result.wall_s))
         residual, error = _check(problem, result, reference)
         codes = ", ".join(f"{c}: {result.codes.count(c)}" for c in sorted(set(result.codes)))
-        print(f"| {name} | {max(result.iterations)} | {result.wall_s:.2f} | {residual:.1e} | "
-              f"{error:.1e} | {codes} | {peak:.2f} |", flush=True)  # fmt: skip
+        per_medium = "/".join(str(count) for count in result.iterations)
+        print(f"| {name} | {max(result.iterations)} ({per_medium}) | {result.wall_s:.2f} | "
+              f"{residual:.1e} | {error:.1e} | {codes} | {peak:.2f} |", flush=True)  # fmt: skip
         if all(code == "SUCCESS" for code in result.codes) and residual <= 1.01 * RTOL:
             seconds[name] = result.wall_s
     classical = {name: s for name, s in seconds.items() if name != "FGMRES(learned)"}
@@ -236,7 +252,14 @@ def run_size(n: int, args, config, learned, history) -> None:
             f"{name} x{s / classical[best]:.2f}" for name, s in seconds.items()))  # fmt: skip
 
 
-ROWS = ("splu(A)", "FGMRES(SL exact)", "FGMRES(SL MG)", "GMRES(PyAMG SA on SL)", "MG alone")
+ROWS = (
+    "splu(A)",
+    "FGMRES(SL exact)",
+    "FGMRES(SL MG)",
+    "FGMRES(SL MG x3 on A)",
+    "GMRES(PyAMG SA on SL)",
+    "MG alone",
+)
 
 
 def _has_pyamg() -> bool:
@@ -250,12 +273,20 @@ def _has_pyamg() -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[31, 47, 63, 95])
-    parser.add_argument("--batch", type=int, default=2, help="media per size")
+    parser.add_argument(
+        "--batch", type=int, default=3, help="media per size (smooth, inclusions, layered in turn)"
+    )
     parser.add_argument("--net", help="a train-corrector helmholtz --dim 3 checkpoint")
     parser.add_argument("--rows", nargs="+", help="run only rows whose name contains one of these")
     parser.add_argument("--restart", type=int, default=100)
     parser.add_argument("--maxiter", type=int, default=1000)
     parser.add_argument("--cap-s", type=float, default=600.0, help="seconds per row")
+    parser.add_argument(
+        "--sponge-wavelengths",
+        type=float,
+        help="sponge thickness in wavelengths at the slowest speed (default: 0.1 of the side, "
+        "0.3 / 0.5 / 0.6 / 1.0 wavelengths at 31 / 47 / 63 / 95^3)",
+    )
     parser.add_argument("--quick", action="store_true", help="15^3 and 23^3")
     args = parser.parse_args()
     sizes = [15, 23] if args.quick else args.sizes
@@ -266,6 +297,13 @@ def main() -> None:
             parser.error(
                 f"--net {args.net}: expected a 3-D checkpoint (dim 3), got dim {config.dim}"
             )
+    if args.sponge_wavelengths is not None:
+        if not args.sponge_wavelengths > 0:
+            parser.error(f"--sponge-wavelengths: expected > 0, got {args.sponge_wavelengths}")
+        widest = args.sponge_wavelengths * config.ppw / (min(sizes) + 1)
+        if widest > 0.5:
+            parser.error(f"--sponge-wavelengths {args.sponge_wavelengths:g}: the sponge would be "
+                         f"{widest:.2f} of the side at {min(sizes)}^3 (at most 0.5)")  # fmt: skip
     print(f"# 3-D Helmholtz: {platform.machine()}, {os.cpu_count()} cores, torch threads 1, "
           f"rel. residual {RTOL:g}, restart {args.restart}")  # fmt: skip
     history: dict[str, list] = {"memory": [], "seconds": []}

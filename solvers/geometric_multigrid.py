@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from irsolve._validate import check_int
-from irsolve.interface import FixedPointSolver, apply_from_zero, require_solver, restrict
+from irsolve.interface import FixedPointSolver, apply_from_zero, require_solver
 from irsolve.solvers._stencil import (
     apply_stencil,
     stencil_from_scipy,
@@ -37,14 +37,14 @@ from irsolve.solvers._stencil import (
 )
 from irsolve.solvers.helmholtz import ComplexStencilProblem
 from irsolve.solvers.jacobi import Jacobi, JacobiData
-from irsolve.solvers.multigrid import MAX_DIRECT
+from irsolve.solvers.multigrid import MAX_DIRECT, CoarseSolveContext
 from irsolve.solvers.problems import StencilProblem, require_stencil_problem
 
 __all__ = ["GeometricMultigrid", "prolong_grid", "restrict_grid"]
 
 
 @dataclasses.dataclass
-class GeometricLevels:
+class GeometricLevels(CoarseSolveContext):
     """A solve's hierarchy: the problem, the smoother data of each level but the
     coarsest (finest first), and the coarsest operator's LU factors or, with a coarse
     solver, that solver's context on the coarsest problem (the other ``None``)."""
@@ -54,11 +54,6 @@ class GeometricLevels:
     lu: Tensor | None
     pivots: Tensor | None
     coarse: Any = None
-
-    def with_rhs(self, f: Tensor) -> GeometricLevels:
-        """The same hierarchy for the fine right-hand side ``f`` (the coarse solver's own
-        right-hand side is set per coarse solve)."""
-        return dataclasses.replace(self, problem=self.problem.with_rhs(f))
 
 
 @functools.cache
@@ -184,10 +179,7 @@ class GeometricMultigrid(FixedPointSolver):
 
     def restrict(self, ctx: GeometricLevels, index: Tensor) -> GeometricLevels:
         """The hierarchy of the samples ``index``; the coarse solver restricts its own context."""
-        own = restrict(dataclasses.replace(ctx, coarse=None), index)
-        if ctx.coarse is not None:
-            own.coarse = self.coarse.restrict(ctx.coarse, index)
-        return own
+        return ctx.restricted(index, self.coarse)
 
     def __repr__(self) -> str:
         coarse = "" if self.coarse == "direct" else f", coarse={self.coarse!r}"

@@ -155,8 +155,25 @@ class CoarseProblem(StencilProblem):
         self.a = a
 
 
+class CoarseSolveContext:
+    """What the multigrid contexts share: a ``problem`` and the coarse solver's context
+    ``coarse`` (``None`` with the built-in LU); a mixin of their dataclasses."""
+
+    def with_rhs(self, f: Tensor) -> Any:
+        """The same hierarchy for the fine right-hand side ``f`` (the coarse solver's own
+        right-hand side is set per coarse solve)."""
+        return dataclasses.replace(self, problem=self.problem.with_rhs(f))
+
+    def restricted(self, index: Tensor, coarse_solver: Any) -> Any:
+        """The hierarchy of the samples ``index``; ``coarse_solver`` restricts its own context."""
+        own = restrict(dataclasses.replace(self, coarse=None), index)
+        if self.coarse is not None:
+            own.coarse = coarse_solver.restrict(self.coarse, index)
+        return own
+
+
 @dataclass
-class Hierarchy:
+class Hierarchy(CoarseSolveContext):
     """Multigrid context: the problem, its levels (finest first) and the coarse solver's data.
 
     ``lu`` and ``pivots`` are the coarsest LU factor (``None`` with a coarse
@@ -172,11 +189,6 @@ class Hierarchy:
     pivots: Tensor | None
     coarse: Any = None
     coarse_name: str = "dense LU"
-
-    def with_rhs(self, f: Tensor) -> Hierarchy:
-        """The same hierarchy for the fine right-hand side ``f`` (the coarse solver's own
-        right-hand side is set per coarse solve)."""
-        return dataclasses.replace(self, problem=self.problem.with_rhs(f))
 
     def __repr__(self) -> str:
         """Levels, unknowns and stencil nonzeros per level (of sample 0), and the operator
@@ -426,10 +438,7 @@ class Multigrid(FixedPointSolver):
 
     def restrict(self, ctx: Hierarchy, index: Tensor) -> Hierarchy:
         """The hierarchy of the samples ``index``; the coarse solver restricts its own context."""
-        own = restrict(dataclasses.replace(ctx, coarse=None), index)
-        if ctx.coarse is not None:
-            own.coarse = self.coarse.restrict(ctx.coarse, index)
-        return own
+        return ctx.restricted(index, self.coarse)
 
     def _cycle(self, ctx: Hierarchy, depth: int, u: Tensor | None, f: Tensor, kind: str) -> Tensor:
         """One ``kind`` cycle on level ``depth`` from ``u`` (``None``: zero initial guess)."""
