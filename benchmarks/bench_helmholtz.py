@@ -15,7 +15,10 @@ Rows, all measured in this run:
 - ``GMRES``: SciPy GMRES without preconditioner (capped at ``--cap``);
 - ``FGMRES(SL MG)``: our :class:`~irsolve.solvers.FlexibleGMRES` with the
   shifted Laplacian ``β = 1 - 0.5 i`` approximated by one V(1,1) cycle of our
-  :class:`~irsolve.solvers.Multigrid` (damped Jacobi 0.8), batched over the 8;
+  :class:`~irsolve.solvers.Multigrid` (damped Jacobi 0.8, coarsened while
+  ``k h < 2``, a sparse LU there:
+  :func:`~irsolve.solvers.helmholtz_preconditioner.default_inner_solver`),
+  batched over the 8;
 - ``FGMRES(SL MG x3)``: the same with three V(1,1) cycles on ``M e = r`` per
   iteration (a better ``M^-1``);
 - ``FGMRES(SL MG x3 on A)``: three SL corrections ``z <- z + B_M (r - A z)``
@@ -25,7 +28,7 @@ Rows, all measured in this run:
   (``splu``): the best any SL cycle can do;
 - ``GMRES(PyAMG SA on SL)``: SciPy GMRES preconditioned by one V-cycle of
   PyAMG smoothed aggregation built on the SL matrix, the peer;
-- ``MG alone``: our multigrid (V(1,1), Jacobi 0.8) on the Helmholtz operator
+- ``MG alone``: that V(1,1) cycle on the Helmholtz operator
   itself (expected to fail: DIVERGED);
 - ``FGMRES(learned)``: the learned step alone as preconditioner, and
   ``FGMRES(SL MG + learned)``: the SL cycle then the learned step, three
@@ -73,12 +76,11 @@ from irsolve.learned.trained import load_corrector  # noqa: E402
 from irsolve.solvers import (  # noqa: E402
     FlexibleGMRES,
     Helmholtz2D,
-    Jacobi,
-    Multigrid,
     ResidualCorrector,
     ShiftedLaplacian,
 )
 from irsolve.solvers.helmholtz import point_source  # noqa: E402
+from irsolve.solvers.helmholtz_preconditioner import default_inner_solver  # noqa: E402
 
 RTOL = 1e-7
 
@@ -142,11 +144,6 @@ def _scipy(
     return Row(name, its, residuals, errors, codes, time.perf_counter() - tic, factors)
 
 
-def _sl_cycle() -> Multigrid:
-    """One V(1,1) cycle with damped Jacobi (0.8): ``ShiftedLaplacian``'s default inner solver."""
-    return Multigrid(pre=1, post=1, smoother=Jacobi(omega=0.8))
-
-
 def _direct(name: str, problem: Helmholtz2D, exact) -> Row:
     """``splu(A)`` and one solve per problem (factorisation timed); ``iterations`` 1."""
     tic = time.perf_counter()
@@ -187,13 +184,14 @@ def run_size(
           "rel. error vs spsolve | return codes |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     fg = {"restart": args.restart}
+    inner = default_inner_solver(problem)  # ShiftedLaplacian's cycle on M
     rows: list[tuple[str, Callable[[], Row]]] = [
         ("splu(A)", lambda: _direct("splu(A)", problem, exact)),
         ("GMRES", lambda: _scipy("GMRES", problem, None, exact, args.cap, args.restart)),
         ("FGMRES(SL MG)", lambda: _ours("FGMRES(SL MG)", problem,
                                         FlexibleGMRES(ShiftedLaplacian(), **fg), exact, args.cap)),
         ("FGMRES(SL MG x3)", lambda: _ours("FGMRES(SL MG x3)", problem,
-                                           FlexibleGMRES(ShiftedLaplacian(Cycle(_sl_cycle(),
+                                           FlexibleGMRES(ShiftedLaplacian(Cycle(inner,
                                            repeats=3)), **fg), exact, args.cap)),
         ("FGMRES(SL MG x3 on A)", lambda: _ours("FGMRES(SL MG x3 on A)", problem,
                                                 FlexibleGMRES(Cycle(ShiftedLaplacian(), repeats=3),
@@ -203,7 +201,7 @@ def run_size(
         ("GMRES(PyAMG SA on SL)", lambda: _scipy("GMRES(PyAMG SA on SL)", problem, _pyamg, exact,
                                                  args.cap, args.restart)),
         ("MG alone", lambda: _ours("MG alone", problem,
-                                   _sl_cycle(), exact, args.cap)),
+                                   inner, exact, args.cap)),
     ]  # fmt: skip
     if learned is not None:
         net = learned.solvers[1].net

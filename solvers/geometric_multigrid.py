@@ -35,10 +35,13 @@ from irsolve.solvers._stencil import (
     stencil_to_dense,
     stencil_to_scipy,
 )
-from irsolve.solvers.helmholtz import ComplexStencilProblem
 from irsolve.solvers.jacobi import Jacobi, JacobiData
 from irsolve.solvers.multigrid import MAX_DIRECT, CoarseSolveContext
-from irsolve.solvers.problems import StencilProblem, require_stencil_problem
+from irsolve.solvers.problems import (
+    ComplexStencilProblem,
+    StencilProblem,
+    require_stencil_problem,
+)
 
 __all__ = ["GeometricMultigrid", "prolong_grid", "restrict_grid"]
 

@@ -137,29 +137,32 @@ class ShiftedLaplacian(FixedPointSolver):
 
 
 def default_inner_solver(problem: HelmholtzProblem) -> FixedPointSolver:
-    """The SL's inner cycle on ``problem``'s ``M``: one V(1,1) with damped Jacobi (``ω = 0.8``).
+    """The SL's inner cycle on ``problem``'s ``M``: one V(1,1) with damped Jacobi (``ω = 0.8``),
+    coarsened while a level's ``k_max h_l`` stays below :data:`SMOOTHING_KH` (2).
 
-    2-D: :class:`~irsolve.solvers.Multigrid`. 3-D:
-    :class:`~irsolve.solvers.GeometricMultigrid`, coarsened while a level's
-    ``k_max h_l`` stays below :data:`SMOOTHING_KH` (2); that level, the first where
-    Jacobi no longer smooths ``M`` (on its 27-point Galerkin operator the Jacobi
-    amplification exceeds 1, and V-cycles that smooth there diverge from 23^3 up), is
-    solved by :class:`~irsolve.solvers.SparseLU` (5^3 at 23^3, 11^3 at 47^3, 15^3 at
-    63^3, 23^3 at 95^3: small beside the fine grid). A grid that reaches 3 points per
-    side with ``k_max h_l < 2`` gets the dense LU there. Measured at 10 points per
-    wavelength (geometric mean of cycles 6 to 10 on ``M``, smooth / two-phase / layered
-    media): 0.50 / 0.53-0.56 / 0.51-0.52 from 23^3 to 63^3, against 1.0-9.2 / 5.2-19 (smooth
-    / two-phase) with Jacobi on every level;
-    FGMRES(SL) iterations (worst of 2 media, ``benchmarks/bench_helmholtz3d.py``) 131 /
-    174 / 395 -> 85 / 105 / 83 at 31^3 / 47^3 / 63^3, as many as with ``M`` inverted
-    exactly (83 at 31^3).
+    That level, the first where Jacobi no longer smooths ``M`` (its amplification
+    on the Galerkin operator exceeds 1 there), is solved by
+    :class:`~irsolve.solvers.SparseLU`; a grid that reaches the smallest size with
+    ``k_max h_l < 2`` gets the dense LU there. 2-D: :class:`~irsolve.solvers.Multigrid`
+    (``n -> n / 2``; 16^2 at 64^2, 64^2 at 256^2); 3-D:
+    :class:`~irsolve.solvers.GeometricMultigrid` (``n -> (n - 1) / 2``; 5^3 at 23^3,
+    15^3 at 63^3, 23^3 at 95^3): small beside the fine grid. Measured at 10 points
+    per wavelength, FGMRES(SL) worst iterations (``benchmarks/bench_helmholtz.py``,
+    ``benchmarks/bench_helmholtz3d.py``) with Jacobi on every level -> this cycle:
+    82 / 186 / over 1,000 -> 68 / 84 / 255 at 64^2 / 128^2 / 256^2, and 131 / 174 / 395
+    -> 85 / 105 / 83 at 31^3 / 47^3 / 63^3 (worst of 2 media), as many as with ``M``
+    inverted exactly (80 / 89 / 287 in 2-D); the 3-D V-cycle factor on ``M`` went from
+    1.0-19 to 0.50-0.56 (23^3 to 63^3).
     """
-    if problem.dim == 2:
-        return Multigrid(cycle="V", pre=1, post=1, smoother=Jacobi(omega=0.8))
     n, kh = problem.n, float(problem.k_max.max()) * problem.h if len(problem.k_max) else 0.0
-    while kh < SMOOTHING_KH and n > 3 and n % 2:
-        n, kh = (n - 1) // 2, 2 * kh
+    while kh < SMOOTHING_KH and n > 3 and (problem.dim == 2 or n % 2):
+        n, kh = (n // 2 if problem.dim == 2 else (n - 1) // 2), 2 * kh
     smoother = Jacobi(omega=0.8)
+    if problem.dim == 2:
+        if kh < SMOOTHING_KH:
+            return Multigrid(cycle="V", pre=1, post=1, smoother=smoother)
+        return Multigrid(cycle="V", pre=1, post=1, smoother=smoother, coarsest=n,
+                         coarse=SparseLU())  # fmt: skip
     if kh < SMOOTHING_KH:
         return GeometricMultigrid(smoother, presmooth=1, postsmooth=1)
     return GeometricMultigrid(smoother, presmooth=1, postsmooth=1, coarsest=n, coarse=SparseLU())

@@ -110,7 +110,11 @@ from irsolve.solvers._interpolation import restrict as _restrict
 from irsolve.solvers._stencil import apply_stencil, centre_index, stencil_to_dense
 from irsolve.solvers.gauss_seidel import GaussSeidel
 from irsolve.solvers.jacobi import Jacobi
-from irsolve.solvers.problems import StencilProblem, require_stencil_problem
+from irsolve.solvers.problems import (
+    ComplexStencilProblem,
+    StencilProblem,
+    require_stencil_problem,
+)
 
 __all__ = ["CoarseProblem", "Hierarchy", "Level", "Multigrid"]
 
@@ -369,16 +373,17 @@ class Multigrid(FixedPointSolver):
         pivots = torch.stack([factor[1] for factor in factors])
         return Hierarchy(problem, levels, lu, pivots)
 
-    def _coarse_problem(self, problem: StencilProblem, levels: list[Level]) -> CoarseProblem:
+    def _coarse_problem(
+        self, problem: StencilProblem, levels: list[Level]
+    ) -> CoarseProblem | ComplexStencilProblem:
         """The coarsest level as a :class:`CoarseProblem` (zero right-hand side), with the
-        coefficient ``a`` of a diffusion problem averaged down: ``log a <- R log a / R 1``."""
+        coefficient ``a`` of a diffusion problem averaged down: ``log a <- R log a / R 1``;
+        a complex operator's as a :class:`ComplexStencilProblem` (e.g. for
+        :class:`~irsolve.solvers.SparseLU`)."""
         stencil = levels[-1].stencil
+        zeros = torch.zeros(stencil.shape[0], 1, *stencil.shape[-2:], dtype=stencil.dtype)
         if stencil.is_complex():
-            raise ValueError(
-                f"Multigrid: expected coarse='direct' for the complex {type(problem).__name__} "
-                f"(a coarse solver runs on real coarse problems), got "
-                f"{type(self.coarse).__name__}"
-            )
+            return ComplexStencilProblem(stencil, zeros.to(stencil.device))
         a = getattr(problem, "a", None)
         if isinstance(a, Tensor):
             log_a = a.log().to(levels[0].stencil.dtype)
@@ -386,7 +391,6 @@ class Multigrid(FixedPointSolver):
                 weights = _restrict(level.transfer, torch.ones_like(log_a))
                 log_a = _restrict(level.transfer, log_a) / weights
             a = log_a.exp()
-        zeros = torch.zeros(stencil.shape[0], 1, *stencil.shape[-2:], dtype=stencil.dtype)
         return CoarseProblem(stencil, zeros.to(stencil.device), problem.periodic, a)
 
     def _interpolation_stencil(self, problem: StencilProblem) -> Tensor | None:

@@ -19,6 +19,7 @@ import torch
 from irsolve import solve
 from irsolve.interface import FixedPointSolver, apply_from_zero
 from irsolve.solvers import FlexibleGMRES, Helmholtz2D, Jacobi, Multigrid, ShiftedLaplacian
+from irsolve.solvers.direct import SparseLU
 from irsolve.solvers.helmholtz import (
     layered_speed,
     piecewise_speed,
@@ -27,7 +28,7 @@ from irsolve.solvers.helmholtz import (
     smooth_speed,
     sponge_profile,
 )
-from irsolve.solvers.helmholtz_preconditioner import default_inner_solver
+from irsolve.solvers.helmholtz_preconditioner import SMOOTHING_KH, default_inner_solver
 
 GENERATORS = (smooth_speed, piecewise_speed, layered_speed)
 
@@ -228,7 +229,7 @@ def test_generators_refuse_bad_grids_and_points_in_one_line(make, error, match):
 
 def test_point_source_inside_the_square_lands_on_the_nearest_interior_node():
     f = point_source(1, 9, where=(0.3, 0.71))  # h = 0.1: nodes at 0.1, ..., 0.9
-    (i, j), = torch.nonzero(f[0, 0]).tolist()
+    ((i, j),) = torch.nonzero(f[0, 0]).tolist()
     assert (i, j) == (2, 6) and float(f[0, 0, i, j]) == pytest.approx(100.0)
 
 
@@ -241,8 +242,33 @@ def test_an_empty_batch_gives_an_empty_solution():
     assert layered_speed(0, 8).shape == (0, 1, 8, 8) and point_source(0, 8).shape == (0, 1, 8, 8)
 
 
-def test_a_coarse_solver_on_a_complex_problem_is_one_line_naming_coarse_direct():
-    problem = Helmholtz2D(layered_speed(1, 16), point_source(1, 16))
-    for solver in (Multigrid(coarse=Jacobi()), ShiftedLaplacian(Multigrid(coarse=Jacobi()))):
-        with pytest.raises(ValueError, match="expected coarse='direct' for the complex "):
-            solve(None, FlexibleGMRES(solver), problem, tol=0.0, rtol=1e-6, maxiter=5)
+def test_a_sparse_lu_coarse_solve_of_a_complex_problem_is_the_dense_lu_one():
+    """``Multigrid(coarse=SparseLU())`` on the complex M: the same V-cycle as the built-in
+    dense LU on the coarsest grid (both exact there), to rounding."""
+    g = torch.Generator().manual_seed(3)
+    shifted = Helmholtz2D(
+        layered_speed(2, 16, generator=g), point_source(2, 16)
+    ).shifted_laplacian()
+    r = torch.randn(2, 1, 16, 16, generator=g, dtype=torch.complex128)
+    cycles = [Multigrid(pre=1, post=1, smoother=Jacobi(omega=0.8), coarsest=4, coarse=coarse)
+              for coarse in ("direct", SparseLU())]  # fmt: skip
+    direct, sparse = (apply_from_zero(mg, mg.prepare(shifted), r) for mg in cycles)
+    assert torch.allclose(sparse, direct, rtol=1e-10, atol=1e-12 * float(direct.abs().max()))
+    assert float((direct - r).abs().max()) > 0.1 * float(r.abs().max())  # the cycle did act
+
+
+@pytest.mark.parametrize(("n", "coarsest"), [(16, 4), (64, 16), (128, 32), (256, 64)])
+def test_the_2d_inner_cycle_stops_coarsening_where_jacobi_stops_smoothing(n, coarsest):
+    """k_max h = 2 π (n + 1) / 10 / (n + 1) = 0.63 on the finest grid, doubling per level
+    (n -> n / 2): the first level with k_max h_l >= 2 is two levels down, solved by
+    SparseLU (the 3-D rule, tested in test_helmholtz3d.py)."""
+    problem = Helmholtz2D(layered_speed(1, n), point_source(1, n))
+    inner = default_inner_solver(problem)
+    assert isinstance(inner, Multigrid) and isinstance(inner.smoother, Jacobi)
+    assert inner.coarsest == coarsest and isinstance(inner.coarse, SparseLU)
+    kh = float(problem.k_max.max()) * problem.h
+    assert kh * 2 < SMOOTHING_KH <= kh * 4
+    # Low wavenumber (ppw 80 at 16^2: k h_l = 0.08 / 0.16 / 0.31 / 0.63 down to 2^2):
+    # Jacobi smooths to the bottom, which gets the dense LU.
+    quiet = Helmholtz2D(torch.ones(1, 1, 16, 16, dtype=torch.float64), point_source(1, 16), ppw=80)
+    assert default_inner_solver(quiet).coarse == "direct"
