@@ -26,6 +26,20 @@ python -c "import torch" 2>/dev/null || python -m pip install torch
 if [[ -n "${IRSOLVE_WHEELS:-}" ]]; then
     python -m pip install --quiet --no-index --find-links "$IRSOLVE_WHEELS" -e ".[test]"
 elif python -c "import torch, scipy" 2>/dev/null; then
+    # Without network the build runs in place: it needs setuptools >= 70.1 (bdist_wheel
+    # built in) or the wheel package (a venv's bundled setuptools 65 has neither).
+    if ! python -c "import wheel" 2>/dev/null && ! python - <<'PY'
+import sys
+import setuptools
+major, minor = (int(part) for part in setuptools.__version__.split(".")[:2])
+sys.exit((major, minor) < (70, 1))
+PY
+    then
+        echo "gpu.sh: installing irsolve without network needs setuptools >= 70.1 or the" \
+            "wheel package; found setuptools $(python -c 'import setuptools as s; print(s.__version__)')" \
+            "and no wheel: carry wheels in IRSOLVE_WHEELS" >&2
+        exit 2
+    fi
     python -m pip install --quiet --no-deps --no-build-isolation -e .
 else
     python -m pip install --quiet -e ".[test]"
