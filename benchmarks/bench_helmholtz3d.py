@@ -93,11 +93,9 @@ def problems(n: int, args: argparse.Namespace, config: HelmholtzCorrectorConfig)
     generator = torch.Generator().manual_seed(1000 + n)
     speed = mixed_speed(args.batch, n, generator, dim=3)
     f = point_source(args.batch, n, generator=generator, dim=3)
-    if args.sponge_wavelengths is None:
-        return config.problem(speed, f)
-    width = args.sponge_wavelengths * config.ppw / (n + 1)
-    return Helmholtz3D(speed, f, ppw=config.ppw, attenuation=config.attenuation,
-                       sponge_width=width)  # fmt: skip
+    wavelengths = args.sponge_wavelengths
+    width = None if wavelengths is None else wavelengths * config.ppw / (n + 1)
+    return config.problem(speed, f, sponge_width=width)
 
 
 def _ours(problem: Helmholtz3D, solver, maxiter: int) -> Result:

@@ -125,12 +125,16 @@ class HelmholtzCorrectorConfig:
         if self.dim > 3:
             raise ValueError(f"HelmholtzCorrectorConfig: expected dim 2 or 3, got {self.dim}")
 
-    def problem(self, speed: Tensor, f: Tensor | None = None) -> HelmholtzProblem:
+    def problem(
+        self, speed: Tensor, f: Tensor | None = None, *, sponge_width: float | None = None
+    ) -> HelmholtzProblem:
         """The Helmholtz problem of these settings (``f = 0`` when only the operator is
-        needed)."""
+        needed); ``sponge_width`` as in :class:`~irsolve.solvers.Helmholtz2D` (``None``:
+        its default)."""
         f = torch.zeros_like(speed, dtype=torch.complex128) if f is None else f
         kind = Helmholtz2D if self.dim == 2 else Helmholtz3D
-        return kind(speed, f, ppw=self.ppw, attenuation=self.attenuation)
+        sponge = {} if sponge_width is None else {"sponge_width": sponge_width}
+        return kind(speed, f, ppw=self.ppw, attenuation=self.attenuation, **sponge)
 
 
 class _Recording(ShiftedLaplacian):

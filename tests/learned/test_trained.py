@@ -146,6 +146,12 @@ def test_load_corrector_rebuilds_the_helmholtz_preconditioner_with_its_ppw(saved
     # the problems the net was trained on: 8 points per wavelength, not the default 10
     assert torch.equal(settings.problem(speed).k2, Helmholtz2D(speed, f, ppw=8.0).k2)
     assert not torch.equal(settings.problem(speed).k2, Helmholtz2D(speed, f).k2)
+    # a sponge width passes through; None keeps the problem's default
+    wide = settings.problem(speed, sponge_width=0.3)
+    assert torch.equal(wide.gamma, Helmholtz2D(speed, f, ppw=8.0, sponge_width=0.3).gamma)
+    default = settings.problem(speed).gamma
+    assert torch.equal(settings.problem(speed, sponge_width=None).gamma, default)
+    assert not torch.equal(wide.gamma, default)
     _, overridden = load_corrector(path, repeats=1)
     assert overridden.repeats == 1 and overridden.ppw == 8.0
 
